@@ -1,0 +1,78 @@
+import type { Storage } from "../../tensor/dtype.js";
+
+export function addRowVector(x: Storage, bias: Storage, y: Storage, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let j = 0; j < cols; j++) y[base + j] = x[base + j] + bias[j];
+  }
+}
+
+export function sumRows(g: Storage, rows: number, cols: number, out: Storage): void {
+  for (let j = 0; j < cols; j++) {
+    let s = 0;
+    for (let r = 0; r < rows; r++) s += g[r * cols + j];
+    out[j] = s;
+  }
+}
+
+export function sigmoid(x: Storage, y: Storage): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    // Branch on the sign so that exp never overflows.
+    if (v >= 0) y[i] = 1 / (1 + Math.exp(-v));
+    else {
+      const e = Math.exp(v);
+      y[i] = e / (1 + e);
+    }
+  }
+}
+
+export function sigmoidBackward(y: Storage, dy: Storage, dx: Storage): void {
+  for (let i = 0; i < y.length; i++) dx[i] = dy[i] * y[i] * (1 - y[i]);
+}
+
+export function relu(x: Storage, y: Storage): void {
+  for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+export function reluBackward(x: Storage, dy: Storage, dx: Storage): void {
+  for (let i = 0; i < x.length; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
+}
+
+/** log p = x − max − log Σ e^(x − max), per row; probs = e^(log p). */
+export function softmaxCrossEntropy(logits: Storage, targets: Int32Array, N: number, C: number, probs: Storage): number {
+  let loss = 0;
+  for (let n = 0; n < N; n++) {
+    const base = n * C;
+    let max = -Infinity;
+    for (let j = 0; j < C; j++) if (logits[base + j] > max) max = logits[base + j];
+    let sum = 0;
+    for (let j = 0; j < C; j++) sum += Math.exp(logits[base + j] - max);
+    const logSum = Math.log(sum) + max;
+    for (let j = 0; j < C; j++) probs[base + j] = Math.exp(logits[base + j] - logSum);
+    loss += logSum - logits[base + targets[n]];
+  }
+  return loss;
+}
+
+export function sgdStep(
+  param: Storage,
+  grad: Storage,
+  velocity: Storage | null,
+  firstStep: boolean,
+  lr: number,
+  momentum: number,
+  dampening: number,
+  weightDecay: number,
+  nesterov: boolean,
+): void {
+  for (let i = 0; i < param.length; i++) {
+    let d = grad[i] + weightDecay * param[i];
+    if (velocity !== null) {
+      const buf = firstStep ? d : momentum * velocity[i] + (1 - dampening) * d;
+      velocity[i] = buf;
+      d = nesterov ? d + momentum * buf : buf;
+    }
+    param[i] -= lr * d;
+  }
+}

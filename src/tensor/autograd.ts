@@ -1,0 +1,109 @@
+import { allocate, Storage } from "./dtype.js";
+import type { Tensor } from "./tensor.js";
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run `fn` without recording the graph (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * Order the graph under `root` so that every tensor comes after all tensors
+ * computed from it (reverse topological order, root first). Iterative
+ * depth-first search: deep graphs cannot overflow the JS stack.
+ */
+function reverseTopologicalOrder(root: Tensor): Tensor[] {
+  const postOrder: Tensor[] = [];
+  const visited = new Set<Tensor>([root]);
+  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1];
+    const inputs = frame.t.gradFn?.inputs ?? [];
+    if (frame.next < inputs.length) {
+      const child = inputs[frame.next++];
+      if (child.requiresGrad && !visited.has(child)) {
+        visited.add(child);
+        stack.push({ t: child, next: 0 });
+      }
+    } else {
+      postOrder.push(frame.t);
+      stack.pop();
+    }
+  }
+  return postOrder.reverse();
+}
+
+/**
+ * Back-propagate `gradRoot` from `root`. Gradients of intermediate tensors
+ * live only during the pass; leaves that require grad accumulate into
+ * `.grad` (as in PyTorch, so that several backward passes add up).
+ */
+export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolean): void {
+  if (!root.requiresGrad) {
+    throw new Error(
+      "backward(): this tensor does not require grad and has no graph. Create the inputs or parameters with requiresGrad: true, and do not call it inside noGrad().",
+    );
+  }
+  const order = reverseTopologicalOrder(root);
+  const grads = new Map<Tensor, Storage>([[root, gradRoot]]);
+  // A gradient storage handed on by a backward closure may be shared (a view
+  // op passes its gradient through), so the first contribution is kept as is
+  // and later ones are summed into a fresh buffer.
+  const owned = new Set<Storage>();
+  const accumulate = (t: Tensor, g: Storage) => {
+    const prev = grads.get(t);
+    if (prev === undefined) {
+      grads.set(t, g);
+    } else if (owned.has(prev)) {
+      for (let i = 0; i < prev.length; i++) prev[i] += g[i];
+    } else {
+      const sum = allocate(t.dtype, prev.length);
+      for (let i = 0; i < sum.length; i++) sum[i] = prev[i] + g[i];
+      owned.add(sum);
+      grads.set(t, sum);
+    }
+  };
+
+  for (const t of order) {
+    const g = grads.get(t);
+    if (g === undefined) continue;
+    const node = t.gradFn;
+    if (node === null) {
+      // A leaf: accumulate into .grad.
+      if (t.grad === null) {
+        const own = owned.has(g) ? g : g.slice();
+        t.grad = new (t.constructor as typeof Tensor)(own, t.shape, false);
+      } else {
+        const acc = t.grad.data;
+        for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+      }
+      continue;
+    }
+    if (node.backward === null) {
+      throw new Error(
+        `backward(): the graph through '${node.name}' was already freed by an earlier backward pass. Run the forward pass again, or pass { retainGraph: true } to the first backward().`,
+      );
+    }
+    const inputGrads = node.backward(g);
+    for (let i = 0; i < node.inputs.length; i++) {
+      const ig = inputGrads[i];
+      if (ig !== null && node.inputs[i].requiresGrad) accumulate(node.inputs[i], ig);
+    }
+    grads.delete(t);
+    if (!retainGraph) {
+      node.backward = null;
+      node.inputs = [];
+    }
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Element types and raw storage. Tensors are contiguous, row-major typed
+ * arrays; float32 is the default, float64 serves gradient checks and exact
+ * reference math.
+ */
+export type DType = "float32" | "float64";
+export type Storage = Float32Array | Float64Array;
+
+let allocated = 0;
+let freed = 0;
+// Counts storages reclaimed by the garbage collector, so tests can show that
+// training does not grow the set of live buffers.
+const registry =
+  typeof FinalizationRegistry !== "undefined"
+    ? new FinalizationRegistry<number>(() => {
+        freed++;
+      })
+    : null;
+
+/** A zero-filled storage of `n` elements; every tensor buffer is born here. */
+export function allocate(dtype: DType, n: number): Storage {
+  const s = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+  allocated++;
+  registry?.register(s, 0);
+  return s;
+}
+
+/** Storage of the given dtype holding a copy of `values`. */
+export function storageFrom(dtype: DType, values: ArrayLike<number>): Storage {
+  const s = allocate(dtype, values.length);
+  s.set(values as ArrayLike<number>);
+  return s;
+}
+
+export function dtypeOf(s: Storage): DType {
+  return s instanceof Float64Array ? "float64" : "float32";
+}
+
+/**
+ * Buffers allocated and not yet reclaimed. Reclamation is observed through a
+ * FinalizationRegistry, so call the GC and yield to the event loop first when
+ * an exact count matters.
+ */
+export function liveBufferCount(): number {
+  return allocated - freed;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function checkShape(shape: readonly number[], what = "shape"): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new Error(`${what} must hold non-negative integers; got [${shape.join(", ")}]`);
+    }
+  }
+}

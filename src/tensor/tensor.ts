@@ -1,0 +1,187 @@
+import { allocate, checkShape, DType, sizeOf, Storage, storageFrom } from "./dtype.js";
+import { runBackward, isGradEnabled } from "./autograd.js";
+
+/**
+ * A node of the define-by-run graph: the op that produced a tensor, its
+ * inputs, and a closure mapping the output's gradient to each input's
+ * gradient (null where an input needs none). `backward` is dropped after use,
+ * which frees whatever the closure saved from the forward pass.
+ */
+export interface GradNode {
+  readonly name: string;
+  inputs: Tensor[];
+  backward: ((gradOut: Storage) => (Storage | null)[]) | null;
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/**
+ * A contiguous, row-major n-dimensional array of float32 or float64 values,
+ * with an optional gradient. Images are NCHW.
+ */
+export class Tensor {
+  readonly data: Storage;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  requiresGrad: boolean;
+  /** Accumulated gradient of a leaf tensor that requires grad; null until a backward pass reaches it. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor; null for leaves (user-created tensors, parameters). */
+  gradFn: GradNode | null = null;
+
+  constructor(data: Storage, shape: readonly number[], requiresGrad = false) {
+    checkShape(shape);
+    if (data.length !== sizeOf(shape)) {
+      throw new Error(
+        `tensor data has ${data.length} values but shape [${shape.join(", ")}] needs ${sizeOf(shape)}`,
+      );
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = data instanceof Float64Array ? "float64" : "float32";
+    this.requiresGrad = requiresGrad;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** The values as nested arrays following the shape (a number for a 0-d tensor). */
+  toArray(): any {
+    const build = (dim: number, offset: number): any => {
+      if (dim === this.shape.length) return this.data[offset];
+      const stride = sizeOf(this.shape.slice(dim + 1));
+      const out = [];
+      for (let i = 0; i < this.shape[dim]; i++) out.push(build(dim + 1, offset + i * stride));
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) {
+      throw new Error(`item() needs a tensor with one element; this one has shape [${this.shape.join(", ")}]`);
+    }
+    return this.data[0];
+  }
+
+  /**
+   * Back-propagate from this tensor. A scalar may omit `grad` (taken as 1);
+   * otherwise `grad` has this tensor's shape. Leaf tensors that require grad
+   * accumulate into `.grad`.
+   */
+  backward(grad?: Tensor | ArrayLike<number>, options: { retainGraph?: boolean } = {}): void {
+    let g: Storage;
+    if (grad === undefined) {
+      if (this.size !== 1) {
+        throw new Error(
+          `backward() without a gradient works only for a one-element output; this one has shape [${this.shape.join(", ")}]. Pass the gradient of the output.`,
+        );
+      }
+      g = allocate(this.dtype, 1);
+      g[0] = 1;
+    } else {
+      const values = grad instanceof Tensor ? grad.data : grad;
+      if (values.length !== this.size) {
+        throw new Error(
+          `backward(): gradient has ${values.length} values but the output has shape [${this.shape.join(", ")}] (${this.size} values)`,
+        );
+      }
+      g = storageFrom(this.dtype, values);
+    }
+    runBackward(this, g, options.retainGraph ?? false);
+  }
+
+  /** A tensor sharing this one's data, cut from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape, false);
+  }
+
+  /** A copy with its own storage, cut from the graph. */
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape, false);
+  }
+
+  /** Convert to another dtype (a copy; no gradient flows). */
+  to(dtype: DType): Tensor {
+    return new Tensor(storageFrom(dtype, this.data), this.shape, false);
+  }
+
+  toString(): string {
+    return `Tensor(shape=[${this.shape.join(", ")}], dtype=${this.dtype}${this.requiresGrad ? ", requiresGrad" : ""})`;
+  }
+}
+
+/**
+ * Record `out` as produced by `name` from `inputs`, if gradients are enabled
+ * and some input needs one. Returns `out`.
+ */
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: Tensor[],
+  backward: (gradOut: Storage) => (Storage | null)[],
+): Tensor {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  out.gradFn = { name, inputs, backward };
+  return out;
+}
+
+type Nested = number | Nested[];
+
+/**
+ * Create a tensor. `values` is a flat array-like (then `shape` is required,
+ * or a 1-d tensor is made) or nested arrays (shape inferred).
+ */
+export function tensor(values: ArrayLike<number> | Nested, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+  const dtype = options.dtype ?? "float32";
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (typeof values === "number") {
+    flat = [values];
+    inferred = [];
+  } else if (Array.isArray(values) && values.some((v) => Array.isArray(v))) {
+    inferred = [];
+    let level: any = values;
+    while (Array.isArray(level)) {
+      inferred.push(level.length);
+      level = level[0];
+    }
+    flat = (values as any[]).flat(Infinity) as number[];
+  } else {
+    flat = values as ArrayLike<number>;
+    inferred = [flat.length];
+  }
+  const finalShape = shape ?? inferred;
+  if (sizeOf(finalShape) !== flat.length) {
+    throw new Error(`tensor(): ${flat.length} values do not fill shape [${finalShape.join(", ")}] (${sizeOf(finalShape)} values)`);
+  }
+  return new Tensor(storageFrom(dtype, flat), finalShape, options.requiresGrad ?? false);
+}
+
+export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return new Tensor(allocate(options.dtype ?? "float32", sizeOf(shape)), shape, options.requiresGrad ?? false);
+}
+
+export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  const t = zeros(shape, options);
+  t.data.fill(value);
+  return t;
+}
