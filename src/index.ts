@@ -1,0 +1,16 @@
+/**
+ * covshift: Batch Normalization (Ioffe & Szegedy, 2015) in TypeScript.
+ * The core (tensors, autograd, kernels, nn, optim) uses no Node-only API and
+ * runs in browsers; data loaders and the CLI live at the edges.
+ */
+export { Tensor, tensor, zeros, ones, full } from "./tensor/tensor.js";
+export type { TensorOptions, GradNode } from "./tensor/tensor.js";
+export type { DType, Storage } from "./tensor/dtype.js";
+export { liveBufferCount } from "./tensor/dtype.js";
+export { noGrad, isGradEnabled } from "./tensor/autograd.js";
+export { Generator, manualSeed, defaultGenerator } from "./tensor/random.js";
+export { setBackend, getBackend, registerBackend } from "./backend/index.js";
+export type { Backend } from "./backend/index.js";
+export * as ops from "./ops/index.js";
+export * as nn from "./nn/index.js";
+export * as optim from "./optim/index.js";

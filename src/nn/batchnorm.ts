@@ -1,0 +1,222 @@
+import { DType } from "../tensor/dtype.js";
+import { Tensor, zeros } from "../tensor/tensor.js";
+import { batchNormInference, batchNormTrain, BatchStats, channelLayout } from "../ops/batchnorm.js";
+import { Module } from "./module.js";
+
+export interface BatchNormOptions {
+  /** Added to the variance inside the square root; must be > 0. Default 1e-5. */
+  eps?: number;
+  /**
+   * Weight of the new batch in the running averages (PyTorch's convention):
+   * running = (1 − momentum)·running + momentum·batch. Default 0.1. `null`
+   * gives the cumulative average over all batches seen (Algorithm 2, step 10).
+   * From a Keras-style momentum use `kerasMomentum(0.99)` = 0.01.
+   */
+  momentum?: number | null;
+  /** Learn γ (weight, init 1) and β (bias, init 0). Default true. */
+  affine?: boolean;
+  /** Keep running statistics for eval mode; without them BN always uses batch statistics. Default true. */
+  trackRunningStats?: boolean;
+  dtype?: DType;
+}
+
+/** Keras/TensorFlow momentum (weight of the old value) to PyTorch's (weight of the new batch). */
+export function kerasMomentum(momentum: number): number {
+  if (!(momentum >= 0 && momentum <= 1)) throw new Error(`kerasMomentum: momentum must be in [0, 1]; got ${momentum}`);
+  return 1 - momentum;
+}
+
+/**
+ * Batch Normalization (Ioffe & Szegedy 2015), the state shared by
+ * BatchNorm1d and BatchNorm2d, which differ only in the shapes they accept.
+ *
+ * Training: Algorithm 1 with the batch's statistics, and the running
+ * averages updated with the batch mean and the unbiased batch variance
+ * m/(m−1)·σ²_B. Eval: the running statistics (Algorithm 2) and no state
+ * changes. `freeze()`: running statistics even in training, no updates, γ and
+ * β not trained — for fine-tuning.
+ */
+export abstract class BatchNormBase extends Module {
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  /** γ, shape (C), or null without `affine` */
+  readonly weight: Tensor | null;
+  /** β, shape (C), or null without `affine` */
+  readonly bias: Tensor | null;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  private readonly batchesTracked: Tensor | null;
+  private _momentum: number | null = 0.1;
+  private _frozen = false;
+
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    if (!Number.isInteger(numFeatures) || numFeatures <= 0) {
+      throw new Error(`${this.constructor.name}: numFeatures must be a positive integer; got ${numFeatures}`);
+    }
+    const eps = options.eps ?? 1e-5;
+    if (!(eps > 0) || !Number.isFinite(eps)) {
+      throw new Error(
+        `${this.constructor.name}: eps must be a finite number > 0 (it keeps sqrt(σ² + ε) away from zero); got ${eps}`,
+      );
+    }
+    this.numFeatures = numFeatures;
+    this.eps = eps;
+    this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    this.affine = options.affine ?? true;
+    this.trackRunningStats = options.trackRunningStats ?? true;
+    const dtype = options.dtype ?? "float32";
+    this.weight = this.registerParameter("weight", this.affine ? zeros([numFeatures], { dtype }) : null);
+    this.bias = this.registerParameter("bias", this.affine ? zeros([numFeatures], { dtype }) : null);
+    this.runningMean = this.registerBuffer("running_mean", this.trackRunningStats ? zeros([numFeatures], { dtype }) : null);
+    this.runningVar = this.registerBuffer("running_var", this.trackRunningStats ? zeros([numFeatures], { dtype }) : null);
+    // PyTorch keeps the counter as an int64 buffer; here a 0-d float64 tensor
+    // (exact for counts up to 2^53) so that it travels in the state dict.
+    this.batchesTracked = this.registerBuffer(
+      "num_batches_tracked",
+      this.trackRunningStats ? zeros([], { dtype: "float64" }) : null,
+    );
+    this.resetParameters();
+  }
+
+  get momentum(): number | null {
+    return this._momentum;
+  }
+
+  set momentum(value: number | null) {
+    if (value !== null && !(value >= 0 && value <= 1)) {
+      throw new Error(
+        `${this.constructor.name}: momentum must be in [0, 1] (the weight of the new batch) or null (cumulative average); got ${value}. For a Keras-style momentum such as 0.99 use kerasMomentum(0.99) = 0.01.`,
+      );
+    }
+    this._momentum = value;
+  }
+
+  /** Training batches seen since the running statistics were last reset. */
+  get numBatchesTracked(): number {
+    return this.batchesTracked === null ? 0 : this.batchesTracked.data[0];
+  }
+
+  get frozen(): boolean {
+    return this._frozen;
+  }
+
+  /** Running mean 0, running variance 1, counter 0. */
+  resetRunningStats(): void {
+    if (!this.trackRunningStats) return;
+    this.runningMean!.data.fill(0);
+    this.runningVar!.data.fill(1);
+    this.batchesTracked!.data[0] = 0;
+  }
+
+  /** γ = 1, β = 0, and fresh running statistics. */
+  resetParameters(): void {
+    this.resetRunningStats();
+    this.weight?.data.fill(1);
+    this.bias?.data.fill(0);
+  }
+
+  /**
+   * For fine-tuning: normalize with the running statistics even in training
+   * mode, never update them, and stop training γ and β.
+   */
+  freeze(): this {
+    if (!this.trackRunningStats) {
+      throw new Error(`${this.describe()}: freeze() needs running statistics, but this layer was built with trackRunningStats: false`);
+    }
+    this._frozen = true;
+    if (this.weight) this.weight.requiresGrad = false;
+    if (this.bias) this.bias.requiresGrad = false;
+    return this;
+  }
+
+  unfreeze(): this {
+    this._frozen = false;
+    if (this.weight) this.weight.requiresGrad = true;
+    if (this.bias) this.bias.requiresGrad = true;
+    return this;
+  }
+
+  /** Which ranks the layer accepts, e.g. "(N, C) or (N, C, L)". */
+  protected abstract readonly expectedLayout: string;
+  protected abstract acceptsRank(rank: number): boolean;
+
+  private checkInput(x: Tensor): void {
+    if (!this.acceptsRank(x.ndim)) {
+      throw new Error(
+        `${this.describe()}: expected an input of shape ${this.expectedLayout}; got [${x.shape.join(", ")}] (${x.ndim}-d)`,
+      );
+    }
+    if (x.shape[1] !== this.numFeatures) {
+      throw new Error(
+        `${this.describe()}: expected ${this.numFeatures} channels on axis 1 of the input ${this.expectedLayout}; got shape [${x.shape.join(", ")}] with ${x.shape[1]}. Set numFeatures to the channel count of the layer before.`,
+      );
+    }
+    const paramDtype = this.runningMean?.dtype ?? this.weight?.dtype;
+    if (paramDtype !== undefined && x.dtype !== paramDtype) {
+      throw new Error(`${this.describe()}: the input is ${x.dtype} but the layer is ${paramDtype}; convert with .to("${paramDtype}")`);
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    const useBatchStats = !this.trackRunningStats || (this.training && !this._frozen);
+    if (!useBatchStats) {
+      return batchNormInference(x, this.runningMean!.data, this.runningVar!.data, this.weight, this.bias, this.eps);
+    }
+    const { N, S } = channelLayout(x);
+    if (N * S <= 1) {
+      throw new Error(
+        `${this.describe()}: expected more than 1 value per channel when using batch statistics; got input shape [${x.shape.join(", ")}], i.e. ${N * S} value per channel, whose variance is undefined. Drop the last incomplete batch (make every batch at least 2 examples), or call .eval() to normalize with the running statistics.`,
+      );
+    }
+    const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps);
+    if (this.training && this.trackRunningStats && !this._frozen) this.updateRunningStats(stats);
+    return y;
+  }
+
+  /**
+   * running ← (1 − f)·running + f·batch with f = momentum, or f = 1/t for the
+   * cumulative average of the t batches seen (momentum null). The variance
+   * that enters is the unbiased m/(m−1)·σ²_B. Non-finite statistics are
+   * refused before anything is written.
+   */
+  private updateRunningStats(stats: BatchStats): void {
+    const { mean, variance, count: m } = stats;
+    for (let c = 0; c < this.numFeatures; c++) {
+      if (!Number.isFinite(mean[c]) || !Number.isFinite(variance[c])) {
+        throw new Error(
+          `${this.describe()}: the batch statistics of channel ${c} are not finite (mean ${mean[c]}, variance ${variance[c]}): the input holds NaN or Infinity, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
+        );
+      }
+    }
+    const tracked = this.batchesTracked!.data[0] + 1;
+    this.batchesTracked!.data[0] = tracked;
+    const f = this._momentum === null ? 1 / tracked : this._momentum;
+    const unbias = m / (m - 1);
+    const rm = this.runningMean!.data;
+    const rv = this.runningVar!.data;
+    for (let c = 0; c < this.numFeatures; c++) {
+      rm[c] = (1 - f) * rm[c] + f * mean[c];
+      rv[c] = (1 - f) * rv[c] + f * variance[c] * unbias;
+    }
+  }
+}
+
+/** BN per activation, for (N, C) or (N, C, L) inputs: statistics over N (and L). */
+export class BatchNorm1d extends BatchNormBase {
+  protected readonly expectedLayout = "(N, C) or (N, C, L)";
+  protected acceptsRank(rank: number): boolean {
+    return rank === 2 || rank === 3;
+  }
+}
+
+/** BN per feature map (§3.2), for (N, C, H, W) inputs: statistics over m' = N·H·W values. */
+export class BatchNorm2d extends BatchNormBase {
+  protected readonly expectedLayout = "(N, C, H, W)";
+  protected acceptsRank(rank: number): boolean {
+    return rank === 4;
+  }
+}

@@ -1,0 +1,73 @@
+import { noGrad } from "../tensor/autograd.js";
+import { Tensor } from "../tensor/tensor.js";
+import { BatchNormBase } from "./batchnorm.js";
+import { Module } from "./module.js";
+
+/** A mini-batch given as its input tensor, or as a tuple whose first element is the input. */
+export type BatchInput = Tensor | readonly [Tensor, ...unknown[]];
+
+/**
+ * Algorithm 2, step 10: replace every BN layer's running statistics with
+ * exact population statistics of the trained network, E[x] = E_B[μ_B] and
+ * Var[x] = E_B[m/(m−1)·σ²_B], averaged over the given training mini-batches.
+ *
+ * The statistics are reset, then each batch goes forward under noGrad with
+ * the BN layers in training mode and momentum null (the cumulative average)
+ * and every other layer in eval mode (so Dropout stays off); no optimizer
+ * step, no trainable parameter touched. Every module's mode, each BN's
+ * momentum and freezing are restored afterwards. If anything fails, the
+ * previous running statistics are put back.
+ */
+export function recomputeBatchNormStats(model: Module, batches: Iterable<BatchInput>): { batches: number } {
+  const bns = [...model.modules()].filter((m): m is BatchNormBase => m instanceof BatchNormBase && m.trackRunningStats);
+  if (bns.length === 0) return { batches: 0 };
+  const modes = new Map<Module, boolean>([...model.modules()].map((m) => [m, m.training]));
+  const saved = bns.map((bn) => ({
+    bn,
+    momentum: bn.momentum,
+    frozen: bn.frozen,
+    state: [bn.runningMean!.clone(), bn.runningVar!.clone(), bn.numBatchesTracked],
+  }));
+  let count = 0;
+  try {
+    noGrad(() => {
+      for (const batch of batches) {
+        if (count === 0) {
+          for (const m of model.modules()) m.training = m instanceof BatchNormBase;
+          for (const bn of bns) {
+            if (bn.frozen) bn.unfreeze();
+            bn.momentum = null;
+            bn.resetRunningStats();
+          }
+        }
+        const input = batch instanceof Tensor ? batch : batch[0];
+        model.forward(input);
+        count++;
+      }
+    });
+    if (count === 0) {
+      throw new Error("recomputeBatchNormStats: no batches were given; pass at least one training mini-batch (many, for good estimates)");
+    }
+  } catch (err) {
+    for (const { bn, state } of saved) {
+      bn.loadStateDict(
+        { running_mean: state[0] as Tensor, running_var: state[1] as Tensor, num_batches_tracked: scalar(state[2] as number) },
+        { strict: false },
+      );
+    }
+    throw err;
+  } finally {
+    for (const [m, mode] of modes) m.training = mode;
+    for (const { bn, momentum, frozen } of saved) {
+      bn.momentum = momentum;
+      if (frozen) bn.freeze();
+    }
+  }
+  return { batches: count };
+}
+
+function scalar(v: number): Tensor {
+  const t = new Tensor(new Float64Array(1), []);
+  t.data[0] = v;
+  return t;
+}

@@ -1,0 +1,13 @@
+export { Module } from "./module.js";
+export type { StateDict } from "./module.js";
+export { Linear } from "./linear.js";
+export type { LinearOptions } from "./linear.js";
+export { BatchNormBase, BatchNorm1d, BatchNorm2d, kerasMomentum } from "./batchnorm.js";
+export type { BatchNormOptions } from "./batchnorm.js";
+export { Sigmoid, ReLU, Tanh, Identity, Flatten } from "./activation.js";
+export { Sequential } from "./sequential.js";
+export { CrossEntropyLoss } from "./loss.js";
+export { recomputeBatchNormStats } from "./batchnormStats.js";
+export { foldBatchNorm } from "./fold.js";
+export { deepCopy } from "./clone.js";
+export * as init from "./init.js";

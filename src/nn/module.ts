@@ -1,0 +1,192 @@
+import { DType, storageFrom } from "../tensor/dtype.js";
+import { Tensor } from "../tensor/tensor.js";
+
+/** Parameters and buffers by their PyTorch state-dict keys ("0.weight", "1.running_mean", …). */
+export type StateDict = Record<string, Tensor>;
+
+/**
+ * The base of every layer, shaped like PyTorch's `nn.Module`: a per-module
+ * training flag, named parameters (trainable tensors), named buffers (state
+ * such as running statistics, never touched by an optimizer) and named
+ * children, in registration order.
+ */
+export abstract class Module {
+  /** True in training mode (the default), false after `eval()`. */
+  training = true;
+  private readonly _parameters = new Map<string, Tensor | null>();
+  private readonly _buffers = new Map<string, Tensor | null>();
+  private readonly _modules = new Map<string, Module>();
+  private _parent: Module | null = null;
+  private _nameInParent = "";
+
+  abstract forward(input: Tensor, ...rest: any[]): Tensor;
+
+  protected registerParameter(name: string, t: Tensor | null): Tensor | null {
+    if (t !== null) t.requiresGrad = true;
+    this._parameters.set(name, t);
+    return t;
+  }
+
+  protected registerBuffer(name: string, t: Tensor | null): Tensor | null {
+    this._buffers.set(name, t);
+    return t;
+  }
+
+  protected registerModule<M extends Module>(name: string, m: M): M {
+    this._modules.set(name, m);
+    m._parent = this;
+    m._nameInParent = name;
+    return m;
+  }
+
+  /** Dotted path from the root module ("3", "features.1"), or the class name for a root. */
+  get path(): string {
+    const parts: string[] = [];
+    let m: Module | null = this;
+    while (m !== null && m._parent !== null) {
+      parts.unshift(m._nameInParent);
+      m = m._parent;
+    }
+    return parts.length === 0 ? "(root)" : parts.join(".");
+  }
+
+  /** How error messages name this layer: class and path, e.g. "BatchNorm1d '1'". */
+  protected describe(): string {
+    return `${this.constructor.name} '${this.path}'`;
+  }
+
+  *namedChildren(): IterableIterator<[string, Module]> {
+    yield* this._modules.entries();
+  }
+
+  *children(): IterableIterator<Module> {
+    yield* this._modules.values();
+  }
+
+  /** This module and all modules below it, depth-first, with dotted names. */
+  *namedModules(prefix = ""): IterableIterator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, m] of this._modules) yield* m.namedModules(prefix === "" ? name : `${prefix}.${name}`);
+  }
+
+  *modules(): IterableIterator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
+  namedParameters(): [string, Tensor][] {
+    return this.collect((m) => m._parameters);
+  }
+
+  /** Every parameter, each once, in registration order (trainable or frozen alike). */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  namedBuffers(): [string, Tensor][] {
+    return this.collect((m) => m._buffers);
+  }
+
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, t]) => t);
+  }
+
+  private collect(pick: (m: Module) => Map<string, Tensor | null>): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, t] of pick(m)) {
+        if (t === null || seen.has(t)) continue;
+        seen.add(t);
+        out.push([prefix === "" ? name : `${prefix}.${name}`, t]);
+      }
+    }
+    return out;
+  }
+
+  /** Set training mode on this module and every child. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  /** Inference mode: BN uses running statistics, Dropout is off. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Forget gradients: fill them with zeros, or drop them with `setToNone`. */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    for (const p of this.parameters()) {
+      if (p.grad === null) continue;
+      if (options.setToNone) p.grad = null;
+      else p.grad.data.fill(0);
+    }
+  }
+
+  /**
+   * Copies of every parameter and buffer under PyTorch's keys, parameters and
+   * buffers of each module in registration order as PyTorch lists them.
+   */
+  stateDict(): StateDict {
+    const out: StateDict = {};
+    for (const [prefix, m] of this.namedModules()) {
+      for (const map of [m._parameters, m._buffers]) {
+        for (const [name, t] of map) {
+          if (t !== null) out[prefix === "" ? name : `${prefix}.${name}`] = t.clone();
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Copy values into this module's own tensors (so optimizers keep their
+   * references). With `strict` (default) every key must match and nothing
+   * may be missing; shapes must match always. Nothing is written unless the
+   * whole state dict is valid.
+   */
+  loadStateDict(state: StateDict, options: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    const strict = options.strict ?? true;
+    const own = new Map<string, Tensor>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const map of [m._parameters, m._buffers]) {
+        for (const [name, t] of map) if (t !== null) own.set(prefix === "" ? name : `${prefix}.${name}`, t);
+      }
+    }
+    const missingKeys = [...own.keys()].filter((k) => !(k in state));
+    const unexpectedKeys = Object.keys(state).filter((k) => !own.has(k));
+    if (strict && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
+      throw new Error(
+        `loadStateDict: the state dict does not match the model.` +
+          (missingKeys.length ? ` Missing keys: ${missingKeys.join(", ")}.` : "") +
+          (unexpectedKeys.length ? ` Unexpected keys: ${unexpectedKeys.join(", ")}.` : "") +
+          ` Pass { strict: false } to load the keys that match.`,
+      );
+    }
+    const writes: [Tensor, ArrayLike<number>][] = [];
+    for (const [key, target] of own) {
+      const src = state[key];
+      if (src === undefined) continue;
+      const values = src instanceof Tensor ? src.data : (src as ArrayLike<number>);
+      const shape = src instanceof Tensor ? src.shape : null;
+      if (values.length !== target.size || (shape !== null && shape.join() !== target.shape.join() && target.size !== 1)) {
+        throw new Error(
+          `loadStateDict: '${key}' has shape [${shape?.join(", ") ?? values.length}] but the model expects [${target.shape.join(", ")}]; nothing was loaded.`,
+        );
+      }
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i])) {
+          throw new Error(`loadStateDict: '${key}' holds a non-finite value (${values[i]}) at index ${i}; nothing was loaded.`);
+        }
+      }
+      writes.push([target, values]);
+    }
+    for (const [target, values] of writes) target.data.set(values);
+    return { missingKeys, unexpectedKeys };
+  }
+}
+
+/** Parameter storage of the module's dtype, from plain numbers. */
+export function parameterFrom(values: ArrayLike<number>, shape: number[], dtype: DType): Tensor {
+  return new Tensor(storageFrom(dtype, values), shape, true);
+}

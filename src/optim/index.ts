@@ -1,0 +1,2 @@
+export { SGD } from "./sgd.js";
+export type { SGDOptions, SGDState } from "./sgd.js";
