@@ -1,0 +1,93 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** The data sets covshift knows how to find, load and download. */
+export type DatasetName = "mnist" | "cifar10";
+
+/**
+ * What {@link resolveDataDir} looks at besides its arguments. Tests pass
+ * their own; everyone else gets the running process's environment.
+ */
+export interface DataDirContext {
+  /** Environment variables; defaults to `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Operating system, as `process.platform` spells it; defaults to `process.platform`. */
+  platform?: string;
+  /** The user's home directory; defaults to `os.homedir()`. */
+  homedir?: string;
+}
+
+/**
+ * The folder a data set's files are read from (and downloaded into).
+ *
+ * The first rule that applies wins:
+ *
+ * 1. `flag` — the CLI's `--data DIR` — is used exactly as given (resolved
+ *    against the current directory), with no sub-folder added: whoever types
+ *    a path means that folder.
+ * 2. The `COVSHIFT_DATA` environment variable names a folder that may hold
+ *    several data sets: `$COVSHIFT_DATA/<dataset>` (`mnist` or `cifar10`) is
+ *    used if that sub-folder exists, otherwise `$COVSHIFT_DATA` itself. This
+ *    lets one variable serve both a tree like `data/mnist`, `data/cifar10`
+ *    and a folder holding one data set's files directly.
+ * 3. A per-user cache: `%LOCALAPPDATA%\covshift\<dataset>` on Windows
+ *    (`~\AppData\Local\...` if the variable is unset), elsewhere
+ *    `$XDG_CACHE_HOME/covshift/<dataset>`, or `~/.cache/covshift/<dataset>`
+ *    when `XDG_CACHE_HOME` is unset or not an absolute path (the XDG spec
+ *    says relative values are to be ignored).
+ *
+ * Empty strings count as unset. The folder is not created here; the
+ * loaders create it only when they have something to download into it.
+ */
+export function resolveDataDir(dataset: DatasetName, flag?: string, context: DataDirContext = {}): string {
+  const env = context.env ?? process.env;
+  const platform = context.platform ?? process.platform;
+  const home = context.homedir ?? os.homedir();
+
+  if (flag !== undefined && flag !== "") return path.resolve(flag);
+
+  const shared = env.COVSHIFT_DATA;
+  if (shared !== undefined && shared !== "") {
+    const root = path.resolve(shared);
+    const sub = path.join(root, dataset);
+    return isDirectory(sub) ? sub : root;
+  }
+
+  if (platform === "win32") {
+    // Built with path.win32 so the answer is a Windows path even when the
+    // rule is exercised from another OS.
+    const local = env.LOCALAPPDATA;
+    const base = local !== undefined && local !== "" ? local : path.win32.join(home, "AppData", "Local");
+    return path.win32.join(base, "covshift", dataset);
+  }
+  const xdg = env.XDG_CACHE_HOME;
+  const cache = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(home, ".cache");
+  return path.join(cache, "covshift", dataset);
+}
+
+/**
+ * The advice that ends every "this data file is damaged" error: the loaders
+ * download missing files, so deleting a bad one is enough to get a good one.
+ */
+export const REFETCH_ADVICE = "re-download it or delete it so covshift fetches it again";
+
+/**
+ * The closing lines of every "data is missing" error: the two ways to point
+ * covshift at a folder that already holds the files.
+ */
+export function dataDirHelp(dataset: DatasetName): string {
+  return (
+    `  - or point covshift at a folder that already holds them: pass --data DIR on the command line, ` +
+    `or set the environment variable COVSHIFT_DATA=DIR (covshift then reads DIR/${dataset} if that ` +
+    `folder exists, else DIR itself).`
+  );
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
