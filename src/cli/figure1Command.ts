@@ -1,0 +1,119 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { resolveDataDir } from "../data/datadir.js";
+import { defaultFigure1Config, Figure1Config } from "../experiments/figure1/config.js";
+import { runFigure1 } from "../experiments/figure1/run.js";
+import { ProgressDisplay } from "./progress.js";
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer; got "${v}"`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number; got "${v}"`);
+  return n;
+};
+
+export function figure1Command(): Command {
+  const d = defaultFigure1Config;
+  return new Command("figure1")
+    .description(
+      "Reproduce Figure 1 (§4.1): train the 784-100-100-100-10 sigmoid MLP on MNIST with and without BN, " +
+        "measure test accuracy and the percentiles of one sigmoid input over training, and write figure1.json, the plots and summary.md.",
+    )
+    .option("--data <dir>", "MNIST directory (default: $COVSHIFT_DATA, else the per-user cache; missing files are downloaded)")
+    .option("--out <dir>", "output directory", "results/figure1")
+    .option("--steps <n>", "SGD steps per network and seed", int("--steps"), d.steps)
+    .option("--eval-every <n>", "evaluate (test accuracy, sigmoid-input percentiles) every n steps", int("--eval-every"), d.evalEvery)
+    .option("--seeds <n>", "repeat with seeds 0..n−1; mean and spread are reported", int("--seeds"), d.seeds)
+    .option("--batch-size <n>", "examples per mini-batch", int("--batch-size"), d.batchSize)
+    .option("--lr <x>", "SGD learning rate (both networks)", num("--lr"), d.lr)
+    .option("--momentum <x>", "SGD momentum (both networks)", num("--momentum"), d.momentum)
+    .option("--init-std <x>", "standard deviation of the Gaussian initial weights", num("--init-std"), d.initStd)
+    .addOption(new Option("--input <mode>", "scaled: pixels/255 in [0, 1]; binary: pixel ≥ 128 → 1").choices(["scaled", "binary"]).default(d.input))
+    .option("--probe-unit <k>", "unit of the last hidden layer whose sigmoid input is probed", int("--probe-unit"), d.probeUnit)
+    .option("--population-batches <n>", "training batches for the final population statistics (Algorithm 2)", int("--population-batches"), d.populationBatches)
+    .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
+    .option("--jobs <n>", "runs trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
+    .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
+    .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
+    .option("--resume", "continue the interrupted run in --out exactly where it stopped", false)
+    .option("--overwrite", "discard earlier results in --out", false)
+    .addHelpText(
+      "after",
+      `
+Ctrl-C stops cleanly: every run writes a checkpoint first; run the same command with --resume to continue.
+Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
+    )
+    .action(async (o) => {
+      const config: Figure1Config = {
+        ...d,
+        steps: o.steps,
+        evalEvery: o.evalEvery,
+        seeds: o.seeds,
+        batchSize: o.batchSize,
+        lr: o.lr,
+        momentum: o.momentum,
+        initStd: o.initStd,
+        input: o.input,
+        probeUnit: o.probeUnit,
+        populationBatches: o.populationBatches,
+        backend: o.backend,
+      };
+      const dataDir = resolveDataDir("mnist", o.data);
+      const outDir = resolve(o.out);
+      const progress = new ProgressDisplay();
+      const stopFlag = new SharedArrayBuffer(4);
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) {
+          Atomics.store(new Int32Array(stopFlag), 0, 1);
+          progress.log("Stopping: each run writes a checkpoint first (Ctrl-C again to quit at once, losing progress since the last evaluation)…");
+        } else {
+          progress.stop();
+          process.exit(130);
+        }
+      };
+      process.on("SIGINT", onSigint);
+      const started = performance.now();
+      try {
+        const outcome = await runFigure1({
+          config,
+          dataDir,
+          outDir,
+          resume: o.resume,
+          overwrite: o.overwrite,
+          jobs: o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds),
+          limits: { train: o.trainLimit, test: o.testLimit },
+          stopFlag,
+          onEvent: (e) => {
+            const name = `${e.network} seed ${e.seed}`;
+            const m = e.message;
+            if (m.type === "started") {
+              progress.add({ name, total: config.steps }, m.step);
+              if (m.step > 0) progress.log(`${name}: resumed at step ${m.step}`);
+            } else if (m.type === "progress") progress.update(name, { step: m.step });
+            else if (m.type === "eval") progress.update(name, { step: m.step, accuracy: m.accuracy, loss: m.loss });
+            else if (m.type === "done") progress.update(name, { step: config.steps, note: "done" });
+            else if (m.type === "stopped") progress.log(`${name}: checkpoint written at step ${m.step}`);
+            else if (m.type === "skipped") progress.log(`${name}: already complete, kept`);
+          },
+        });
+        progress.stop();
+        if (outcome.status === "interrupted") {
+          process.stderr.write(`Interrupted. Continue with the same command and --resume (results so far are in ${outDir}).\n`);
+          process.exitCode = 130;
+          return;
+        }
+        process.stdout.write("\n" + (await import("node:fs")).readFileSync(outcome.files[1], "utf8"));
+        process.stdout.write(`\nWrote ${outcome.files.length} files to ${outDir} in ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
+      } finally {
+        progress.stop();
+        process.off("SIGINT", onSigint);
+      }
+    });
+}

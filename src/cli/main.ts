@@ -1,0 +1,17 @@
+import { Command } from "commander";
+import { createRequire } from "node:module";
+import { figure1Command } from "./figure1Command.js";
+
+const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
+
+const program = new Command("covshift")
+  .description("Batch Normalization (Ioffe & Szegedy, 2015) in TypeScript: reproductions of the paper's experiments.")
+  .version(version)
+  .addCommand(figure1Command())
+  .showHelpAfterError();
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  // Errors are for people: the message says what was expected and what to do; no stack trace.
+  process.stderr.write(`covshift: ${err.message}\n`);
+  process.exit(1);
+});

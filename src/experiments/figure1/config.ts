@@ -1,0 +1,67 @@
+/** Every setting of the Figure 1 experiment (§4.1); all of it goes into figure1.json. */
+export interface Figure1Config {
+  /** SGD steps per network and seed (the paper: 50,000). */
+  steps: number;
+  /** Examples per mini-batch (the paper: 60). */
+  batchSize: number;
+  /** Evaluate every this many steps. */
+  evalEvery: number;
+  /** Number of seeds; seeds 0..seeds−1 are run. */
+  seeds: number;
+  /** Plain SGD with momentum, the same for both networks. */
+  lr: number;
+  momentum: number;
+  /** Weights ~ N(0, initStd²), biases 0 ("small random Gaussian values"). */
+  initStd: number;
+  /** Widths of the hidden sigmoid layers (the paper: three of 100). */
+  hidden: number[];
+  /** "scaled": pixels/255 in [0, 1]; "binary": pixel ≥ 128 → 1, else 0. */
+  input: "scaled" | "binary";
+  /** Which unit of the last hidden layer's sigmoid input is probed. */
+  probeUnit: number;
+  /** The probe's evaluation set: the 10,000 test images, in inference mode. */
+  probeSet: "test";
+  /** Training mini-batches averaged for the final population statistics (Algorithm 2, step 10). */
+  populationBatches: number;
+  /** Kernel backend for float32 work. */
+  backend: string;
+}
+
+export const defaultFigure1Config: Figure1Config = {
+  steps: 50_000,
+  batchSize: 60,
+  evalEvery: 500,
+  seeds: 3,
+  lr: 0.01,
+  momentum: 0.9,
+  initStd: 0.01,
+  hidden: [100, 100, 100],
+  input: "scaled",
+  probeUnit: 0,
+  probeSet: "test",
+  populationBatches: 1000,
+  backend: "auto",
+};
+
+export type NetworkKind = "baseline" | "batchnorm";
+
+/** Reject settings that cannot run, with a message that says which and why. */
+export function validateFigure1Config(c: Figure1Config): void {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`figure1: --${name} must be a positive integer; got ${v}`);
+  };
+  positiveInt("steps", c.steps);
+  positiveInt("batch-size", c.batchSize);
+  positiveInt("eval-every", c.evalEvery);
+  positiveInt("seeds", c.seeds);
+  positiveInt("population-batches", c.populationBatches);
+  if (c.batchSize < 2) throw new Error("figure1: --batch-size must be at least 2 (BN needs two values per unit)");
+  if (!(c.lr > 0)) throw new Error(`figure1: --lr must be > 0; got ${c.lr}`);
+  if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`figure1: --momentum must be in [0, 1); got ${c.momentum}`);
+  if (!(c.initStd > 0)) throw new Error(`figure1: --init-std must be > 0; got ${c.initStd}`);
+  if (c.input !== "scaled" && c.input !== "binary") throw new Error(`figure1: --input must be "scaled" or "binary"; got "${c.input}"`);
+  const last = c.hidden[c.hidden.length - 1];
+  if (!Number.isInteger(c.probeUnit) || c.probeUnit < 0 || c.probeUnit >= last) {
+    throw new Error(`figure1: --probe-unit must be an integer in [0, ${last - 1}] (units of the last hidden layer); got ${c.probeUnit}`);
+  }
+}

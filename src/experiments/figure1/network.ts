@@ -1,0 +1,36 @@
+import { nn } from "../../index.js";
+import { Generator } from "../../tensor/random.js";
+import type { Figure1Config, NetworkKind } from "./config.js";
+
+/**
+ * The §4.1 network: 784 → hidden sigmoid layers → 10 logits. The BN network
+ * puts BN before each hidden sigmoid and drops those layers' biases (β takes
+ * their place, §3.2). Weights ~ N(0, initStd²), biases 0.
+ *
+ * Returns the model and the index of the layer whose output is the input of
+ * the last hidden sigmoid (the probed activation).
+ */
+export function buildFigure1Network(
+  kind: NetworkKind,
+  config: Figure1Config,
+  generator: Generator,
+): { model: nn.Sequential; probeLayer: number } {
+  const layers: nn.Module[] = [];
+  let width = 784;
+  let probeLayer = -1;
+  for (const h of config.hidden) {
+    const linear = new nn.Linear(width, h, { bias: kind === "baseline", generator });
+    nn.init.normal(linear.weight, { std: config.initStd, generator });
+    if (linear.bias) nn.init.zeros(linear.bias);
+    layers.push(linear);
+    if (kind === "batchnorm") layers.push(new nn.BatchNorm1d(h));
+    probeLayer = layers.length - 1;
+    layers.push(new nn.Sigmoid());
+    width = h;
+  }
+  const head = new nn.Linear(width, 10, { generator });
+  nn.init.normal(head.weight, { std: config.initStd, generator });
+  nn.init.zeros(head.bias!);
+  layers.push(head);
+  return { model: new nn.Sequential(...layers), probeLayer };
+}

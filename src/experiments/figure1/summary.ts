@@ -1,0 +1,111 @@
+import type { Figure1Config, NetworkKind } from "./config.js";
+import type { Figure1RunResult } from "./trainer.js";
+
+/** figure1.json: the contract read by outside checks. */
+export interface Figure1Result {
+  config: Figure1Config;
+  runs: Figure1RunResult[];
+  wallSeconds: number;
+  findings: Figure1Findings;
+}
+
+/** The paper's three claims, measured over the seeds' mean. */
+export interface Figure1Findings {
+  /** Mean final test accuracy (running statistics) per network. */
+  finalAccuracy: Record<NetworkKind, { mean: number; min: number; max: number }>;
+  /** BN network's mean final accuracy with population statistics (Algorithm 2). */
+  finalAccuracyPopulation: { mean: number; min: number; max: number } | null;
+  /** Steps ≥ fromStep at which BN's mean accuracy is not above the baseline's (empty: BN is ahead at all of them). */
+  bnNotAheadAt: number[];
+  fromStep: number;
+  /** Mean over seeds and over p15/p50/p85 of (max − min) for evaluations in [driftFrom, steps]. */
+  drift: Record<NetworkKind, number>;
+  driftFrom: number;
+}
+
+function stats(values: number[]): { mean: number; min: number; max: number } {
+  return {
+    mean: values.reduce((a, b) => a + b, 0) / values.length,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
+}
+
+/** Mean across runs of a per-evaluation series (runs share their evaluation steps). */
+function meanSeries(runs: Figure1RunResult[], pick: (r: Figure1RunResult) => number[]): number[] {
+  const n = Math.min(...runs.map((r) => pick(r).length));
+  return Array.from({ length: n }, (_, i) => runs.reduce((s, r) => s + pick(r)[i], 0) / runs.length);
+}
+
+export function summarize(config: Figure1Config, runs: Figure1RunResult[]): Figure1Findings {
+  const by = (k: NetworkKind) => runs.filter((r) => r.network === k);
+  const base = by("baseline");
+  const bn = by("batchnorm");
+  const fromStep = Math.min(2000, config.steps);
+  const driftFrom = config.steps >= 10_000 ? 5000 : Math.floor(config.steps / 10);
+  const baseAcc = meanSeries(base, (r) => r.testAccuracy);
+  const bnAcc = meanSeries(bn, (r) => r.testAccuracy);
+  const steps = base[0].steps;
+  const bnNotAheadAt = steps.filter((s, i) => s >= fromStep && i < bnAcc.length && !(bnAcc[i] > baseAcc[i]));
+  const drift = (rs: Figure1RunResult[]) => {
+    const perRun = rs.map((r) => {
+      const idx = r.steps.map((s, i) => [s, i]).filter(([s]) => s >= driftFrom).map(([, i]) => i);
+      const range = (xs: number[]) => {
+        const sel = idx.map((i) => xs[i]);
+        return sel.length === 0 ? 0 : Math.max(...sel) - Math.min(...sel);
+      };
+      const p = r.sigmoidInput;
+      return (range(p.p15) + range(p.p50) + range(p.p85)) / 3;
+    });
+    return perRun.reduce((a, b) => a + b, 0) / perRun.length;
+  };
+  const population = bn.map((r) => r.finalTestAccuracyPopulation).filter((v): v is number => v !== undefined);
+  return {
+    finalAccuracy: {
+      baseline: stats(base.map((r) => r.testAccuracy.at(-1)!)),
+      batchnorm: stats(bn.map((r) => r.testAccuracy.at(-1)!)),
+    },
+    finalAccuracyPopulation: population.length ? stats(population) : null,
+    bnNotAheadAt,
+    fromStep,
+    drift: { baseline: drift(base), batchnorm: drift(bn) },
+    driftFrom,
+  };
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+
+/** A short markdown report of the final numbers. */
+export function summaryMarkdown(result: Figure1Result): string {
+  const { config: c, findings: f } = result;
+  const acc = (k: NetworkKind) => {
+    const s = f.finalAccuracy[k];
+    return `${pct(s.mean)} (${pct(s.min)}–${pct(s.max)})`;
+  };
+  const at = (k: NetworkKind, step: number) => {
+    const rs = result.runs.filter((r) => r.network === k);
+    const vals = rs.map((r) => r.testAccuracy[r.steps.indexOf(step)]).filter((v) => v !== undefined);
+    return vals.length ? pct(vals.reduce((a, b) => a + b, 0) / vals.length) : "—";
+  };
+  const ratio = f.drift.batchnorm / f.drift.baseline;
+  const lines = [
+    `# Figure 1 (§4.1): MNIST, with and without Batch Normalization`,
+    ``,
+    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights N(0, ${c.initStd}²), inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${c.backend}.`,
+    ``,
+    `| | without BN | with BN |`,
+    `|---|---|---|`,
+    `| test accuracy at step ${f.fromStep.toLocaleString("en-US")} (mean) | ${at("baseline", f.fromStep)} | ${at("batchnorm", f.fromStep)} |`,
+    `| final test accuracy, mean (min–max) | ${acc("baseline")} | ${acc("batchnorm")} |`,
+    `| final, population statistics (Algorithm 2) | — | ${f.finalAccuracyPopulation ? pct(f.finalAccuracyPopulation.mean) : "—"} |`,
+    `| sigmoid-input drift from step ${f.driftFrom.toLocaleString("en-US")} (mean max − min of p15/p50/p85) | ${f.drift.baseline.toFixed(3)} | ${f.drift.batchnorm.toFixed(3)} |`,
+    ``,
+    `- BN ahead of the baseline at every evaluation from step ${f.fromStep.toLocaleString("en-US")}: ${f.bnNotAheadAt.length === 0 ? "yes" : `no (not at steps ${f.bnNotAheadAt.slice(0, 10).join(", ")}${f.bnNotAheadAt.length > 10 ? ", …" : ""})`}`,
+    `- BN final accuracy ≥ 97.5%: ${f.finalAccuracy.batchnorm.mean >= 0.975 ? "yes" : "no"}`,
+    `- BN drift less than half the baseline's: ${ratio < 0.5 ? "yes" : "no"} (ratio ${ratio.toFixed(2)})`,
+    ``,
+    `The probe is the input of unit ${c.probeUnit} of the last hidden sigmoid layer over the ${c.probeSet} set, in inference mode.`,
+    ``,
+  ];
+  return lines.join("\n");
+}

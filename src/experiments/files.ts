@@ -1,0 +1,39 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, readFileSync, existsSync } from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * Write a file so that it is either complete or absent: write a temporary
+ * file beside it, flush it to disk, then rename over the target (atomic on
+ * POSIX file systems). An interrupted write never leaves half a checkpoint.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Parse a JSON file we wrote, naming the file if it is unreadable. */
+export function readJson<T>(path: string): T {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON (${(err as Error).message}); it may be damaged — delete it to start that part again`);
+  }
+}
+
+export function readJsonIfExists<T>(path: string): T | null {
+  return existsSync(path) ? readJson<T>(path) : null;
+}

@@ -1,0 +1,191 @@
+/**
+ * The paper's Figure 1 (§4.1) drawn from the `figure1.json` an MNIST run
+ * writes: (a) test accuracy of the network without and with BN against
+ * training steps, (b, c) the 15th/50th/85th percentiles of one sigmoid input
+ * of the last hidden layer over training, without and with BN.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { lineChartSvg, panelsSvg, stepsFormat, svgToPng, type LineChartSpec, type Series } from "./charts.js";
+
+/** One training run of one network with one seed, as stored in figure1.json. */
+export interface Figure1Run {
+  network: "baseline" | "batchnorm";
+  seed: number;
+  /** Training steps at which the evaluations below were taken. */
+  steps: number[];
+  /** Accuracy on the test set, a fraction in [0, 1], at each step. */
+  testAccuracy: number[];
+  trainLoss: number[];
+  /** Percentiles over the test set of the probed sigmoid input, at each step. */
+  sigmoidInput: { p15: number[]; p50: number[]; p85: number[] };
+}
+
+/** The whole figure1.json: run settings, every run, and the time it all took. */
+export interface Figure1Result {
+  config: object;
+  runs: Figure1Run[];
+  wallSeconds: number;
+}
+
+const NETWORKS = {
+  // The paper draws the network without BN dashed and the BN network solid.
+  baseline: { label: "Without BN", color: "#D55E00", dash: true },
+  batchnorm: { label: "With BN", color: "#0072B2", dash: false },
+} as const;
+
+const PANEL_WIDTH = 350;
+const PANEL_HEIGHT = 230;
+
+/**
+ * Mean over seeds with a min–max band, at the steps every seed evaluated
+ * (runs cut short or evaluated on another schedule would otherwise mix
+ * different numbers of seeds into one point).
+ */
+function accuracySeries(runs: Figure1Run[], network: Figure1Run["network"]): Series | null {
+  const mine = runs.filter((r) => r.network === network);
+  if (mine.length === 0) return null;
+  const perStep = new Map<number, number[]>();
+  for (const run of mine) {
+    run.steps.forEach((step, i) => {
+      const acc = run.testAccuracy[i];
+      if (acc === undefined) return;
+      const list = perStep.get(step) ?? [];
+      list.push(acc);
+      perStep.set(step, list);
+    });
+  }
+  const steps = [...perStep.keys()].filter((s) => perStep.get(s)!.length === mine.length).sort((a, b) => a - b);
+  const at = (s: number): number[] => perStep.get(s)!;
+  const { label, color, dash } = NETWORKS[network];
+  return {
+    name: label,
+    x: steps,
+    y: steps.map((s) => at(s).reduce((a, b) => a + b, 0) / at(s).length),
+    lower: steps.map((s) => Math.min(...at(s))),
+    upper: steps.map((s) => Math.max(...at(s))),
+    color,
+    dash,
+  };
+}
+
+/**
+ * The paper's (a) spans 0.7–1; keep that unless a network ends below it, and
+ * then lower the floor in steps of 0.05 so its final accuracy stays in view.
+ * Early points below the floor are clipped, as in the paper.
+ */
+function accuracyDomain(series: Series[]): [number, number] {
+  const finals = series.map((s) => s.y[s.y.length - 1]).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const lowest = finals.length > 0 ? Math.min(...finals) : 1;
+  const floor = Math.max(0, Math.min(0.7, Math.floor((lowest - 0.05) * 20 + 1e-9) / 20));
+  return [floor, 1];
+}
+
+/** States on the figure what the line and band of (a) are made of. */
+function seedNote(runs: Figure1Run[]): string {
+  const counts = new Set((["baseline", "batchnorm"] as const).map((n) => runs.filter((r) => r.network === n).length).filter((c) => c > 0));
+  if (counts.size !== 1) return "mean over seeds, band: min–max";
+  const n = [...counts][0]!;
+  if (n > 1) return `mean of ${n} seeds, band: min–max`;
+  const seeds = new Set(runs.map((r) => r.seed));
+  return seeds.size === 1 ? `seed ${runs[0]!.seed}` : "one seed per network";
+}
+
+function accuracyChart(runs: Figure1Run[]): LineChartSpec {
+  const series = (["baseline", "batchnorm"] as const)
+    .map((n) => accuracySeries(runs, n))
+    .filter((s): s is Series => s !== null);
+  return {
+    title: "(a) Test accuracy",
+    subtitle: seedNote(runs),
+    xLabel: "Training steps",
+    yLabel: "Test accuracy",
+    series,
+    yDomain: accuracyDomain(series),
+    xFormat: stepsFormat(maxStep(runs)),
+    width: PANEL_WIDTH,
+    height: PANEL_HEIGHT,
+  };
+}
+
+function maxStep(runs: Figure1Run[]): number {
+  return Math.max(0, ...runs.flatMap((r) => r.steps));
+}
+
+/** The paper shows one typical run; seed 0 if present, else the lowest seed. */
+function typicalRun(runs: Figure1Run[], network: Figure1Run["network"]): Figure1Run | undefined {
+  return runs.filter((r) => r.network === network).sort((a, b) => a.seed - b.seed)[0];
+}
+
+const PERCENTILES = [
+  { key: "p85", name: "85th percentile", color: "#0072B2" },
+  { key: "p50", name: "50th percentile", color: "#000000" },
+  { key: "p15", name: "15th percentile", color: "#009E73" },
+] as const;
+
+function percentileSeries(run: Figure1Run | undefined): Series[] {
+  if (!run) return [];
+  return PERCENTILES.map(({ key, name, color }) => ({ name, x: run.steps, y: run.sigmoidInput[key], color }));
+}
+
+/** One y range for (b) and (c), so the drift without BN and its absence with BN compare by eye. */
+function sharedDomain(series: Series[]): [number, number] | undefined {
+  const values = series.flatMap((s) => s.y).filter((v) => Number.isFinite(v));
+  if (values.length === 0) return undefined;
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  if (hi - lo < 1e-9) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const pad = 0.06 * (hi - lo);
+  return [lo - pad, hi + pad];
+}
+
+function percentileCharts(runs: Figure1Run[]): [LineChartSpec, LineChartSpec] {
+  const base = typicalRun(runs, "baseline");
+  const bn = typicalRun(runs, "batchnorm");
+  const baseSeries = percentileSeries(base);
+  const bnSeries = percentileSeries(bn);
+  const yDomain = sharedDomain([...baseSeries, ...bnSeries]);
+  const chart = (title: string, series: Series[]): LineChartSpec => ({
+    title,
+    xLabel: "Training steps",
+    yLabel: "Sigmoid input, last hidden layer",
+    series,
+    yDomain,
+    xFormat: stepsFormat(maxStep(runs)),
+    width: PANEL_WIDTH,
+    height: PANEL_HEIGHT,
+  });
+  const seed = (r: Figure1Run | undefined): string => (r ? `, seed ${r.seed}` : " (no run)");
+  return [chart(`(b) Without BN${seed(base)}`, baseSeries), chart(`(c) With BN${seed(bn)}`, bnSeries)];
+}
+
+async function writeSvgAndPng(outDir: string, stem: string, svg: string): Promise<string[]> {
+  const svgPath = join(outDir, `${stem}.svg`);
+  const pngPath = join(outDir, `${stem}.png`);
+  await writeFile(svgPath, svg);
+  await writeFile(pngPath, svgToPng(svg));
+  return [svgPath, pngPath];
+}
+
+/**
+ * Write figure1a, figure1b, figure1c and the three-panel figure1, each as SVG
+ * and PNG, into `outDir` (created if missing). Returns the written paths.
+ */
+export async function writeFigure1Plots(result: Figure1Result, outDir: string): Promise<string[]> {
+  if (result.runs.length === 0) {
+    throw new Error("writeFigure1Plots: figure1 result has no runs; run the figure1 experiment first.");
+  }
+  await mkdir(outDir, { recursive: true });
+  const a = accuracyChart(result.runs);
+  const [b, c] = percentileCharts(result.runs);
+  const written: string[] = [];
+  written.push(...(await writeSvgAndPng(outDir, "figure1a", await lineChartSvg(a))));
+  written.push(...(await writeSvgAndPng(outDir, "figure1b", await lineChartSvg(b))));
+  written.push(...(await writeSvgAndPng(outDir, "figure1c", await lineChartSvg(c))));
+  const title = "Figure 1: MNIST, 3×100 sigmoid MLP, without and with Batch Normalization";
+  written.push(...(await writeSvgAndPng(outDir, "figure1", await panelsSvg([a, b, c], title))));
+  return written;
+}
