@@ -40,6 +40,7 @@ export function figure1Command(): Command {
     .option("--jobs <n>", "runs trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
     .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
+    .option("--no-download", "never download: fail with instructions when MNIST files are missing")
     .option("--resume", "continue the interrupted run in --out exactly where it stopped", false)
     .option("--overwrite", "discard earlier results in --out", false)
     .addHelpText(
@@ -89,6 +90,7 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
           overwrite: o.overwrite,
           jobs: o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds),
           limits: { train: o.trainLimit, test: o.testLimit },
+          download: o.download,
           stopFlag,
           onEvent: (e) => {
             const name = `${e.network} seed ${e.seed}`;

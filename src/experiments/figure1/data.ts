@@ -6,13 +6,26 @@ export async function loadFigure1Data(
   dataDir: string,
   input: "scaled" | "binary",
   limits: { train?: number; test?: number } = {},
+  options: { download?: boolean } = {},
 ): Promise<{ train: ImageSet; test: ImageSet }> {
   const [tr, te] = await Promise.all([
-    loadMnist(dataDir, "train", { limit: limits.train }),
-    loadMnist(dataDir, "test", { limit: limits.test }),
+    loadMnist(dataDir, "train", { limit: limits.train, download: options.download }),
+    loadMnist(dataDir, "test", { limit: limits.test, download: options.download }),
   ]);
   return {
     train: { images: mnistToFloat(tr.images, input), labels: tr.labels, count: tr.count },
     test: { images: mnistToFloat(te.images, input), labels: te.labels, count: te.count },
   };
+}
+
+/**
+ * The same set in SharedArrayBuffers, so that worker threads read one copy
+ * instead of each holding its own (the training images are 188 MB as floats).
+ */
+export function shareImageSet(set: ImageSet): ImageSet {
+  const images = new Float32Array(new SharedArrayBuffer(set.images.byteLength));
+  images.set(set.images);
+  const labels = new Uint8Array(new SharedArrayBuffer(set.labels.byteLength));
+  labels.set(set.labels);
+  return { images, labels, count: set.count };
 }

@@ -4,6 +4,7 @@ import { Worker } from "node:worker_threads";
 import { writeFigure1Plots } from "../../report/figure1Plots.js";
 import { readJson, readJsonIfExists, writeFileAtomic } from "../files.js";
 import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
+import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";
 import type { Figure1RunResult } from "./trainer.js";
 import type { Figure1WorkerData, Figure1WorkerMessage } from "./worker.js";
@@ -20,6 +21,8 @@ export interface Figure1RunOptions {
   jobs: number;
   /** Use only the first N training/test images (quick tries and tests). */
   limits?: { train?: number; test?: number };
+  /** Fetch missing MNIST files from the public mirrors (default true). */
+  download?: boolean;
   onEvent?: (event: Figure1Event) => void;
   /** Set element 0 to 1 (Atomics.store) to stop every run after a checkpoint. */
   stopFlag?: SharedArrayBuffer;
@@ -53,6 +56,10 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
   const { config, outDir } = options;
   validateFigure1Config(config);
   const limits = options.limits ?? {};
+  // Data first: a missing or damaged file stops us before anything is written.
+  const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
+  const train = shareImageSet(loaded.train);
+  const test = shareImageSet(loaded.test);
   const statePath = join(outDir, "state.json");
   const previous = readJsonIfExists<DirState>(statePath);
   const hasEarlier = previous !== null || existsSync(join(outDir, "runs")) || existsSync(join(outDir, "checkpoints"));
@@ -99,8 +106,8 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
         config,
         network: job.network,
         seed: job.seed,
-        dataDir: options.dataDir,
-        limits,
+        train,
+        test,
         checkpointPath: join(outDir, "checkpoints", `${name}.json`),
         resultPath: join(outDir, "runs", `${name}.json`),
         resume: options.resume ?? false,

@@ -8,15 +8,15 @@ import { existsSync, rmSync } from "node:fs";
 import { useBackend } from "../backend.js";
 import { readJson, writeFileAtomic } from "../files.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
-import { loadFigure1Data } from "./data.js";
-import { Figure1Checkpoint, Figure1Trainer } from "./trainer.js";
+import { Figure1Checkpoint, Figure1Trainer, ImageSet } from "./trainer.js";
 
 export interface Figure1WorkerData {
   config: Figure1Config;
   network: NetworkKind;
   seed: number;
-  dataDir: string;
-  limits: { train?: number; test?: number };
+  /** The data, loaded once by the main thread, in shared memory. */
+  train: ImageSet;
+  test: ImageSet;
   checkpointPath: string;
   resultPath: string;
   resume: boolean;
@@ -38,8 +38,7 @@ async function main(): Promise<void> {
   const stop = new Int32Array(d.stopFlag);
   const post = (m: Figure1WorkerMessage) => parentPort!.postMessage(m);
   const backend = await useBackend(d.config.backend);
-  const { train, test } = await loadFigure1Data(d.dataDir, d.config.input, d.limits);
-  const trainer = new Figure1Trainer(d.network, d.seed, d.config, train, test);
+  const trainer = new Figure1Trainer(d.network, d.seed, d.config, d.train, d.test);
   let elapsedBefore = 0;
   if (d.resume && existsSync(d.checkpointPath)) {
     const checkpoint = readJson<Figure1Checkpoint>(d.checkpointPath);
