@@ -180,28 +180,35 @@ export abstract class BatchNormBase extends Module {
   /**
    * running ← (1 − f)·running + f·batch with f = momentum, or f = 1/t for the
    * cumulative average of the t batches seen (momentum null). The variance
-   * that enters is the unbiased m/(m−1)·σ²_B. Non-finite statistics are
-   * refused before anything is written.
+   * that enters is the unbiased m/(m−1)·σ²_B. Statistics that would store a
+   * non-finite value are refused before anything is written.
    */
   private updateRunningStats(stats: BatchStats): void {
     const { mean, variance, count: m } = stats;
-    for (let c = 0; c < this.numFeatures; c++) {
-      if (!Number.isFinite(mean[c]) || !Number.isFinite(variance[c])) {
-        throw new Error(
-          `${this.describe()}: the batch statistics of channel ${c} are not finite (mean ${mean[c]}, variance ${variance[c]}): the input holds NaN or Infinity, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
-        );
-      }
-    }
     const tracked = this.batchesTracked!.data[0] + 1;
-    this.batchesTracked!.data[0] = tracked;
     const f = this._momentum === null ? 1 / tracked : this._momentum;
     const unbias = m / (m - 1);
     const rm = this.runningMean!.data;
     const rv = this.runningVar!.data;
-    for (let c = 0; c < this.numFeatures; c++) {
-      rm[c] = (1 - f) * rm[c] + f * mean[c];
-      rv[c] = (1 - f) * rv[c] + f * variance[c] * unbias;
+    const C = this.numFeatures;
+    // Compute the new values in double and round them to the buffers' dtype
+    // first: a finite float32 batch can still have a variance beyond float32's
+    // range, so finiteness is checked on what would actually be stored.
+    const round = rm instanceof Float32Array ? Math.fround : (v: number) => v;
+    const nextMean = new Float64Array(C);
+    const nextVar = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      nextMean[c] = round((1 - f) * rm[c] + f * mean[c]);
+      nextVar[c] = round((1 - f) * rv[c] + f * variance[c] * unbias);
+      if (!Number.isFinite(nextMean[c]) || !Number.isFinite(nextVar[c])) {
+        throw new Error(
+          `${this.describe()}: the batch statistics of channel ${c} (mean ${mean[c]}, variance ${variance[c]}) would leave running statistics that are not finite in ${this.runningMean!.dtype}: the input holds NaN, Infinity or values too large to normalize, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
+        );
+      }
     }
+    rm.set(nextMean);
+    rv.set(nextVar);
+    this.batchesTracked!.data[0] = tracked;
   }
 }
 

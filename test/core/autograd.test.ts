@@ -1,0 +1,118 @@
+/**
+ * The define-by-run graph: depth, accumulation, reuse, noGrad, graph freeing,
+ * and seeded reproducibility.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { manualSeed, nn, noGrad, isGradEnabled, ops, tensor, Tensor } from "../../src/index.js";
+import { assertAllClose, bytesOf } from "./helpers.js";
+
+describe("autograd", () => {
+  it("a chain of 100,000 ops ((x + 1)·1, 50,000 times) backpropagates without a stack overflow, with d/dx = 1", () => {
+    const x = tensor([0.5, -2], [2], { dtype: "float64", requiresGrad: true });
+    let y = x;
+    for (let i = 0; i < 50_000; i++) y = ops.mul(ops.add(y, 1), 1);
+    ops.sum(y).backward();
+    assert.deepEqual([...y.data], [50_000.5, 49_998]);
+    assert.deepEqual([...x.grad!.data], [1, 1]);
+  });
+
+  it("gradients accumulate across two backward passes on a leaf (grad = 2·3x² after two passes of Σx³)", () => {
+    const x = tensor([1, -2, 0.5], [3], { dtype: "float64", requiresGrad: true });
+    const cube = () => ops.sum(ops.mul(ops.square(x), x));
+    cube().backward();
+    assertAllClose(x.grad!, tensor([3, 12, 0.75], [3], { dtype: "float64" }), { atol: 0, rtol: 1e-15 }, "after one pass");
+    cube().backward();
+    assertAllClose(x.grad!, tensor([6, 24, 1.5], [3], { dtype: "float64" }), { atol: 0, rtol: 1e-15 }, "after two passes");
+  });
+
+  it("a tensor used twice gets the sum of both gradients (d/dx [x·x + exp(x)] = 2x + eˣ; d/dx [x + x] = 2)", () => {
+    const x = tensor([0.3, -1.1, 2], [3], { dtype: "float64", requiresGrad: true });
+    ops.sum(ops.add(ops.mul(x, x), ops.exp(x))).backward();
+    assertAllClose(x.grad!.data, [...x.data].map((v) => 2 * v + Math.exp(v)), { atol: 0, rtol: 1e-15 }, "x·x + exp(x)");
+    const z = tensor([1, 2], [2], { dtype: "float64", requiresGrad: true });
+    ops.sum(ops.add(z, z)).backward();
+    assert.deepEqual([...z.grad!.data], [2, 2]);
+  });
+
+  it("a tensor used in two branches that meet later (diamond) gets both contributions: d/dx Σ (2x)·(x+1) = 4x + 2", () => {
+    const x = tensor([1, -3], [2], { dtype: "float64", requiresGrad: true });
+    const a = ops.mul(x, 2);
+    const b = ops.add(x, 1);
+    ops.sum(ops.mul(a, b)).backward();
+    assert.deepEqual([...x.grad!.data], [6, -10]);
+  });
+
+  it("a view (reshape) used twice accumulates into the leaf without corrupting either branch", () => {
+    const x = tensor([1, 2, 3, 4], [2, 2], { dtype: "float64", requiresGrad: true });
+    const v = ops.reshape(x, [4]);
+    ops.sum(ops.add(ops.mul(v, 3), ops.reshape(x, [4]))).backward();
+    assert.deepEqual([...x.grad!.data], [4, 4, 4, 4]);
+  });
+
+  it("noGrad records nothing: the result has requiresGrad false and no gradFn, and backward throws a clear error", () => {
+    const x = tensor([1, 2], [2], { dtype: "float64", requiresGrad: true });
+    const y = noGrad(() => {
+      assert.equal(isGradEnabled(), false);
+      return ops.sum(ops.mul(x, x));
+    });
+    assert.equal(isGradEnabled(), true, "grad mode is restored after noGrad");
+    assert.equal(y.requiresGrad, false);
+    assert.equal(y.gradFn, null);
+    assert.throws(() => y.backward(), /does not require grad.*noGrad/s);
+    assert.equal(x.grad, null);
+  });
+
+  it("noGrad restores grad mode even when its function throws", () => {
+    assert.throws(() =>
+      noGrad(() => {
+        throw new Error("boom");
+      }),
+    /boom/);
+    assert.equal(isGradEnabled(), true);
+  });
+
+  it("backward twice through the same graph throws a message mentioning retainGraph; { retainGraph: true } allows it and accumulates", () => {
+    const x = tensor([1, 2, 3], [3], { dtype: "float64", requiresGrad: true });
+    const loss = ops.sum(ops.square(x));
+    loss.backward();
+    assert.throws(() => loss.backward(), /retainGraph/);
+    assert.deepEqual([...x.grad!.data], [2, 4, 6], "the failed second pass wrote nothing");
+
+    const w = tensor([1, 2, 3], [3], { dtype: "float64", requiresGrad: true });
+    const loss2 = ops.sum(ops.square(w));
+    loss2.backward(undefined, { retainGraph: true });
+    loss2.backward();
+    assert.deepEqual([...w.grad!.data], [4, 8, 12]);
+  });
+
+  it("backward without a gradient on a non-scalar output throws, asking for the output's gradient", () => {
+    const x = tensor([1, 2], [2], { requiresGrad: true });
+    assert.throws(() => ops.mul(x, 2).backward(), /one-element output.*\[2\]/s);
+  });
+});
+
+describe("seeded reproducibility", () => {
+  const draw = (seed: number) => {
+    manualSeed(seed);
+    const lin = new nn.Linear(7, 5);
+    const t = new Tensor(new Float64Array(64), [64]);
+    nn.init.normal(t, { std: 0.3 });
+    return { w: bytesOf(lin.weight), b: bytesOf(lin.bias!), n: bytesOf(t) };
+  };
+
+  it("manualSeed makes nn.Linear init and nn.init.normal bit-identical across two runs", () => {
+    const a = draw(42);
+    const b = draw(42);
+    assert.ok(a.w.equals(b.w), "Linear weight");
+    assert.ok(a.b.equals(b.b), "Linear bias");
+    assert.ok(a.n.equals(b.n), "init.normal");
+  });
+
+  it("different seeds give different Linear weights and normal draws", () => {
+    const a = draw(42);
+    const b = draw(43);
+    assert.ok(!a.w.equals(b.w), "Linear weight");
+    assert.ok(!a.n.equals(b.n), "init.normal");
+  });
+});
