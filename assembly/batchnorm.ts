@@ -1,0 +1,393 @@
+// Batch-normalization kernels on float32 x viewed as (N, C, S): element
+// (n, c, s) at index (n·C + c)·S + s; per-channel vectors (mean, variance,
+// center, scale, ...) are float64, as in src/backend/backend.ts.
+//
+// Two layouts of the loops:
+//   S > 1  (conv maps, (N, C, H·W)): the S values of one (n, c) are contiguous;
+//          vectorize along s, with the channel's constants splatted.
+//   S = 1  (features, (N, C)): one channel per column; vectorize across
+//          channels, row by row, with per-channel accumulators and constants
+//          kept in memory.
+//
+// Precision. Reductions accumulate in f64 (f64x2 lanes), like the reference.
+// Elementwise passes run in f32 but never round the channel center to f32:
+// it is split as center = hi + lo (hi = f32(center), lo = f32(center − hi)) and
+// x − center is computed as (x − hi) − lo. For x near a large center (mean
+// 1e4, std 1e-2) x − hi is exact, so x̂ keeps full f32 precision, where
+// x·scale + (shift − center·scale) would cancel it away.
+
+import { loadWidened, sumLanes64 } from "./simd";
+
+/** Bytes of workspace the S = 1 forms of channelAffine and channelGradInput need: five f32 per channel. */
+export function batchNormWorkspaceBytes(C: i32): usize {
+  return <usize>(5 * max(C, 1)) << 2;
+}
+
+@inline function f32At(p: usize, i: i32): f32 {
+  return load<f32>(p + (<usize>i << 2));
+}
+
+@inline function f64At(p: usize, i: i32): f64 {
+  return load<f64>(p + (<usize>i << 3));
+}
+
+@inline function runOffset(n: i32, C: i32, c: i32, S: i32): usize {
+  return (<usize>(n * C + c) * <usize>S) << 2;
+}
+
+/** The low part of the center: center − f32(center), rounded to f32. */
+@inline function centerLo(center: f64): f32 {
+  return <f32>(center - <f64>(<f32>center));
+}
+
+// ---------------------------------------------------------------------------
+// channelMoments: μ_c = (1/m) Σ x, σ²_c = (1/m) Σ (x − μ_c)², m = N·S, two passes.
+
+export function channelMoments(x: usize, N: i32, C: i32, S: i32, mean: usize, variance: usize): void {
+  const m = <f64>N * <f64>S;
+  if (S == 1) {
+    memory.fill(mean, 0, <usize>C << 3);
+    memory.fill(variance, 0, <usize>C << 3);
+    for (let n = 0; n < N; n++) accumulateRow(x + (<usize>(n * C) << 2), mean, C);
+    for (let c = 0; c < C; c++) store<f64>(mean + (<usize>c << 3), f64At(mean, c) / m);
+    for (let n = 0; n < N; n++) accumulateSquaredDeviationRow(x + (<usize>(n * C) << 2), mean, variance, C);
+    for (let c = 0; c < C; c++) store<f64>(variance + (<usize>c << 3), f64At(variance, c) / m);
+    return;
+  }
+  for (let c = 0; c < C; c++) {
+    let sum: f64 = 0;
+    for (let n = 0; n < N; n++) sum += sumRun(x + runOffset(n, C, c, S), S);
+    const mu = sum / m;
+    let sq: f64 = 0;
+    for (let n = 0; n < N; n++) sq += sumSquaredDeviationRun(x + runOffset(n, C, c, S), S, mu);
+    store<f64>(mean + (<usize>c << 3), mu);
+    store<f64>(variance + (<usize>c << 3), sq / m);
+  }
+}
+
+/** Σ_i p[i] over n floats, in f64. */
+function sumRun(p: usize, n: i32): f64 {
+  let i = 0;
+  let s: f64 = 0;
+  if (ASC_FEATURE_SIMD) {
+    // Four f64x2 chains, so the adds do not wait on each other.
+    let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+    for (; i + 8 <= n; i += 8) {
+      const q = p + (<usize>i << 2);
+      s0 = f64x2.add(s0, loadWidened(q));
+      s1 = f64x2.add(s1, loadWidened(q + 8));
+      s2 = f64x2.add(s2, loadWidened(q + 16));
+      s3 = f64x2.add(s3, loadWidened(q + 24));
+    }
+    s = sumLanes64(f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3)));
+  }
+  for (; i < n; i++) s += <f64>f32At(p, i);
+  return s;
+}
+
+/** Σ_i (p[i] − mu)² over n floats, in f64. */
+function sumSquaredDeviationRun(p: usize, n: i32, mu: f64): f64 {
+  let i = 0;
+  let s: f64 = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vmu = f64x2.splat(mu);
+    let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+    for (; i + 8 <= n; i += 8) {
+      const q = p + (<usize>i << 2);
+      const d0 = f64x2.sub(loadWidened(q), vmu);
+      const d1 = f64x2.sub(loadWidened(q + 8), vmu);
+      const d2 = f64x2.sub(loadWidened(q + 16), vmu);
+      const d3 = f64x2.sub(loadWidened(q + 24), vmu);
+      s0 = f64x2.add(s0, f64x2.mul(d0, d0));
+      s1 = f64x2.add(s1, f64x2.mul(d1, d1));
+      s2 = f64x2.add(s2, f64x2.mul(d2, d2));
+      s3 = f64x2.add(s3, f64x2.mul(d3, d3));
+    }
+    s = sumLanes64(f64x2.add(f64x2.add(s0, s1), f64x2.add(s2, s3)));
+  }
+  for (; i < n; i++) {
+    const d = <f64>f32At(p, i) - mu;
+    s += d * d;
+  }
+  return s;
+}
+
+/** acc[c] += row[c] for c < C (acc f64, row f32). */
+function accumulateRow(row: usize, acc: usize, C: i32): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= C; c += 4) {
+      const q = row + (<usize>c << 2);
+      const pa = acc + (<usize>c << 3);
+      v128.store(pa, f64x2.add(v128.load(pa), loadWidened(q)));
+      v128.store(pa, f64x2.add(v128.load(pa, 16), loadWidened(q + 8)), 16);
+    }
+  }
+  for (; c < C; c++) {
+    const pa = acc + (<usize>c << 3);
+    store<f64>(pa, load<f64>(pa) + <f64>f32At(row, c));
+  }
+}
+
+/** acc[c] += (row[c] − mean[c])² for c < C, in f64. */
+function accumulateSquaredDeviationRow(row: usize, mean: usize, acc: usize, C: i32): void {
+  let c = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; c + 4 <= C; c += 4) {
+      const q = row + (<usize>c << 2);
+      const pm = mean + (<usize>c << 3);
+      const pa = acc + (<usize>c << 3);
+      const d0 = f64x2.sub(loadWidened(q), v128.load(pm));
+      const d1 = f64x2.sub(loadWidened(q + 8), v128.load(pm, 16));
+      v128.store(pa, f64x2.add(v128.load(pa), f64x2.mul(d0, d0)));
+      v128.store(pa, f64x2.add(v128.load(pa, 16), f64x2.mul(d1, d1)), 16);
+    }
+  }
+  for (; c < C; c++) {
+    const d = <f64>f32At(row, c) - f64At(mean, c);
+    const pa = acc + (<usize>c << 3);
+    store<f64>(pa, load<f64>(pa) + d * d);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// channelAffine: y = (x − center_c)·scale_c + shift_c.
+
+export function channelAffine(
+  x: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  center: usize,
+  scale: usize,
+  shift: usize,
+  work: usize,
+): void {
+  if (S == 1) {
+    // Per-channel f32 constants, laid out as four rows of C: hi, lo, scale, shift.
+    const cb = <usize>C << 2;
+    for (let c = 0; c < C; c++) {
+      const o = <usize>c << 2;
+      const mu = f64At(center, c);
+      store<f32>(work + o, <f32>mu);
+      store<f32>(work + cb + o, centerLo(mu));
+      store<f32>(work + 2 * cb + o, <f32>f64At(scale, c));
+      store<f32>(work + 3 * cb + o, <f32>f64At(shift, c));
+    }
+    for (let n = 0; n < N; n++) {
+      const row = <usize>(n * C) << 2;
+      const xr = x + row;
+      const yr = y + row;
+      let c = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; c + 4 <= C; c += 4) {
+          const o = <usize>c << 2;
+          const w = work + o;
+          const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
+          v128.store(yr + o, f32x4.add(f32x4.mul(d, v128.load(w + 2 * cb)), v128.load(w + 3 * cb)));
+        }
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        const w = work + o;
+        const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
+        store<f32>(yr + o, d * load<f32>(w + 2 * cb) + load<f32>(w + 3 * cb));
+      }
+    }
+    return;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const mu = f64At(center, c);
+      const hi = <f32>mu;
+      const lo = centerLo(mu);
+      const a = <f32>f64At(scale, c);
+      const b = <f32>f64At(shift, c);
+      const off = runOffset(n, C, c, S);
+      const xr = x + off;
+      const yr = y + off;
+      let s = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vhi = f32x4.splat(hi), vlo = f32x4.splat(lo), va = f32x4.splat(a), vb = f32x4.splat(b);
+        for (; s + 4 <= S; s += 4) {
+          const o = <usize>s << 2;
+          const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
+          v128.store(yr + o, f32x4.add(f32x4.mul(d, va), vb));
+        }
+      }
+      for (; s < S; s++) {
+        const o = <usize>s << 2;
+        const d = load<f32>(xr + o) - hi - lo;
+        store<f32>(yr + o, d * a + b);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// channelGradSums: sumDy_c = Σ dy, sumDyXmu_c = Σ dy·(x − μ_c), in f64, one loop.
+
+export function channelGradSums(
+  x: usize,
+  dy: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  sumDy: usize,
+  sumDyXmu: usize,
+): void {
+  if (S == 1) {
+    memory.fill(sumDy, 0, <usize>C << 3);
+    memory.fill(sumDyXmu, 0, <usize>C << 3);
+    for (let n = 0; n < N; n++) {
+      const row = <usize>(n * C) << 2;
+      const xr = x + row;
+      const gr = dy + row;
+      let c = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; c + 4 <= C; c += 4) {
+          const o4 = <usize>c << 2;
+          const o8 = <usize>c << 3;
+          const g0 = loadWidened(gr + o4);
+          const g1 = loadWidened(gr + o4 + 8);
+          const d0 = f64x2.sub(loadWidened(xr + o4), v128.load(mean + o8));
+          const d1 = f64x2.sub(loadWidened(xr + o4 + 8), v128.load(mean + o8, 16));
+          const ps = sumDy + o8;
+          const pd = sumDyXmu + o8;
+          v128.store(ps, f64x2.add(v128.load(ps), g0));
+          v128.store(ps, f64x2.add(v128.load(ps, 16), g1), 16);
+          v128.store(pd, f64x2.add(v128.load(pd), f64x2.mul(g0, d0)));
+          v128.store(pd, f64x2.add(v128.load(pd, 16), f64x2.mul(g1, d1)), 16);
+        }
+      }
+      for (; c < C; c++) {
+        const g = <f64>f32At(gr, c);
+        const d = <f64>f32At(xr, c) - f64At(mean, c);
+        const ps = sumDy + (<usize>c << 3);
+        const pd = sumDyXmu + (<usize>c << 3);
+        store<f64>(ps, load<f64>(ps) + g);
+        store<f64>(pd, load<f64>(pd) + g * d);
+      }
+    }
+    return;
+  }
+  for (let c = 0; c < C; c++) {
+    const mu = f64At(mean, c);
+    let sg: f64 = 0;
+    let sgx: f64 = 0;
+    for (let n = 0; n < N; n++) {
+      const off = runOffset(n, C, c, S);
+      const xr = x + off;
+      const gr = dy + off;
+      let s = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vmu = f64x2.splat(mu);
+        let g0 = f64x2.splat(0), g1 = f64x2.splat(0), p0 = f64x2.splat(0), p1 = f64x2.splat(0);
+        for (; s + 4 <= S; s += 4) {
+          const o = <usize>s << 2;
+          const gl = loadWidened(gr + o);
+          const gh = loadWidened(gr + o + 8);
+          g0 = f64x2.add(g0, gl);
+          g1 = f64x2.add(g1, gh);
+          p0 = f64x2.add(p0, f64x2.mul(gl, f64x2.sub(loadWidened(xr + o), vmu)));
+          p1 = f64x2.add(p1, f64x2.mul(gh, f64x2.sub(loadWidened(xr + o + 8), vmu)));
+        }
+        sg += sumLanes64(f64x2.add(g0, g1));
+        sgx += sumLanes64(f64x2.add(p0, p1));
+      }
+      for (; s < S; s++) {
+        const g = <f64>f32At(gr, s);
+        sg += g;
+        sgx += g * (<f64>f32At(xr, s) - mu);
+      }
+    }
+    store<f64>(sumDy + (<usize>c << 3), sg);
+    store<f64>(sumDyXmu + (<usize>c << 3), sgx);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// channelGradInput: dx = (dy − a_c − (x − μ_c)·b_c)·k_c.
+
+export function channelGradInput(
+  x: usize,
+  dy: usize,
+  dx: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  a: usize,
+  b: usize,
+  k: usize,
+  work: usize,
+): void {
+  if (S == 1) {
+    // Per-channel f32 constants, five rows of C: μ hi, μ lo, a, b, k.
+    const cb = <usize>C << 2;
+    for (let c = 0; c < C; c++) {
+      const o = <usize>c << 2;
+      const mu = f64At(mean, c);
+      store<f32>(work + o, <f32>mu);
+      store<f32>(work + cb + o, centerLo(mu));
+      store<f32>(work + 2 * cb + o, <f32>f64At(a, c));
+      store<f32>(work + 3 * cb + o, <f32>f64At(b, c));
+      store<f32>(work + 4 * cb + o, <f32>f64At(k, c));
+    }
+    for (let n = 0; n < N; n++) {
+      const row = <usize>(n * C) << 2;
+      const xr = x + row;
+      const gr = dy + row;
+      const dr = dx + row;
+      let c = 0;
+      if (ASC_FEATURE_SIMD) {
+        for (; c + 4 <= C; c += 4) {
+          const o = <usize>c << 2;
+          const w = work + o;
+          const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
+          const t = f32x4.sub(f32x4.sub(v128.load(gr + o), v128.load(w + 2 * cb)), f32x4.mul(d, v128.load(w + 3 * cb)));
+          v128.store(dr + o, f32x4.mul(t, v128.load(w + 4 * cb)));
+        }
+      }
+      for (; c < C; c++) {
+        const o = <usize>c << 2;
+        const w = work + o;
+        const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
+        store<f32>(dr + o, (load<f32>(gr + o) - load<f32>(w + 2 * cb) - d * load<f32>(w + 3 * cb)) * load<f32>(w + 4 * cb));
+      }
+    }
+    return;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const mu = f64At(mean, c);
+      const hi = <f32>mu;
+      const lo = centerLo(mu);
+      const ac = <f32>f64At(a, c);
+      const bc = <f32>f64At(b, c);
+      const kc = <f32>f64At(k, c);
+      const off = runOffset(n, C, c, S);
+      const xr = x + off;
+      const gr = dy + off;
+      const dr = dx + off;
+      let s = 0;
+      if (ASC_FEATURE_SIMD) {
+        const vhi = f32x4.splat(hi), vlo = f32x4.splat(lo);
+        const va = f32x4.splat(ac), vb = f32x4.splat(bc), vk = f32x4.splat(kc);
+        for (; s + 4 <= S; s += 4) {
+          const o = <usize>s << 2;
+          const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
+          const t = f32x4.sub(f32x4.sub(v128.load(gr + o), va), f32x4.mul(d, vb));
+          v128.store(dr + o, f32x4.mul(t, vk));
+        }
+      }
+      for (; s < S; s++) {
+        const o = <usize>s << 2;
+        const d = load<f32>(xr + o) - hi - lo;
+        store<f32>(dr + o, (load<f32>(gr + o) - ac - d * bc) * kc);
+      }
+    }
+  }
+}

@@ -1,0 +1,203 @@
+// Row-vector, activation, loss and optimizer kernels on float32 (see
+// src/backend/backend.ts). Elementwise kernels may run in place (y = x).
+
+import { EXP_ONE, EXP_SIGN, expConstant, expNonPositive } from "./exp";
+import { loadWidened } from "./simd";
+
+@inline function at(p: usize, i: i32): usize {
+  return p + (<usize>i << 2);
+}
+
+/** y[r, j] = x[r, j] + bias[j] for an (rows, cols) matrix. */
+export function addRowVector(x: usize, bias: usize, y: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = at(x, r * cols);
+    const yr = at(y, r * cols);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= cols; j += 4) v128.store(at(yr, j), f32x4.add(v128.load(at(xr, j)), v128.load(at(bias, j))));
+    }
+    for (; j < cols; j++) store<f32>(at(yr, j), load<f32>(at(xr, j)) + load<f32>(at(bias, j)));
+  }
+}
+
+/** Bytes of workspace sumRows needs: one f64 accumulator per column. */
+export function sumRowsWorkspaceBytes(cols: i32): usize {
+  return <usize>max(cols, 1) << 3;
+}
+
+/** out[j] = Σ_r g[r, j] for an (rows, cols) matrix, accumulated in f64 (`work`: cols f64), row by row. */
+export function sumRows(g: usize, rows: i32, cols: i32, out: usize, work: usize): void {
+  memory.fill(work, 0, <usize>cols << 3);
+  for (let r = 0; r < rows; r++) {
+    const gr = at(g, r * cols);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= cols; j += 4) {
+        const q = at(gr, j);
+        const pa = work + (<usize>j << 3);
+        v128.store(pa, f64x2.add(v128.load(pa), loadWidened(q)));
+        v128.store(pa, f64x2.add(v128.load(pa, 16), loadWidened(q + 8)), 16);
+      }
+    }
+    for (; j < cols; j++) {
+      const pa = work + (<usize>j << 3);
+      store<f64>(pa, load<f64>(pa) + <f64>load<f32>(at(gr, j)));
+    }
+  }
+  for (let j = 0; j < cols; j++) store<f32>(at(out, j), <f32>load<f64>(work + (<usize>j << 3)));
+}
+
+/**
+ * y = 1 / (1 + e^(−x)) over n elements. With t = e^(−|x|) (never overflows):
+ * y = 1/(1 + t) for x ≥ 0, t/(1 + t) for x < 0. SIMD lanes use expNonPositive
+ * (≈ 1 ulp); the scalar path uses Mathf.exp.
+ */
+export function sigmoid(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const zero = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(at(x, i));
+      // −|x|: set the sign bit.
+      const t = expNonPositive(v128.or(v, expConstant(EXP_SIGN)));
+      const one = expConstant(EXP_ONE);
+      const r = f32x4.div(one, f32x4.add(one, t));
+      v128.store(at(y, i), v128.bitselect(r, f32x4.mul(t, r), f32x4.ge(v, zero)));
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(at(x, i));
+    let r: f32;
+    if (v >= 0) {
+      r = 1 / (1 + Mathf.exp(-v));
+    } else {
+      const e = Mathf.exp(v);
+      r = e / (1 + e);
+    }
+    store<f32>(at(y, i), r);
+  }
+}
+
+/** dx = dy·y·(1 − y) over n elements, from the forward output y. */
+export function sigmoidBackward(y: usize, dy: usize, dx: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1);
+    for (; i + 4 <= n; i += 4) {
+      const vy = v128.load(at(y, i));
+      v128.store(at(dx, i), f32x4.mul(f32x4.mul(v128.load(at(dy, i)), vy), f32x4.sub(one, vy)));
+    }
+  }
+  for (; i < n; i++) {
+    const vy = load<f32>(at(y, i));
+    store<f32>(at(dx, i), load<f32>(at(dy, i)) * vy * (1 - vy));
+  }
+}
+
+/** y = x where x > 0, else 0 (NaN → 0, as `x > 0 ? x : 0`). */
+export function relu(x: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const zero = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(at(x, i));
+      v128.store(at(y, i), v128.and(v, f32x4.gt(v, zero)));
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(at(x, i));
+    store<f32>(at(y, i), v > 0 ? v : 0);
+  }
+}
+
+/** dx = dy where x > 0, else 0. */
+export function reluBackward(x: usize, dy: usize, dx: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const zero = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      v128.store(at(dx, i), v128.and(v128.load(at(dy, i)), f32x4.gt(v128.load(at(x, i)), zero)));
+    }
+  }
+  for (; i < n; i++) store<f32>(at(dx, i), load<f32>(at(x, i)) > 0 ? load<f32>(at(dy, i)) : 0);
+}
+
+/**
+ * Row-wise log-softmax cross-entropy of (N, C) logits against class indices
+ * (i32 at `targets`, each in [0, C)). Writes softmax probabilities to `probs`
+ * and returns Σ_n −log p[n, t_n]. In f64, like the reference: log p = x − max
+ * − log Σ e^(x − max).
+ */
+export function softmaxCrossEntropy(logits: usize, targets: usize, N: i32, C: i32, probs: usize): f64 {
+  let loss: f64 = 0;
+  for (let n = 0; n < N; n++) {
+    const row = at(logits, n * C);
+    const prow = at(probs, n * C);
+    let mx: f64 = -Infinity;
+    for (let j = 0; j < C; j++) {
+      const v = <f64>load<f32>(at(row, j));
+      if (v > mx) mx = v;
+    }
+    let sum: f64 = 0;
+    for (let j = 0; j < C; j++) sum += Math.exp(<f64>load<f32>(at(row, j)) - mx);
+    const logSum = Math.log(sum) + mx;
+    for (let j = 0; j < C; j++) store<f32>(at(prow, j), <f32>Math.exp(<f64>load<f32>(at(row, j)) - logSum));
+    const t = load<i32>(targets + (<usize>n << 2));
+    loss += logSum - <f64>load<f32>(at(row, t));
+  }
+  return loss;
+}
+
+/**
+ * One SGD step over n parameters, with PyTorch's semantics:
+ *   d = g + wd·p; buf = μ·buf + (1 − dampening)·d (buf = d on the first step);
+ *   d = nesterov ? d + μ·buf : buf; p −= lr·d.
+ * `velocity` = 0 means no momentum buffer. In f32.
+ */
+export function sgdStep(
+  param: usize,
+  grad: usize,
+  velocity: usize,
+  n: i32,
+  firstStep: bool,
+  lr: f64,
+  momentum: f64,
+  dampening: f64,
+  weightDecay: f64,
+  nesterov: bool,
+): void {
+  const lr32 = <f32>lr;
+  const mu = <f32>momentum;
+  const keep = <f32>(1 - dampening);
+  const wd = <f32>weightDecay;
+  const hasVelocity = velocity != 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vlr = f32x4.splat(lr32), vmu = f32x4.splat(mu), vkeep = f32x4.splat(keep), vwd = f32x4.splat(wd);
+    for (; i + 4 <= n; i += 4) {
+      const pp = at(param, i);
+      const p = v128.load(pp);
+      let d = f32x4.add(v128.load(at(grad, i)), f32x4.mul(vwd, p));
+      if (hasVelocity) {
+        const pv = at(velocity, i);
+        const buf = firstStep ? d : f32x4.add(f32x4.mul(vmu, v128.load(pv)), f32x4.mul(vkeep, d));
+        v128.store(pv, buf);
+        d = nesterov ? f32x4.add(d, f32x4.mul(vmu, buf)) : buf;
+      }
+      v128.store(pp, f32x4.sub(p, f32x4.mul(vlr, d)));
+    }
+  }
+  for (; i < n; i++) {
+    const pp = at(param, i);
+    const p = load<f32>(pp);
+    let d = load<f32>(at(grad, i)) + wd * p;
+    if (hasVelocity) {
+      const pv = at(velocity, i);
+      const buf = firstStep ? d : mu * load<f32>(pv) + keep * d;
+      store<f32>(pv, buf);
+      d = nesterov ? d + mu * buf : buf;
+    }
+    store<f32>(pp, p - lr32 * d);
+  }
+}

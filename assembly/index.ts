@@ -1,0 +1,24 @@
+// The covshift kernels module: the float32 kernels of the Backend interface
+// (src/backend/backend.ts), compiled twice by scripts/build-wasm.mjs, with
+// and without SIMD. Every pointer is a byte offset into linear memory; the
+// JavaScript glue (src/backend/wasm/) owns that memory and lays out operands
+// and workspaces past heapBase(). No kernel allocates.
+
+export { gemm, gemmWorkspaceBytes } from "./gemm";
+export { batchNormWorkspaceBytes, channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm";
+export {
+  addRowVector,
+  relu,
+  reluBackward,
+  sgdStep,
+  sigmoid,
+  sigmoidBackward,
+  softmaxCrossEntropy,
+  sumRows,
+  sumRowsWorkspaceBytes,
+} from "./elementwise";
+
+/** The first byte past the module's static data: the glue's arena starts here. */
+export function heapBase(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,100 @@
+import { registerBackend } from "../index.js";
+import { createWasmBackend, type KernelExports, type WasmBackend, type WasmVariant } from "./backend.js";
+import { kernelsScalarBase64 } from "./generated/kernels-scalar.js";
+import { kernelsSimdBase64 } from "./generated/kernels-simd.js";
+
+export type { WasmBackend, WasmVariant } from "./backend.js";
+
+/** How to load the wasm backend. */
+export interface WasmBackendOptions {
+  /**
+   * true: the SIMD build, or an error if this engine lacks WebAssembly SIMD;
+   * false: the scalar build; unset (default): SIMD when the engine has it.
+   */
+  simd?: boolean;
+}
+
+// (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only where the
+// final SIMD proposal is implemented (popcnt came late; early prototypes lack it).
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x0a, 0x01, 0x08, 0x00, 0x41, 0x00, 0xfd, 0x0f, 0xfd, 0x62, 0x0b, // code: i32.const 0, i8x16.splat, i8x16.popcnt
+]);
+
+let active: WasmVariant | null = null;
+
+/** Whether this JavaScript engine runs WebAssembly SIMD (fixed-width, 128-bit). */
+export function wasmSimdSupported(): boolean {
+  return typeof WebAssembly === "object" && WebAssembly.validate(SIMD_PROBE);
+}
+
+/**
+ * Loads the kernels module, makes the "wasm" backend from it and registers
+ * it (select it with setBackend("wasm")). Asynchronous compilation works on
+ * browsers' main threads, which refuse to compile large modules synchronously.
+ */
+export async function initWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+  const variant = chooseVariant(options);
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(await WebAssembly.compile(moduleBytes(variant)), {});
+  } catch (err) {
+    if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
+    // SIMD validated but the module did not load (a partial implementation): use the scalar build.
+    instance = await WebAssembly.instantiate(await WebAssembly.compile(moduleBytes("scalar")), {});
+    return install(instance, "scalar");
+  }
+  return install(instance, variant);
+}
+
+/** initWasmBackend, synchronously (Node, workers: engines that compile synchronously). */
+export function initWasmBackendSync(options: WasmBackendOptions = {}): WasmBackend {
+  const variant = chooseVariant(options);
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(variant)), {});
+  } catch (err) {
+    if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
+    instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes("scalar")), {});
+    return install(instance, "scalar");
+  }
+  return install(instance, variant);
+}
+
+/** The build behind the most recently initialized wasm backend. */
+export function wasmVariant(): WasmVariant {
+  if (active === null) throw new Error("the wasm backend is not initialized yet: call initWasmBackend() first");
+  return active;
+}
+
+function chooseVariant(options: WasmBackendOptions): WasmVariant {
+  if (typeof WebAssembly !== "object") {
+    throw new Error("this JavaScript engine has no WebAssembly; use the reference backend");
+  }
+  if (options.simd === false) return "scalar";
+  if (wasmSimdSupported()) return "simd";
+  if (options.simd === true) {
+    throw new Error("WebAssembly SIMD is not supported by this engine; pass { simd: false } or leave simd unset to use the scalar build");
+  }
+  return "scalar";
+}
+
+function install(instance: WebAssembly.Instance, variant: WasmVariant): WasmBackend {
+  const backend = createWasmBackend(instance.exports as unknown as KernelExports, variant);
+  registerBackend(backend);
+  active = variant;
+  return backend;
+}
+
+function moduleBytes(variant: WasmVariant): Uint8Array<ArrayBuffer> {
+  const text = atob(variant === "simd" ? kernelsSimdBase64 : kernelsScalarBase64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function loadError(variant: WasmVariant, err: unknown): Error {
+  return new Error(`the ${variant} build of the wasm kernels did not load: ${(err as Error)?.message ?? String(err)}`);
+}
