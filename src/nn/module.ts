@@ -114,11 +114,11 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Forget gradients: fill them with zeros, or drop them with `setToNone`. */
+  /** Forget gradients: drop them (the default, as PyTorch ≥ 2.0), or fill them with zeros with `{ setToNone: false }`. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const p of this.parameters()) {
       if (p.grad === null) continue;
-      if (options.setToNone) p.grad = null;
+      if (options.setToNone ?? true) p.grad = null;
       else p.grad.data.fill(0);
     }
   }

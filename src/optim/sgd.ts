@@ -52,10 +52,15 @@ export class SGD {
     this.velocity = this.params.map(() => null);
   }
 
+  /**
+   * Forget the gradients: drop them (the default, as PyTorch ≥ 2.0 does, so
+   * the next backward pass adopts fresh storage), or with
+   * `{ setToNone: false }` fill them with zeros.
+   */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const p of this.params) {
       if (p.grad === null) continue;
-      if (options.setToNone) p.grad = null;
+      if (options.setToNone ?? true) p.grad = null;
       else p.grad.data.fill(0);
     }
   }
@@ -64,13 +69,17 @@ export class SGD {
     for (let i = 0; i < this.params.length; i++) {
       const g = this.params[i].grad;
       if (g === null) continue;
+      // A sum in double is finite exactly when every float32/64 term is
+      // (a float sum of finite terms this size cannot overflow a double).
       const d = g.data;
-      for (let j = 0; j < d.length; j++) {
-        if (!Number.isFinite(d[j])) {
-          throw new Error(
-            `SGD.step(): the gradient of parameter ${i} (shape [${this.params[i].shape.join(", ")}]) holds ${d[j]}: the run has diverged. No parameter was changed; lower the learning rate or check the data.`,
-          );
-        }
+      let sum = 0;
+      for (let j = 0; j < d.length; j++) sum += d[j];
+      if (!Number.isFinite(sum)) {
+        const bad = d.findIndex((v) => !Number.isFinite(v));
+        if (bad < 0) continue; // finite float64 values so large that their sum overflowed
+        throw new Error(
+          `SGD.step(): the gradient of parameter ${i} (shape [${this.params[i].shape.join(", ")}]) holds ${d[bad]} at index ${bad}: the run has diverged. No parameter was changed; lower the learning rate or check the data.`,
+        );
       }
     }
     for (let i = 0; i < this.params.length; i++) {

@@ -1,4 +1,4 @@
-import { allocate, Storage } from "./dtype.js";
+import type { Storage } from "./dtype.js";
 import type { Tensor } from "./tensor.js";
 
 let gradEnabled = true;
@@ -56,23 +56,16 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
     );
   }
   const order = reverseTopologicalOrder(root);
+  // Every gradient storage in this map has exactly one owner: backward
+  // closures allocate fresh storage, and a view op (reshape) hands its
+  // output's gradient on to its single input, which is a move, since that
+  // output's gradient is never read again. So contributions are summed in
+  // place, and a leaf adopts its first gradient without a copy.
   const grads = new Map<Tensor, Storage>([[root, gradRoot]]);
-  // A gradient storage handed on by a backward closure may be shared (a view
-  // op passes its gradient through), so the first contribution is kept as is
-  // and later ones are summed into a fresh buffer.
-  const owned = new Set<Storage>();
   const accumulate = (t: Tensor, g: Storage) => {
     const prev = grads.get(t);
-    if (prev === undefined) {
-      grads.set(t, g);
-    } else if (owned.has(prev)) {
-      for (let i = 0; i < prev.length; i++) prev[i] += g[i];
-    } else {
-      const sum = allocate(t.dtype, prev.length);
-      for (let i = 0; i < sum.length; i++) sum[i] = prev[i] + g[i];
-      owned.add(sum);
-      grads.set(t, sum);
-    }
+    if (prev === undefined) grads.set(t, g);
+    else for (let i = 0; i < prev.length; i++) prev[i] += g[i];
   };
 
   for (const t of order) {
@@ -82,8 +75,7 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
-        const own = owned.has(g) ? g : g.slice();
-        t.grad = new (t.constructor as typeof Tensor)(own, t.shape, false);
+        t.grad = new (t.constructor as typeof Tensor)(g, t.shape, false);
       } else {
         const acc = t.grad.data;
         for (let i = 0; i < acc.length; i++) acc[i] += g[i];

@@ -1,0 +1,94 @@
+/**
+ * concat (channel concatenation of Inception's branches) and nn.Concat:
+ * layout, round trip, and the backward that splits the gradient, checked
+ * against central finite differences (float64, helpers.gradcheck: h = 1e-6,
+ * atol 1e-7, rtol 1e-5).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Generator, nn, ops, Tensor } from "../../src/index.js";
+import { gradcheck, randn } from "../core/helpers.js";
+
+const gen = new Generator(2015);
+const R = (shape: number[], requiresGrad = true) => randn(shape, gen, { requiresGrad });
+
+/** Channels [from, to) of an NCHW tensor, by plain indexing. */
+function channels(t: Tensor, from: number, to: number): number[] {
+  const [N, C, H, W] = t.shape;
+  const out: number[] = [];
+  for (let n = 0; n < N; n++) for (let c = from; c < to; c++) for (let s = 0; s < H * W; s++) out.push(t.data[(n * C + c) * H * W + s]);
+  return out;
+}
+
+describe("concat", () => {
+  it("round trip: concatenating (2,1,2,3), (2,3,2,3), (2,2,2,3) along channels and cutting the channels apart gives back each input exactly", () => {
+    const parts = [R([2, 1, 2, 3], false), R([2, 3, 2, 3], false), R([2, 2, 2, 3], false)];
+    const y = ops.concat(parts);
+    assert.deepEqual([...y.shape], [2, 6, 2, 3]);
+    assert.deepEqual(channels(y, 0, 1), [...parts[0].data]);
+    assert.deepEqual(channels(y, 1, 4), [...parts[1].data]);
+    assert.deepEqual(channels(y, 4, 6), [...parts[2].data]);
+  });
+  it("dim 0 stacks the batches; dim −1 joins the last axis row by row", () => {
+    const a = R([2, 3], false);
+    const b = R([1, 3], false);
+    assert.deepEqual([...ops.concat([a, b], 0).data], [...a.data, ...b.data]);
+    const c = R([2, 2], false);
+    const y = ops.concat([a, c], -1);
+    assert.deepEqual([...y.shape], [2, 5]);
+    assert.deepEqual(y.toArray(), [[...a.data.subarray(0, 3), ...c.data.subarray(0, 2)], [...a.data.subarray(3), ...c.data.subarray(2)]]);
+  });
+  it("gradcheck (atol 1e-7, rtol 1e-5): along channels w.r.t. all three inputs of a 5×7 image", () => {
+    gradcheck((ts) => ops.concat(ts), [R([2, 1, 5, 7]), R([2, 3, 5, 7]), R([2, 2, 5, 7])]);
+  });
+  it("gradcheck (atol 1e-7, rtol 1e-5): dim 0 and dim −1, with one input not requiring grad", () => {
+    gradcheck((ts) => ops.concat(ts, 0), [R([2, 3, 2]), R([1, 3, 2], false), R([3, 3, 2])]);
+    gradcheck((ts) => ops.concat(ts, -1), [R([2, 3, 2]), R([2, 3, 1])]);
+  });
+  it("the same tensor twice receives the sum of both pieces of the gradient", () => {
+    const x = R([1, 2, 1, 1]);
+    ops.concat([x, x]).backward([1, 2, 3, 4]);
+    assert.deepEqual([...x.grad!.data], [1 + 3, 2 + 4]);
+  });
+  it("refuses shapes that differ outside the concatenation dim, and mixed dtypes, saying which tensor", () => {
+    assert.throws(() => ops.concat([R([2, 1, 5, 7]), R([2, 1, 5, 6])]), /tensor 1 has shape \[2, 1, 5, 6\] but tensor 0 has \[2, 1, 5, 7\]; they may differ only in dim 1/);
+    assert.throws(() => ops.concat([R([2, 1]), R([2, 1]).to("float32")]), /tensor 1 is float32 but tensor 0 is float64/);
+    assert.throws(() => ops.concat([]), /at least one tensor/);
+    assert.throws(() => ops.concat([R([2, 1])], 2), /dim 2 is out of range/);
+  });
+});
+
+describe("nn.Concat: Inception-style parallel branches", () => {
+  const g = new Generator(9);
+  const opts = { dtype: "float64" as const, generator: g };
+  const block = () =>
+    new nn.Concat(
+      new nn.Conv2d(3, 2, 1, opts),
+      new nn.Sequential(new nn.Conv2d(3, 2, 1, opts), new nn.ReLU(), new nn.Conv2d(2, 4, 3, { ...opts, padding: 1 })),
+      new nn.Sequential(new nn.MaxPool2d(3, { stride: 1, padding: 1 }), new nn.Conv2d(3, 1, 1, opts)),
+    );
+  it("runs every branch on the same input and stacks their channels in order (2 + 4 + 1)", () => {
+    const m = block();
+    const x = R([2, 3, 5, 7], false);
+    const y = m.forward(x);
+    assert.deepEqual([...y.shape], [2, 7, 5, 7]);
+    assert.deepEqual(channels(y, 0, 2), [...m.at(0).forward(x).data]);
+    assert.deepEqual(channels(y, 2, 6), [...m.at(1).forward(x).data]);
+    assert.deepEqual(channels(y, 6, 7), [...m.at(2).forward(x).data]);
+  });
+  it("names its branches \"0\", \"1\", … so state-dict keys follow PyTorch's nesting", () => {
+    assert.deepEqual(Object.keys(block().stateDict()), ["0.weight", "0.bias", "1.0.weight", "1.0.bias", "1.2.weight", "1.2.bias", "2.1.weight", "2.1.bias"]);
+  });
+  it("gradcheck (atol 1e-7, rtol 1e-5): input and every parameter of a three-branch block", () => {
+    const m = new nn.Concat(
+      new nn.Conv2d(3, 2, 1, opts),
+      new nn.Conv2d(3, 2, [3, 1], { ...opts, padding: [1, 0] }),
+      new nn.AvgPool2d(3, { stride: 1, padding: 1 }),
+    );
+    gradcheck(([x]) => m.forward(x), [R([2, 3, 4, 5]), ...m.parameters()]);
+  });
+  it("says which branch is out of step when spatial sizes differ", () => {
+    const m = new nn.Concat(new nn.Conv2d(3, 2, 1, opts), new nn.Conv2d(3, 2, 3, opts));
+    assert.throws(() => m.forward(R([1, 3, 5, 5], false)), /branch 1 gives shape \[1, 2, 3, 3\] but branch 0 gives \[1, 2, 5, 5\]/);
+  });
+});
