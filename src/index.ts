@@ -6,7 +6,7 @@
 export { Tensor, tensor, zeros, ones, full } from "./tensor/tensor.js";
 export type { TensorOptions, GradNode } from "./tensor/tensor.js";
 export type { DType, Storage } from "./tensor/dtype.js";
-export { liveBufferCount } from "./tensor/dtype.js";
+export { liveBufferCount, setBufferTracking } from "./tensor/dtype.js";
 export { noGrad, isGradEnabled } from "./tensor/autograd.js";
 export { Generator, manualSeed, defaultGenerator } from "./tensor/random.js";
 export { setBackend, getBackend, registerBackend } from "./backend/index.js";

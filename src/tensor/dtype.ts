@@ -6,10 +6,12 @@
 export type DType = "float32" | "float64";
 export type Storage = Float32Array | Float64Array;
 
+let tracking = false;
 let allocated = 0;
 let freed = 0;
 // Counts storages reclaimed by the garbage collector, so tests can show that
-// training does not grow the set of live buffers.
+// training does not grow the set of live buffers. Registering costs about as
+// much as the allocation itself, so it is off unless asked for.
 const registry =
   typeof FinalizationRegistry !== "undefined"
     ? new FinalizationRegistry<number>(() => {
@@ -17,11 +19,22 @@ const registry =
       })
     : null;
 
+/**
+ * Count every storage allocated from now on, and observe its reclamation,
+ * for `liveBufferCount()`. For tests and diagnostics: it slows allocation.
+ */
+export function setBufferTracking(enabled: boolean): void {
+  if (enabled && registry === null) throw new Error("setBufferTracking: this JavaScript engine has no FinalizationRegistry");
+  tracking = enabled;
+}
+
 /** A zero-filled storage of `n` elements; every tensor buffer is born here. */
 export function allocate(dtype: DType, n: number): Storage {
   const s = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
-  allocated++;
-  registry?.register(s, 0);
+  if (tracking) {
+    allocated++;
+    registry!.register(s, 0);
+  }
   return s;
 }
 
@@ -37,11 +50,12 @@ export function dtypeOf(s: Storage): DType {
 }
 
 /**
- * Buffers allocated and not yet reclaimed. Reclamation is observed through a
- * FinalizationRegistry, so call the GC and yield to the event loop first when
- * an exact count matters.
+ * Buffers allocated since `setBufferTracking(true)` and not yet reclaimed.
+ * Reclamation is observed through a FinalizationRegistry, so call the GC and
+ * yield to the event loop first when an exact count matters.
  */
 export function liveBufferCount(): number {
+  if (!tracking) throw new Error("liveBufferCount: call setBufferTracking(true) first, before the allocations to be counted");
   return allocated - freed;
 }
 

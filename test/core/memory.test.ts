@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Generator, liveBufferCount, nn, ops, optim, Tensor } from "../../src/index.js";
+import { Generator, liveBufferCount, nn, ops, optim, setBufferTracking, Tensor } from "../../src/index.js";
 import { randn } from "./helpers.js";
 
 /** Collect garbage and let FinalizationRegistry callbacks run, a few rounds. */
@@ -23,6 +23,7 @@ async function settle(): Promise<void> {
 describe("memory", () => {
   it("1,000 training steps of 20-32-BN-sigmoid-10 (batch 16, float32) grow neither live buffers (≤ +50 from step 200 to 1000) nor heapUsed (≤ +4 MB)", async () => {
     await settle(); // fails early, with instructions, without --expose-gc
+    setBufferTracking(true);
     const g = new Generator(2015);
     const model = new nn.Sequential(
       new nn.Linear(20, 32, { bias: false, generator: g }),
@@ -56,6 +57,7 @@ describe("memory", () => {
     }
     await settle();
     const buffersAt1000 = liveBufferCount();
+    setBufferTracking(false);
     const heapAt1000 = process.memoryUsage().heapUsed;
     assert.ok(lastLoss < firstLoss, `training ran (loss ${firstLoss} → ${lastLoss})`);
     assert.ok(
