@@ -40,14 +40,7 @@ export function batchNormTrain(
   const mean = new Float64Array(C);
   const variance = new Float64Array(C);
   kernels.channelMoments(x.data, N, C, S, mean, variance);
-  const invStd = new Float64Array(C);
-  const scale = new Float64Array(C);
-  const shift = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    invStd[c] = 1 / Math.sqrt(variance[c] + eps);
-    scale[c] = (weight === null ? 1 : weight.data[c]) * invStd[c];
-    shift[c] = bias === null ? 0 : bias.data[c];
-  }
+  const { invStd, scale, shift } = affineOf(variance, weight, bias, eps);
   const y = new Tensor(allocate(x.dtype, x.size), x.shape);
   kernels.channelAffine(x.data, y.data, N, C, S, mean, scale, shift);
 
@@ -68,17 +61,7 @@ export function batchNormTrain(
       kernels.channelGradInput(x.data, g, dx, N, C, S, mean, a, b, scale);
       grads.push(dx);
     } else grads.push(null);
-    if (weight !== null) {
-      const dw = allocate(weight.dtype, C);
-      for (let c = 0; c < C; c++) dw[c] = invStd[c] * sumDyXmu[c];
-      grads.push(dw);
-    }
-    if (bias !== null) {
-      const db = allocate(bias.dtype, C);
-      for (let c = 0; c < C; c++) db[c] = sumDy[c];
-      grads.push(db);
-    }
-    return grads;
+    return [...grads, ...affineGrads(weight, bias, invStd, sumDy, sumDyXmu)];
   });
   return { y, stats: { mean, variance, count: m } };
 }
@@ -99,14 +82,7 @@ export function batchNormInference(
   const { N, C, S } = channelLayout(x);
   const kernels = backendFor(x.dtype);
   const mean = Float64Array.from(runningMean);
-  const invStd = new Float64Array(C);
-  const scale = new Float64Array(C);
-  const shift = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    invStd[c] = 1 / Math.sqrt(runningVar[c] + eps);
-    scale[c] = (weight === null ? 1 : weight.data[c]) * invStd[c];
-    shift[c] = bias === null ? 0 : bias.data[c];
-  }
+  const { invStd, scale, shift } = affineOf(runningVar, weight, bias, eps);
   const y = new Tensor(allocate(x.dtype, x.size), x.shape);
   kernels.channelAffine(x.data, y.data, N, C, S, mean, scale, shift);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
@@ -122,16 +98,50 @@ export function batchNormInference(
       kernels.channelGradInput(x.data, g, dx, N, C, S, mean, zero, zero, scale);
       grads.push(dx);
     } else grads.push(null);
-    if (weight !== null) {
-      const dw = allocate(weight.dtype, C);
-      for (let c = 0; c < C; c++) dw[c] = invStd[c] * sumDyXmu[c];
-      grads.push(dw);
-    }
-    if (bias !== null) {
-      const db = allocate(bias.dtype, C);
-      for (let c = 0; c < C; c++) db[c] = sumDy[c];
-      grads.push(db);
-    }
-    return grads;
+    return [...grads, ...affineGrads(weight, bias, invStd, sumDy, sumDyXmu)];
   });
+}
+
+/**
+ * BN as a per-channel affine map of (x − μ): 1/sqrt(σ² + ε), the scale
+ * γ/sqrt(σ² + ε) and the shift β (γ = 1, β = 0 without affine).
+ */
+function affineOf(
+  variance: ArrayLike<number>,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+): { invStd: Float64Array; scale: Float64Array; shift: Float64Array } {
+  const C = variance.length;
+  const invStd = new Float64Array(C);
+  const scale = new Float64Array(C);
+  const shift = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    invStd[c] = 1 / Math.sqrt(variance[c] + eps);
+    scale[c] = (weight === null ? 1 : weight.data[c]) * invStd[c];
+    shift[c] = bias === null ? 0 : bias.data[c];
+  }
+  return { invStd, scale, shift };
+}
+
+/** ∂ℓ/∂γ = (1/sqrt(σ² + ε))·Σ g·(x − μ) and ∂ℓ/∂β = Σ g, for the affine parameters present. */
+function affineGrads(
+  weight: Tensor | null,
+  bias: Tensor | null,
+  invStd: Float64Array,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+): Storage[] {
+  const out: Storage[] = [];
+  if (weight !== null) {
+    const dw = allocate(weight.dtype, invStd.length);
+    for (let c = 0; c < dw.length; c++) dw[c] = invStd[c] * sumDyXmu[c];
+    out.push(dw);
+  }
+  if (bias !== null) {
+    const db = allocate(bias.dtype, sumDy.length);
+    db.set(sumDy);
+    out.push(db);
+  }
+  return out;
 }
