@@ -8,6 +8,7 @@ export type { TensorOptions, GradNode } from "./tensor/tensor.js";
 export type { DType, Storage } from "./tensor/dtype.js";
 export { liveBufferCount, setBufferTracking } from "./tensor/dtype.js";
 export { noGrad, isGradEnabled } from "./tensor/autograd.js";
+export { scope, scopeStats, clearPool } from "./tensor/scope.js";
 export { Generator, manualSeed, defaultGenerator } from "./tensor/random.js";
 export { setBackend, getBackend, registerBackend } from "./backend/index.js";
 export type { Backend } from "./backend/index.js";

@@ -1,5 +1,6 @@
 import { DType, storageFrom } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
+import { escape } from "../tensor/scope.js";
 
 /** Parameters and buffers by their PyTorch state-dict keys ("0.weight", "1.running_mean", …). */
 export type StateDict = Record<string, Tensor>;
@@ -22,12 +23,16 @@ export abstract class Module {
   abstract forward(input: Tensor, ...rest: any[]): Tensor;
 
   protected registerParameter(name: string, t: Tensor | null): Tensor | null {
-    if (t !== null) t.requiresGrad = true;
+    if (t !== null) {
+      t.requiresGrad = true;
+      escape(t.storage); // a module built inside scope() keeps its parameters
+    }
     this._parameters.set(name, t);
     return t;
   }
 
   protected registerBuffer(name: string, t: Tensor | null): Tensor | null {
+    if (t !== null) escape(t.storage);
     this._buffers.set(name, t);
     return t;
   }

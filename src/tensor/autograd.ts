@@ -1,4 +1,5 @@
 import type { Storage } from "./dtype.js";
+import { escape } from "./scope.js";
 import type { Tensor } from "./tensor.js";
 
 let gradEnabled = true;
@@ -75,6 +76,7 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
+        escape(g); // the gradient outlives a scope() the backward pass runs in
         t.grad = new (t.constructor as typeof Tensor)(g, t.shape, false);
       } else {
         const acc = t.grad.data;

@@ -3,6 +3,8 @@
  * arrays; float32 is the default, float64 serves gradient checks and exact
  * reference math.
  */
+import { noteAllocation, takeFromPool } from "./scope.js";
+
 export type DType = "float32" | "float64";
 export type Storage = Float32Array | Float64Array;
 
@@ -28,9 +30,15 @@ export function setBufferTracking(enabled: boolean): void {
   tracking = enabled;
 }
 
-/** A zero-filled storage of `n` elements; every tensor buffer is born here. */
+/**
+ * A zero-filled storage of `n` elements; every tensor buffer is born here.
+ * Inside `scope()` it comes from the pool of recycled buffers when one fits.
+ */
 export function allocate(dtype: DType, n: number): Storage {
+  const pooled = takeFromPool(dtype, n);
+  if (pooled !== null) return pooled;
   const s = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+  noteAllocation(s);
   if (tracking) {
     allocated++;
     registry!.register(s, 0);

@@ -1,5 +1,6 @@
 import { allocate, checkShape, DType, sizeOf, Storage, storageFrom } from "./dtype.js";
 import { runBackward, isGradEnabled } from "./autograd.js";
+import { noteGraphNode, noteTensor } from "./scope.js";
 
 /**
  * A node of the define-by-run graph: the op that produced a tensor, its
@@ -23,7 +24,8 @@ export interface TensorOptions {
  * with an optional gradient. Images are NCHW.
  */
 export class Tensor {
-  readonly data: Storage;
+  private _data: Storage;
+  private released = false;
   readonly shape: readonly number[];
   readonly dtype: DType;
   requiresGrad: boolean;
@@ -39,10 +41,32 @@ export class Tensor {
         `tensor data has ${data.length} values but shape [${shape.join(", ")}] needs ${sizeOf(shape)}`,
       );
     }
-    this.data = data;
+    this._data = data;
     this.shape = Object.freeze([...shape]);
     this.dtype = data instanceof Float64Array ? "float64" : "float32";
     this.requiresGrad = requiresGrad;
+    noteTensor(this);
+  }
+
+  /** The values, flat and row-major. */
+  get data(): Storage {
+    if (this.released) {
+      throw new Error(
+        `this tensor (shape [${this.shape.join(", ")}]) was made inside a scope() that has ended, and its memory was recycled. Return it from the scope function to keep it, or copy what you need (.clone(), .item(), .toArray()) inside the scope.`,
+      );
+    }
+    return this._data;
+  }
+
+  /** @internal The storage without the release check, for the scope bookkeeping. */
+  get storage(): Storage {
+    return this._data;
+  }
+
+  /** @internal Called by scope() when this tensor's memory goes back to the pool. */
+  release(): void {
+    this.released = true;
+    this.gradFn = null;
   }
 
   get size(): number {
@@ -137,6 +161,7 @@ export function record(
   if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.gradFn = { name, inputs, backward };
+  noteGraphNode(out.gradFn);
   return out;
 }
 
