@@ -1,0 +1,432 @@
+/**
+ * `npm run bench`: how fast covshift trains, next to PyTorch and TensorFlow.js
+ * on the same work, measured in one run. A program, not a test: it prints
+ * tables and writes every number to bench/results/bench.json.
+ *
+ *   npm run build && npm run bench [-- --quick] [-- --only mlp,gemm,bn,conv,peers] [-- --json PATH]
+ *
+ * Sections:
+ *   mlp    the §4.1 network's SGD step (784-100-100-100-10 sigmoid, batch 60), with and without BN,
+ *          on every backend and thread count; and one Figure 1 evaluation (10,000 test images)
+ *   gemm   GFLOP/s at the network's Linear shapes, 64×784×112 (target ≥ 35 on one core) and 256³
+ *   bn     BN forward + backward GB/s through the op (autograd) and through the kernels alone,
+ *          next to the memory-copy bandwidth measured in the same run
+ *   conv   Conv2d(32→32, 3×3) → BatchNorm2d → ReLU on (64, 32, 16, 16): ms per training step
+ *   peers  PyTorch (bench/torch_bench.py, 1 and 2 threads) and TensorFlow.js (wasm, cpu) on the same work
+ *
+ * Every figure is the best of several timed rounds after a warm-up (the
+ * round least disturbed by other work on the machine); medians are in the
+ * JSON. The load average at start and end is printed and stored: on a busy
+ * machine the figures are lower bounds.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  backendConfigs,
+  benchBatchNorm,
+  benchConv,
+  benchEvaluation,
+  benchGemm,
+  benchMlp,
+  BN_GBS_DEFINITION,
+  convFlops,
+  RAW,
+  rawSimdKernels,
+  type BnResult,
+  type ConvResult,
+  type GemmResult,
+  type MlpResult,
+} from "./covshift.js";
+import { bnCases, efforts, gemmCases, memoryCopy } from "./measure.js";
+import { fmt, table } from "./table.js";
+import { benchTfjs, type TfjsResults } from "./tfjs.js";
+import { benchTorch, type TorchResults } from "./torch.js";
+
+const SECTIONS = ["mlp", "gemm", "bn", "conv", "peers"] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** Targets of issue 4, item 5. */
+const TARGETS = {
+  vsTorch: 0.5,
+  vsTfjs: 10,
+  gemmGflops: 35,
+  bnFractionOfCopy: 0.5,
+  figure1Seconds: 120,
+};
+
+/** Figure 1's schedule (README, src/experiments/figure1/config.ts): per network, 50,000 steps and an evaluation every 500. */
+const FIGURE1 = { networks: 2, steps: 50_000, evaluationsPerNetwork: 100 };
+
+interface Options {
+  quick: boolean;
+  sections: Section[];
+  json: string;
+  backends?: string[];
+}
+
+const USAGE = `usage: node dist/bench/index.js [--quick] [--only ${SECTIONS.join(",")}] [--json PATH] [--backends reference,wasm-scalar,wasm-simd]
+
+  --quick      fewer repetitions (under a minute)
+  --only LIST  run only these sections (default: all)
+  --json PATH  where to write the results (default: bench/results/bench.json)
+  --backends   restrict covshift to these backends (e.g. to profile one)`;
+
+function parseArgs(argv: string[]): Options {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const o: Options = { quick: false, sections: [...SECTIONS], json: resolve(here, "../../bench/results/bench.json") };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === "--quick") o.quick = true;
+    else if (a === "--only") {
+      const list = value().split(",").map((s) => s.trim()).filter(Boolean);
+      const unknown = list.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+      if (unknown.length > 0) throw new Error(`--only: unknown section(s) ${unknown.join(", ")}; choose from ${SECTIONS.join(", ")}`);
+      o.sections = list as Section[];
+    } else if (a === "--json") o.json = resolve(value());
+    else if (a === "--backends") o.backends = value().split(",").map((s) => s.trim());
+    else if (a === "--help" || a === "-h") {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}\n${USAGE}`);
+  }
+  return o;
+}
+
+const t0 = performance.now();
+const log = (s: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${s}\n`);
+const loadString = (l: number[]) => l.map((v) => v.toFixed(2)).join(", ");
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const has = (s: Section) => options.sections.includes(s);
+  const effort = efforts[options.quick ? "quick" : "full"];
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${process.arch}`,
+    loadAverageStart: loadavg(),
+    loadAverageEnd: [] as number[],
+    /** 1-minute load average as each part of the run started. */
+    loadAtPart: {} as Record<string, number>,
+    git: gitState(),
+  };
+  const startedAt = new Date().toISOString();
+
+  const { configs, notes } = backendConfigs(options.backends);
+  const raw = options.backends === undefined || options.backends.includes("wasm-simd") ? rawSimdKernels() : null;
+  let mlp: MlpResult[] = [];
+  let evaluation: ReturnType<typeof benchEvaluation> | null = null;
+  let gemm: GemmResult[] = [];
+  let bn: BnResult[] = [];
+  let copy: ReturnType<typeof memoryCopy> | null = null;
+  let conv: ConvResult[] = [];
+  let torch: TorchResults | null = null;
+  let tfjs: TfjsResults | null = null;
+
+  // The 1-minute load average as each part starts: peers run at other moments than covshift, so a ratio is only as fair as these are close.
+  const loadAt: Record<string, number> = {};
+  const mark = (part: string) => (loadAt[part] = loadavg()[0]);
+  if (has("mlp")) {
+    mark("covshift mlp");
+    mlp = benchMlp(configs, effort, log);
+    const best = bestBy(mlp.filter((r) => r.network === "batchnorm"), (r) => r.stepsPerSecond);
+    const cfg = configs.find((c) => c.label === best?.config);
+    if (cfg) evaluation = benchEvaluation(cfg, effort, log);
+  }
+  if (has("gemm")) {
+    mark("covshift gemm");
+    gemm = benchGemm(configs, raw, effort, log);
+  }
+  if (has("bn")) {
+    mark("covshift bn");
+    log("memory copy");
+    copy = memoryCopy(options.quick ? { rounds: 3, roundSeconds: 0.1, warmupMs: 50 } : { rounds: 5, roundSeconds: 0.15 });
+    bn = benchBatchNorm(configs, raw, effort, log);
+  }
+  if (has("conv")) {
+    mark("covshift conv");
+    conv = benchConv(configs, effort, log);
+  }
+  if (has("peers")) {
+    const work = (["mlp", "gemm", "bn", "conv"] as const).filter(has);
+    mark("pytorch");
+    torch = benchTorch({ quick: options.quick, sections: work.length > 0 ? [...work] : ["mlp", "gemm", "bn", "conv"], threads: [1, 2] }, log);
+    if (work.length === 0 || has("mlp")) {
+      mark("tfjs");
+      tfjs = await benchTfjs(effort, log);
+    }
+    else notes.push("TF.js: measured in the mlp section only (add mlp to --only)");
+  }
+  machine.loadAverageEnd = loadavg();
+  machine.loadAtPart = loadAt;
+
+  // --- report ---------------------------------------------------------------------
+
+  const out: string[] = [];
+  const say = (s = "") => out.push(s);
+  say(`covshift bench (${options.quick ? "--quick" : "full"}), ${startedAt}`);
+  say(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}; covshift runs one thread per training process`);
+  if (machine.git) say(`commit ${machine.git.commit.slice(0, 10)}${machine.git.dirtyFiles > 0 ? ` + ${machine.git.dirtyFiles} modified files in the working tree` : ""}`);
+  say(`load average (1, 5, 15 min): ${loadString(machine.loadAverageStart)} at start, ${loadString(machine.loadAverageEnd)} at end`);
+  say(`1-min load as each part started: ${Object.entries(loadAt).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
+  say(
+    `each figure: the best of up to ${effort.fast.rounds} rounds of ≥ ${(effort.fast.roundSeconds ?? 0) * 1000} ms (at most ${effort.fast.maxSeconds} s; ` +
+      `conv step: best of up to ${effort.slow.rounds} calls) after a warm-up`,
+  );
+
+  const configLabels = configs.map((c) => c.label);
+  const ratios: Record<string, unknown> = {};
+
+  if (mlp.length > 0 || torch?.mlp.length || tfjs?.mlp.length) {
+    say();
+    say("MLP training step, §4.1 network (784-100-100-100-10 sigmoid, batch 60, SGD momentum 0.9: zeroGrad, forward, loss, backward, step)");
+    const rows: string[][] = [];
+    for (const label of configLabels) {
+      const b = mlp.find((r) => r.config === label && r.network === "baseline");
+      const n = mlp.find((r) => r.config === label && r.network === "batchnorm");
+      if (b || n) rows.push([`covshift ${label}`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(n?.medianStepsPerSecond, 0)]);
+    }
+    for (const t of [1, 2]) {
+      const b = torch?.mlp.find((r) => r.threads === t && r.network === "baseline");
+      const n = torch?.mlp.find((r) => r.threads === t && r.network === "batchnorm");
+      if (b || n) rows.push([`PyTorch ${torch?.torch}, ${t} thread${t > 1 ? "s" : ""}`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(n?.medianStepsPerSecond, 0)]);
+    }
+    for (const be of ["wasm", "cpu"]) {
+      const b = tfjs?.mlp.find((r) => r.backend === be && r.network === "baseline");
+      const n = tfjs?.mlp.find((r) => r.backend === be && r.network === "batchnorm");
+      if (b || n) rows.push([`TF.js ${tfjs?.version} ${be}`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(n?.medianStepsPerSecond, 0)]);
+    }
+    say(table(["", "no BN steps/s", "BN steps/s", "BN ms/step", "BN median steps/s"], rows));
+  }
+
+  if (gemm.length > 0) {
+    say();
+    say("GEMM, GFLOP/s (2·M·N·K flop per call); covshift through Backend.gemm (operands copied into wasm memory and back),");
+    say(`"${RAW}" = the SIMD kernel on operands already in wasm memory`);
+    const cols = [...configLabels, ...(raw ? [RAW] : [])];
+    const torchCols = torch?.gemm.length ? ["PyTorch 1 thr", "PyTorch 2 thr"] : [];
+    say(
+      table(
+        ["case", "M×N×K", ...cols, ...torchCols],
+        gemm.map((g) => [
+          g.case,
+          `${g.M}×${g.N}×${g.K}`,
+          ...cols.map((c) => fmt(g.gflops[c])),
+          ...(torchCols.length ? [1, 2].map((t) => fmt(torch!.gemm.find((r) => r.case === g.case && r.threads === t)?.gflops)) : []),
+        ]),
+      ),
+    );
+  } else if (torch?.gemm.length) {
+    say();
+    say("GEMM, GFLOP/s, PyTorch only");
+    say(table(["case", "PyTorch 1 thr", "PyTorch 2 thr"], gemmCases.map((g) => [g.label, ...[1, 2].map((t) => fmt(torch!.gemm.find((r) => r.case === g.label && r.threads === t)?.gflops))])));
+  }
+
+  if (bn.length > 0 || torch?.bn.length) {
+    const torchCols = torch?.bn.length ? [1, 2] : [];
+    const torchRow = (label: string, key: "opGBs" | "kernelGBs") => torchCols.map((t) => fmt(torch!.bn.find((r) => r.case === label && r.threads === t)?.[key], 2));
+    say();
+    say(`BatchNorm forward + backward, GB/s. ${BN_GBS_DEFINITION}.`);
+    say("op = ops.batchNormTrain + y.backward(dy) through autograd (PyTorch: F.batch_norm + backward);");
+    say(`kernels = moments, affine, grad sums, grad input called directly (PyTorch: aten native_batch_norm + _backward)`);
+    const opCols = bn.length > 0 ? configLabels : [];
+    const kCols = bn.length > 0 ? [...configLabels, ...(raw ? [RAW] : [])] : [];
+    say(
+      table(
+        ["shape", ...opCols.map((c) => `op ${c}`), ...torchCols.map((t) => `op PyTorch ${t} thr`)],
+        bnCases.map((s) => [s.label, ...opCols.map((c) => fmt(bn.find((r) => r.case === s.label)?.opGBs[c], 2)), ...torchRow(s.label, "opGBs")]),
+      ),
+    );
+    say();
+    say(
+      table(
+        ["shape", ...kCols.map((c) => `kernels ${c}`), ...torchCols.map((t) => `aten PyTorch ${t} thr`)],
+        bnCases.map((s) => [s.label, ...kCols.map((c) => fmt(bn.find((r) => r.case === s.label)?.kernelGBs[c], 2)), ...torchRow(s.label, "kernelGBs")]),
+      ),
+    );
+    if (copy) say(`memory copy (Float32Array.set of 64 MiB, bytes read + written): ${fmt(copy.GBsReadPlusWrite, 2)} GB/s`);
+  }
+
+  if (conv.length > 0 || torch?.conv.length) {
+    say();
+    say("Convolution layer training step: Conv2d(32→32, 3×3, pad 1, no bias) → BatchNorm2d → ReLU on (64, 32, 16, 16),");
+    say(`forward + backward (with dx) + SGD momentum step; GFLOP/s counts the three GEMMs (${fmt(convFlops / 1e9, 2)} GFLOP per step)`);
+    const rows = conv.map((c) => [`covshift ${c.config}`, fmt(c.msPerStep, 1), fmt(c.medianMsPerStep, 1), fmt(c.gemmGflops, 1)]);
+    for (const c of torch?.conv ?? []) rows.push([`PyTorch ${c.threads} thread${c.threads > 1 ? "s" : ""}`, fmt(c.msPerStep, 1), fmt(c.medianMsPerStep, 1), fmt(convFlops / (c.msPerStep / 1e3) / 1e9, 1)]);
+    say(table(["", "ms/step", "median ms/step", "GFLOP/s"], rows));
+  }
+
+  // --- ratios against the targets ----------------------------------------------------
+
+  const lines: string[][] = [];
+  const verdict = (ok: boolean) => (ok ? "meets target" : "BELOW target");
+  const bestBn = bestBy(mlp.filter((r) => r.network === "batchnorm"), (r) => r.stepsPerSecond);
+  if (bestBn) {
+    const torchBest = bestBy(torch?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
+    if (torchBest) {
+      const x = bestBn.stepsPerSecond / torchBest.stepsPerSecond;
+      ratios.mlpBnVsTorch = { ratio: x, target: TARGETS.vsTorch, covshift: bestBn, torch: torchBest };
+      lines.push([
+        "MLP with BN ÷ PyTorch's best",
+        `${fmt(x, 2)}×`,
+        `≥ ${TARGETS.vsTorch}×`,
+        verdict(x >= TARGETS.vsTorch),
+        `${bestBn.config} ${fmt(bestBn.stepsPerSecond, 0)} vs ${torchBest.threads} thread(s) ${fmt(torchBest.stepsPerSecond, 0)} steps/s`,
+      ]);
+    } else lines.push(["MLP with BN ÷ PyTorch's best", "—", `≥ ${TARGETS.vsTorch}×`, "", torch?.notes[0] ?? "PyTorch not run (--only without peers)"]);
+    const tfBest = bestBy(tfjs?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
+    if (tfBest) {
+      const x = bestBn.stepsPerSecond / tfBest.stepsPerSecond;
+      ratios.mlpBnVsTfjs = { ratio: x, target: TARGETS.vsTfjs, covshift: bestBn, tfjs: tfBest };
+      lines.push([
+        "MLP with BN ÷ TF.js's best",
+        `${fmt(x, 1)}×`,
+        `≥ ${TARGETS.vsTfjs}×`,
+        verdict(x >= TARGETS.vsTfjs),
+        `${bestBn.config} ${fmt(bestBn.stepsPerSecond, 0)} vs TF.js ${tfBest.backend} ${fmt(tfBest.stepsPerSecond, 0)} steps/s`,
+      ]);
+    } else lines.push(["MLP with BN ÷ TF.js's best", "—", `≥ ${TARGETS.vsTfjs}×`, "", tfjs?.notes[0] ?? "TF.js not run (--only without peers)"]);
+  }
+  const target = gemm.find((g) => g.M === 64 && g.N === 112 && g.K === 784);
+  if (target) {
+    const [label, best] = bestEntry(Object.fromEntries(Object.entries(target.gflops).filter(([k]) => k !== RAW)));
+    const x = best / TARGETS.gemmGflops;
+    ratios.gemmTarget = { gflops: best, config: label, rawGflops: target.gflops[RAW], target: TARGETS.gemmGflops };
+    lines.push([
+      "GEMM 64×784×112 ÷ 35 GFLOP/s",
+      `${fmt(x, 2)}×`,
+      "≥ 1×",
+      verdict(x >= 1),
+      `${label} ${fmt(best)} GFLOP/s through Backend.gemm; ${RAW} ${fmt(target.gflops[RAW])}`,
+    ]);
+  }
+  const bigBn = bn.find((r) => r.case === "(64, 64, 32, 32)");
+  if (bigBn && copy) {
+    const half = copy.GBsReadPlusWrite * TARGETS.bnFractionOfCopy;
+    const [opLabel, op] = bestEntry(bigBn.opGBs);
+    const [kLabel, k] = bestEntry(bigBn.kernelGBs);
+    ratios.bnTarget = { opGBs: op, opConfig: opLabel, kernelGBs: k, kernelConfig: kLabel, memoryCopyGBs: copy.GBsReadPlusWrite, target: half };
+    lines.push([
+      "BN (64,64,32,32) op ÷ ½ memcpy",
+      `${fmt(op / half, 2)}×`,
+      "≥ 1×",
+      verdict(op >= half),
+      `op ${opLabel} ${fmt(op, 2)} GB/s; kernels ${kLabel} ${fmt(k, 2)} GB/s (${fmt(k / half, 2)}×); ½ memcpy = ${fmt(half, 2)} GB/s`,
+    ]);
+  }
+  let figure1: Record<string, unknown> | null = null;
+  if (bestBn && evaluation) {
+    const base = mlp.find((r) => r.config === bestBn.config && r.network === "baseline")!;
+    const e = evaluation.secondsPerEvaluation;
+    const train = FIGURE1.steps / base.stepsPerSecond + FIGURE1.steps / bestBn.stepsPerSecond;
+    const evals = FIGURE1.evaluationsPerNetwork * (e.baseline + e.batchnorm);
+    const total = train + evals;
+    // The two runs are independent (figure1 trains them in worker threads): on two free cores, the longer one.
+    const parallel = Math.max(
+      FIGURE1.steps / base.stepsPerSecond + FIGURE1.evaluationsPerNetwork * e.baseline,
+      FIGURE1.steps / bestBn.stepsPerSecond + FIGURE1.evaluationsPerNetwork * e.batchnorm,
+    );
+    figure1 = {
+      config: bestBn.config,
+      trainingSeconds: train,
+      evaluationSeconds: evals,
+      secondsOneCore: total,
+      secondsTwoWorkers: parallel,
+      secondsPerEvaluation: e,
+      target: TARGETS.figure1Seconds,
+      assumptions: `${FIGURE1.networks} networks × (${FIGURE1.steps} steps + ${FIGURE1.evaluationsPerNetwork} evaluations of 10,000 images), one seed; evaluation without checkpoint writes`,
+    };
+    ratios.figure1 = figure1;
+    lines.push([
+      "Figure 1 run time (one seed)",
+      `${fmt(total, 0)} s`,
+      `≤ ${TARGETS.figure1Seconds} s`,
+      verdict(total <= TARGETS.figure1Seconds),
+      `${bestBn.config}: 2 × 50,000 steps ${fmt(train, 0)} s + 2 × 100 evaluations ${fmt(evals, 0)} s ` +
+        `(one eval: ${fmt(e.baseline * 1e3, 0)} / ${fmt(e.batchnorm * 1e3, 0)} ms no BN / BN); both runs in parallel on 2 free cores ≈ ${fmt(parallel, 0)} s`,
+    ]);
+  }
+  if (lines.length > 0) {
+    say();
+    say("Against the targets");
+    say(table(["", "measured", "target", "", "detail"], lines, "lrrll"));
+    const busiest = Math.max(...machine.loadAverageStart.slice(0, 1), ...machine.loadAverageEnd.slice(0, 1), ...Object.values(loadAt));
+    if (busiest > machine.cores) {
+      say(
+        `caution: the machine was busy (1-min load up to ${busiest.toFixed(1)} on ${machine.cores} cores): every figure is a lower bound, ` +
+          "and a ratio against a peer measured minutes apart can move either way; rerun on an idle machine to judge the targets",
+      );
+    }
+  }
+  const allNotes = [...notes, ...(torch?.notes ?? []), ...(tfjs?.notes ?? [])];
+  if (torch?.available) allNotes.push(`PyTorch ${torch.torch} (${torch.python}), default threads ${torch.defaultThreads}`);
+  if (tfjs?.available) allNotes.push(`TF.js ${tfjs.version}: wasm backend with ${tfjs.mlp.find((r) => r.backend === "wasm")?.threads ?? "?"} thread(s), binaries from node_modules`);
+  if (allNotes.length > 0) {
+    say();
+    for (const n of allNotes) say(`note: ${n}`);
+  }
+  say();
+  say(`load average at end: ${loadString(machine.loadAverageEnd)}; total ${fmt((performance.now() - t0) / 1000, 0)} s`);
+
+  const results = {
+    startedAt,
+    mode: options.quick ? "quick" : "full",
+    sections: options.sections,
+    machine,
+    method: { ...effort, summary: "best of timed rounds after a warm-up; medians kept alongside" },
+    definitions: {
+      bnGBs: BN_GBS_DEFINITION,
+      memoryCopyGBs: "Float32Array.set of 64 MiB; bytes read + bytes written, per second",
+      gemmGflops: "2·M·N·K / seconds per call / 1e9",
+      convGflops: `${convFlops} flop per step (forward, dW and dx GEMMs) / seconds per step / 1e9`,
+    },
+    targets: TARGETS,
+    covshift: { backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv },
+    pytorch: torch,
+    tfjs,
+    ratios,
+    notes: allNotes,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  mkdirSync(dirname(options.json), { recursive: true });
+  writeFileSync(options.json, JSON.stringify(results, null, 2) + "\n");
+  say(`wrote ${options.json}`);
+  console.log(out.join("\n"));
+}
+
+/** The commit measured, and whether the working tree differed from it (other work in progress). */
+function gitState(): { commit: string; dirtyFiles: number } | null {
+  const run = (args: string[]) => spawnSync("git", args, { encoding: "utf8", cwd: fileURLToPath(new URL("../..", import.meta.url)) });
+  const head = run(["rev-parse", "HEAD"]);
+  if (head.status !== 0) return null;
+  const status = run(["status", "--porcelain", "--untracked-files=no"]);
+  return { commit: head.stdout.trim(), dirtyFiles: status.stdout.split("\n").filter(Boolean).length };
+}
+
+function bestBy<T>(items: T[], key: (t: T) => number): T | undefined {
+  let best: T | undefined;
+  for (const t of items) if (best === undefined || key(t) > key(best)) best = t;
+  return best;
+}
+
+function bestEntry(record: Record<string, number>): [string, number] {
+  const entries = Object.entries(record).filter(([, v]) => Number.isFinite(v));
+  if (entries.length === 0) return ["—", NaN];
+  return entries.reduce((a, b) => (b[1] > a[1] ? b : a));
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exitCode = 1;
+});

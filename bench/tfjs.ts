@@ -1,0 +1,107 @@
+/**
+ * TensorFlow.js on the same work as covshift's MLP row: the §4.1 network
+ * (784-100-100-100-10 sigmoid, N(0, 0.01²) weights, batch 60), with and
+ * without BN, one SGD step with momentum 0.9 (lr 0.01) per call, on the
+ * `wasm` and `cpu` backends. BN is tf.layers.batchNormalization with Keras
+ * momentum 0.9 (≙ 0.1 as the weight of the new batch) and epsilon 1e-5.
+ *
+ * The packages are devDependencies, loaded by dynamic import: without them
+ * the benchmark says so and runs on. The wasm binaries are read from the
+ * package's dist directory as a file path, so nothing is downloaded.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { time, type Effort } from "./measure.js";
+
+export interface TfjsMlpResult {
+  backend: string;
+  threads: number;
+  network: "baseline" | "batchnorm";
+  stepsPerSecond: number;
+  medianStepsPerSecond: number;
+  msPerStep: number;
+}
+
+export interface TfjsResults {
+  available: boolean;
+  /** Why TF.js was not measured, or a backend was skipped. */
+  notes: string[];
+  version?: string;
+  mlp: TfjsMlpResult[];
+}
+
+export async function benchTfjs(effort: Effort, log: (s: string) => void): Promise<TfjsResults> {
+  let tf: typeof import("@tensorflow/tfjs");
+  let wasm: typeof import("@tensorflow/tfjs-backend-wasm");
+  try {
+    tf = await import("@tensorflow/tfjs");
+    wasm = await import("@tensorflow/tfjs-backend-wasm");
+  } catch (err) {
+    return {
+      available: false,
+      notes: [`TensorFlow.js not measured: @tensorflow/tfjs and @tensorflow/tfjs-backend-wasm could not be imported (${firstLine(err)}); they are devDependencies`],
+      mlp: [],
+    };
+  }
+  const notes: string[] = [];
+  const mlp: TfjsMlpResult[] = [];
+  // Nothing may be fetched: point the wasm backend at the binaries in its own package.
+  const require = createRequire(import.meta.url);
+  wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/"));
+
+  for (const backend of ["wasm", "cpu"] as const) {
+    let ok = false;
+    try {
+      ok = await tf.setBackend(backend);
+    } catch (err) {
+      notes.push(`TF.js ${backend}: ${firstLine(err)}`);
+    }
+    if (!ok) {
+      notes.push(`TF.js ${backend} backend did not initialize; skipped`);
+      continue;
+    }
+    await tf.ready();
+    const threads = backend === "wasm" ? wasm.getThreadsCount() : 1;
+    for (const network of ["baseline", "batchnorm"] as const) {
+      log(`tfjs mlp ${network} on ${backend}`);
+      const { step, dispose } = tfjsMlpStep(tf, network);
+      const t = time(step, effort.fast);
+      dispose();
+      mlp.push({ backend, threads, network, stepsPerSecond: 1 / t.best, medianStepsPerSecond: 1 / t.median, msPerStep: t.best * 1e3 });
+    }
+  }
+  return { available: true, notes, version: tf.version.tfjs, mlp };
+}
+
+function tfjsMlpStep(tf: typeof import("@tensorflow/tfjs"), network: "baseline" | "batchnorm") {
+  const init = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: 0 });
+  const model = tf.sequential();
+  let width = 784;
+  for (let i = 0; i < 3; i++) {
+    const bn = network === "batchnorm";
+    model.add(tf.layers.dense({ units: 100, inputShape: [width], useBias: !bn, kernelInitializer: init(), biasInitializer: "zeros" }));
+    if (bn) model.add(tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }));
+    model.add(tf.layers.activation({ activation: "sigmoid" }));
+    width = 100;
+  }
+  model.add(tf.layers.dense({ units: 10, kernelInitializer: init(), biasInitializer: "zeros" }));
+  const opt = tf.train.momentum(0.01, 0.9);
+  const x = tf.randomUniform([60, 784], 0, 1, "float32", 11);
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: 60 }, (_, i) => (i * 7) % 10), "int32"), 10);
+  const step = () => {
+    tf.tidy(() => {
+      // training: true makes BN normalize with the batch statistics and update its moving averages.
+      opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as import("@tensorflow/tfjs").Tensor), false);
+    });
+  };
+  const dispose = () => {
+    tf.dispose([x, y]);
+    opt.dispose();
+    model.dispose();
+  };
+  return { step, dispose };
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split("\n")[0];
+}
