@@ -88,10 +88,11 @@ export function summaryMarkdown(result: Figure1Result): string {
     return vals.length ? pct(vals.reduce((a, b) => a + b, 0) / vals.length) : "—";
   };
   const ratio = f.drift.batchnorm / f.drift.baseline;
+  const backends = [...new Set(result.runs.map((r) => r.backend ?? c.backend))].join(", ");
   const lines = [
     `# Figure 1 (§4.1): MNIST, with and without Batch Normalization`,
     ``,
-    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights N(0, ${c.initStd}²), inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${c.backend}.`,
+    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights N(0, ${c.initStd}²), inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${backends}.`,
     ``,
     `| | without BN | with BN |`,
     `|---|---|---|`,

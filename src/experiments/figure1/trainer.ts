@@ -21,6 +21,8 @@ export interface Figure1RunResult {
   sigmoidInput: { p15: number[]; p50: number[]; p85: number[] };
   /** BN network only: final accuracy with exact population statistics (Algorithm 2). */
   finalTestAccuracyPopulation?: number;
+  /** The kernel backend the run trained on, e.g. "wasm (simd)". */
+  backend?: string;
   wallSeconds: number;
 }
 

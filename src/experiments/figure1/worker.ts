@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     trainer.restore(checkpoint);
     elapsedBefore = checkpoint.result.wallSeconds;
   }
+  trainer.result.backend = backend;
   post({ type: "started", step: trainer.step, backend });
   const t0 = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - t0) / 1000;
