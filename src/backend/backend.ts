@@ -1,6 +1,44 @@
 import type { Storage } from "../tensor/dtype.js";
 
 /**
+ * A kh×kw window sliding by (sh, sw) over an H×W plane padded by (ph, pw) on
+ * each side: OH×OW positions, OH = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise OW).
+ * Window (oh, ow) covers input rows oh·sh − ph .. oh·sh − ph + kh − 1 and
+ * columns ow·sw − pw .. ow·sw − pw + kw − 1.
+ */
+export interface Window2d {
+  readonly H: number;
+  readonly W: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly ph: number;
+  readonly pw: number;
+  readonly OH: number;
+  readonly OW: number;
+}
+
+/**
+ * Average-pooling windows given as tables, for windows that need not be
+ * regular (adaptive pooling) and divisors that need not be the window size
+ * (countIncludePad). Output row oh averages input rows
+ * rows[3·oh] .. rows[3·oh + 1] − 1 and output column ow input columns
+ * cols[3·ow] .. cols[3·ow + 1] − 1; the sum is divided by
+ * rows[3·oh + 2]·cols[3·ow + 2]. Windows are non-empty and inside the plane.
+ */
+export interface PoolWindows {
+  readonly H: number;
+  readonly W: number;
+  readonly OH: number;
+  readonly OW: number;
+  /** 3·OH entries: start, end, divisor per output row. */
+  readonly rows: Int32Array;
+  /** 3·OW entries: start, end, divisor per output column. */
+  readonly cols: Int32Array;
+}
+
+/**
  * The kernels under the tensor ops. Each works on raw contiguous row-major
  * storage, knows no modes and allocates nothing: the op layer allocates
  * outputs and decides what to compute. The reference backend implements every
@@ -87,6 +125,66 @@ export interface Backend {
     b: Float64Array,
     k: Float64Array,
   ): void;
+
+  /**
+   * im2col of one image: x (C, H, W) → cols (C·kh·kw, OH·OW), row (c, i, j)
+   * and column (oh, ow) holding x[c, oh·sh − ph + i, ow·sw − pw + j], or 0
+   * where that lies in the padding. The convolution is then W(O, C·kh·kw)·cols.
+   */
+  im2col(x: Storage, C: number, g: Window2d, cols: Storage): void;
+
+  /**
+   * col2im, the adjoint of im2col: dx[c, oh·sh − ph + i, ow·sw − pw + j] +=
+   * cols[(c, i, j), (oh, ow)] for every entry outside the padding. dx (C, H, W)
+   * is accumulated into, not overwritten.
+   */
+  col2im(cols: Storage, C: number, g: Window2d, dx: Storage): void;
+
+  /**
+   * 2-d convolution (cross-correlation) of x (N, C, H, W) with weight
+   * (O, C, kh, kw), plus bias (O) unless null, into y (N, O, OH, OW):
+   *   y[n, o, oh, ow] = b[o] + Σ_{c,i,j} W[o, c, i, j]·x[n, c, oh·sh − ph + i, ow·sw − pw + j].
+   * y is overwritten.
+   */
+  conv2dForward(x: Storage, weight: Storage, bias: Storage | null, y: Storage, N: number, C: number, O: number, g: Window2d): void;
+
+  /**
+   * The gradients of conv2dForward from gy = ∂ℓ/∂y (N, O, OH, OW), each
+   * computed only when its output is not null, and overwritten:
+   *   gx = ∂ℓ/∂x (N, C, H, W)   (needs weight; x may be null when gw is null)
+   *   gw = ∂ℓ/∂W (O, C, kh, kw) = Σ_n gy[n]·im2col(x[n])ᵀ   (needs x)
+   *   gb = ∂ℓ/∂b (O) = Σ_{n, oh, ow} gy, accumulated in double.
+   */
+  conv2dBackward(
+    x: Storage | null,
+    weight: Storage,
+    gy: Storage,
+    gx: Storage | null,
+    gw: Storage | null,
+    gb: Storage | null,
+    N: number,
+    C: number,
+    O: number,
+    g: Window2d,
+  ): void;
+
+  /**
+   * Max pooling over `planes` (H, W) planes of x into y (planes, OH, OW),
+   * padding never chosen. The window is scanned row by row and a value
+   * replaces the running maximum when strictly greater or NaN (PyTorch's
+   * rule: ties go to the first maximum, a NaN propagates). argmax gets the
+   * index within its plane (ih·W + iw) of each chosen value.
+   */
+  maxPool2dForward(x: Storage, y: Storage, argmax: Int32Array, planes: number, g: Window2d): void;
+
+  /** gx (planes, H, W) = 0, then gx[p, argmax[p, o]] += gy[p, o] for every output o: gx is overwritten. */
+  maxPool2dBackward(gy: Storage, argmax: Int32Array, gx: Storage, planes: number, g: Window2d): void;
+
+  /** Average pooling over `planes` planes: y[p, oh, ow] = Σ_window x / divisor (see PoolWindows). */
+  avgPool2dForward(x: Storage, y: Storage, planes: number, w: PoolWindows): void;
+
+  /** The adjoint: gx = 0, then each input in window (oh, ow) receives gy[p, oh, ow] / divisor. gx is overwritten. */
+  avgPool2dBackward(gy: Storage, gx: Storage, planes: number, w: PoolWindows): void;
 
   /** y = 1 / (1 + e^(−x)), computed without overflow for large |x|. */
   sigmoid(x: Storage, y: Storage): void;

@@ -2,7 +2,7 @@ import type { Backend } from "./backend.js";
 import type { DType } from "../tensor/dtype.js";
 import { referenceBackend } from "./reference/index.js";
 
-export type { Backend } from "./backend.js";
+export type { Backend, PoolWindows, Window2d } from "./backend.js";
 export { referenceBackend } from "./reference/index.js";
 
 const registered = new Map<string, Backend>([["reference", referenceBackend]]);

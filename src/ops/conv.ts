@@ -1,5 +1,5 @@
-import { backendFor } from "../backend/index.js";
-import { allocate, Storage } from "../tensor/dtype.js";
+import { backendFor, type Window2d } from "../backend/index.js";
+import { allocate } from "../tensor/dtype.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** A spatial size given once for both dimensions, or as [h, w]. */
@@ -22,19 +22,8 @@ export function windowCount(size: number, kernel: number, stride: number, paddin
   return Math.floor((size + 2 * padding - kernel) / stride) + 1;
 }
 
-/** Where a 2-d window visits an (H, W) plane. */
-export interface WindowGeometry {
-  H: number;
-  W: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  OH: number;
-  OW: number;
-}
+/** Where a 2-d window visits an (H, W) plane (the backend's Window2d). */
+export type WindowGeometry = Window2d;
 
 /** The window geometry over an NCHW input, with an error a person can act on when the window does not fit. */
 export function windowGeometry(
@@ -66,93 +55,33 @@ export interface Conv2dOptions {
 }
 
 /**
- * The first and one-past-last output column `ow` whose input column
- * ow·sw − pw + j lies inside [0, W), for kernel column j.
- */
-function validColumns(g: WindowGeometry, j: number): [number, number] {
-  const lo = Math.min(g.OW, Math.max(0, Math.ceil((g.pw - j) / g.sw)));
-  const hi = Math.min(g.OW, Math.max(lo, Math.floor((g.W - 1 + g.pw - j) / g.sw) + 1));
-  return [lo, hi];
-}
-
-/**
- * im2col of one image. x holds (C, H, W) from offset `xOff`; cols is
- * (C·kh·kw, OH·OW) with row (c, i, j) and column (oh, ow) holding
- *   x[c, oh·sh − ph + i, ow·sw − pw + j]   (0 where that lies in the padding),
- * so that the convolution is the product W(O, C·kh·kw) · cols.
- */
-function im2col(x: Storage, xOff: number, C: number, g: WindowGeometry, cols: Storage): void {
-  const { H, W, kh, kw, sh, sw, ph, pw, OH, OW } = g;
-  const L = OH * OW;
-  let row = 0;
-  for (let c = 0; c < C; c++) {
-    const plane = xOff + c * H * W;
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++, row++) {
-        const [lo, hi] = validColumns(g, j);
-        for (let oh = 0; oh < OH; oh++) {
-          const dst = row * L + oh * OW;
-          const ih = oh * sh - ph + i;
-          if (ih < 0 || ih >= H) {
-            cols.fill(0, dst, dst + OW);
-            continue;
-          }
-          const src = plane + ih * W - pw + j;
-          for (let ow = 0; ow < lo; ow++) cols[dst + ow] = 0;
-          for (let ow = lo; ow < hi; ow++) cols[dst + ow] = x[src + ow * sw];
-          for (let ow = hi; ow < OW; ow++) cols[dst + ow] = 0;
-        }
-      }
-    }
-  }
-}
-
-/**
- * col2im, the adjoint of im2col: dx[c, oh·sh − ph + i, ow·sw − pw + j] += dcols[(c, i, j), (oh, ow)]
- * over every entry that does not fall in the padding. dx holds (C, H, W) from `xOff`.
- */
-function col2im(dcols: Storage, C: number, g: WindowGeometry, dx: Storage, xOff: number): void {
-  const { H, W, kh, kw, sh, sw, ph, pw, OH, OW } = g;
-  const L = OH * OW;
-  let row = 0;
-  for (let c = 0; c < C; c++) {
-    const plane = xOff + c * H * W;
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++, row++) {
-        const [lo, hi] = validColumns(g, j);
-        for (let oh = 0; oh < OH; oh++) {
-          const ih = oh * sh - ph + i;
-          if (ih < 0 || ih >= H) continue;
-          const src = row * L + oh * OW;
-          const dst = plane + ih * W - pw + j;
-          for (let ow = lo; ow < hi; ow++) dx[dst + ow * sw] += dcols[src + ow];
-        }
-      }
-    }
-  }
-}
-
-/**
  * 2-d convolution (cross-correlation, as in PyTorch) of x (N, C, H, W) with
  * weight (O, C, kh, kw) and an optional bias (O):
  *   y[n, o, oh, ow] = b[o] + Σ_{c,i,j} W[o, c, i, j]·x[n, c, oh·sh − ph + i, ow·sw − pw + j]
  * with zeros outside the input; y is (N, O, OH, OW), OH = ⌊(H + 2ph − kh)/sh⌋ + 1.
  *
- * Computed one image at a time: cols = im2col(x[n]) is (C·kh·kw, L) with
- * L = OH·OW, and y[n] = W·cols is a single GEMM written straight into the
- * output. A batched im2col over all N images, one GEMM with inner dimension
- * N·L, was measured at (N 64, 32→32 channels, 16×16, 3×3): no faster on the
- * reference backend (best of runs 1.22 s vs 1.11 s per image for float32
- * forward + backward), and it needs an (O, N, L) → (N, O, L) permutation and
- * a column buffer N times larger (19 MB instead of 0.3 MB there), so the
- * convolution goes image by image. A 1×1 convolution with stride 1 and no padding
- * skips im2col: x[n] viewed as (C, H·W) already is the column matrix.
- *
+ * The work is one backend kernel each way (Backend.conv2dForward and
+ * conv2dBackward), im2col + GEMM one image at a time: cols = im2col(x[n]) is
+ * (C·kh·kw, L) with L = OH·OW, and y[n] = W·cols is a single GEMM written
+ * straight into the output; a 1×1 convolution with stride 1 and no padding
+ * skips im2col (x[n] viewed as (C, H·W) already is the column matrix).
  * Backward, with G[n] = ∂ℓ/∂y[n] viewed as (O, L):
  *   ∂ℓ/∂W = Σ_n G[n]·cols[n]ᵀ,   ∂ℓ/∂x[n] = col2im(Wᵀ·G[n]),   ∂ℓ/∂b[o] = Σ_{n,l} G[n, o, l]
- * The columns are rebuilt in the backward rather than kept from the forward:
- * im2col costs 1/O of the GEMM and keeping them would cost kh·kw times the
- * input's memory.
+ * with the columns rebuilt rather than kept from the forward (im2col costs
+ * 1/O of the GEMM; keeping them would cost kh·kw times the input's memory).
+ *
+ * Per image rather than one GEMM over the batch: a batched im2col with inner
+ * dimension N·L was no faster, neither on the reference backend (1.22 s vs
+ * 1.11 s per image, float32 forward + backward at N 64, 32→32 channels,
+ * 16×16, 3×3) nor with the wasm GEMM (per-image GEMMs of 64×49×576 and
+ * 32×256×288 ran as fast as or faster than the batched 64×3136×576 and
+ * 32×16384×288), and it needs an (O, N, L) → (N, O, L) permutation and a
+ * column buffer N times larger. The wasm backend runs the whole loop inside
+ * the module (columns built and multiplied in linear memory, each operand
+ * copied in and out once per call); im2col in JavaScript with one wasm GEMM
+ * call per image, the column matrix copied into wasm memory each time, took
+ * 2–3 times as long (forward 48 vs 25 ms, forward + backward 147 vs 50 ms
+ * at that layer).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   if (weight.ndim !== 4) {
@@ -180,63 +109,17 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     toPair(options.padding ?? 0, "conv2d: padding", 0),
   );
   const N = x.shape[0];
-  const K = C * kh * kw;
-  const L = g.OH * g.OW;
-  const HW = g.H * g.W;
-  const pointwise = kh === 1 && kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
   const kernels = backendFor(x.dtype);
   const dtype = x.dtype;
-
-  /** The column matrix of image n: a view of x itself for a pointwise convolution, else im2col into `scratch`. */
-  const columnsOf = (n: number, scratch: Storage | null): Storage => {
-    if (scratch === null) return x.data.subarray(n * C * HW, (n + 1) * C * HW);
-    im2col(x.data, n * C * HW, C, g, scratch);
-    return scratch;
-  };
-
-  const y = new Tensor(allocate(dtype, N * O * L), [N, O, g.OH, g.OW]);
-  const scratch = pointwise ? null : allocate(dtype, K * L);
-  for (let n = 0; n < N; n++) {
-    const yn = y.data.subarray(n * O * L, (n + 1) * O * L);
-    kernels.gemm(false, false, O, L, K, 1, weight.data, columnsOf(n, scratch), 0, yn);
-    if (bias !== null) {
-      for (let o = 0; o < O; o++) {
-        const b = bias.data[o];
-        for (let l = o * L; l < (o + 1) * L; l++) yn[l] += b;
-      }
-    }
-  }
+  const y = new Tensor(allocate(dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
+  kernels.conv2dForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(y, "conv2d", inputs, (gy) => {
-    let gx: Storage | null = null;
-    let gw: Storage | null = null;
-    let gb: Storage | null = null;
-    const cols = weight.requiresGrad && !pointwise ? allocate(dtype, K * L) : null;
-    const dcols = x.requiresGrad && !pointwise ? allocate(dtype, K * L) : null;
-    if (x.requiresGrad) gx = allocate(dtype, x.size);
-    if (weight.requiresGrad) gw = allocate(dtype, weight.size);
-    for (let n = 0; n < N; n++) {
-      const gn = gy.subarray(n * O * L, (n + 1) * O * L);
-      // ∂ℓ/∂W += G[n]·cols[n]ᵀ: (O, L)·(L, K)
-      if (gw !== null) kernels.gemm(false, true, O, K, L, 1, gn, columnsOf(n, cols), 1, gw);
-      if (gx !== null) {
-        // dcols = Wᵀ·G[n]: (K, O)·(O, L); a pointwise convolution writes it straight into ∂ℓ/∂x[n]
-        if (pointwise) kernels.gemm(true, false, K, L, O, 1, weight.data, gn, 0, gx.subarray(n * C * HW, (n + 1) * C * HW));
-        else {
-          kernels.gemm(true, false, K, L, O, 1, weight.data, gn, 0, dcols!);
-          col2im(dcols!, C, g, gx, n * C * HW);
-        }
-      }
-    }
-    if (bias !== null && bias.requiresGrad) {
-      gb = allocate(dtype, O);
-      for (let o = 0; o < O; o++) {
-        let s = 0;
-        for (let n = 0; n < N; n++) for (let l = (n * O + o) * L, end = l + L; l < end; l++) s += gy[l];
-        gb[o] = s;
-      }
-    }
+    const gx = x.requiresGrad ? allocate(dtype, x.size) : null;
+    const gw = weight.requiresGrad ? allocate(dtype, weight.size) : null;
+    const gb = bias !== null && bias.requiresGrad ? allocate(dtype, O) : null;
+    if (gx !== null || gw !== null || gb !== null) kernels.conv2dBackward(x.data, weight.data, gy, gx, gw, gb, N, C, O, g);
     return [gx, gw, gb];
   });
 }

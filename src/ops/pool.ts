@@ -1,3 +1,4 @@
+import { backendFor, type PoolWindows } from "../backend/index.js";
 import { allocate } from "../tensor/dtype.js";
 import { record, Tensor } from "../tensor/tensor.js";
 import { Size2, toPair, WindowGeometry, windowGeometry } from "./conv.js";
@@ -35,44 +36,16 @@ function poolGeometry(op: string, x: Tensor, kernelSize: Size2, options: Pool2dO
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, options: Pool2dOptions = {}): Tensor {
   const g = poolGeometry("maxPool2d", x, kernelSize, options);
-  const { H, W, kh, kw, sh, sw, ph, pw, OH, OW } = g;
   const [N, C] = x.shape;
   const planes = N * C;
-  const y = new Tensor(allocate(x.dtype, planes * OH * OW), [N, C, OH, OW]);
+  const kernels = backendFor(x.dtype);
+  const y = new Tensor(allocate(x.dtype, planes * g.OH * g.OW), [N, C, g.OH, g.OW]);
   // argmax[p, oh, ow]: the index within plane p of the input value chosen
   const argmax = new Int32Array(y.size);
-  const xd = x.data;
-  for (let p = 0; p < planes; p++) {
-    const plane = p * H * W;
-    for (let oh = 0; oh < OH; oh++) {
-      const h0 = Math.max(0, oh * sh - ph);
-      const h1 = Math.min(H, oh * sh - ph + kh);
-      for (let ow = 0; ow < OW; ow++) {
-        const w0 = Math.max(0, ow * sw - pw);
-        const w1 = Math.min(W, ow * sw - pw + kw);
-        let best = -Infinity;
-        let at = h0 * W + w0;
-        for (let ih = h0; ih < h1; ih++) {
-          for (let iw = w0; iw < w1; iw++) {
-            const v = xd[plane + ih * W + iw];
-            if (v > best || Number.isNaN(v)) {
-              best = v;
-              at = ih * W + iw;
-            }
-          }
-        }
-        const o = (p * OH + oh) * OW + ow;
-        y.data[o] = best;
-        argmax[o] = at;
-      }
-    }
-  }
+  kernels.maxPool2dForward(x.data, y.data, argmax, planes, g);
   return record(y, "max_pool2d", [x], (gy) => {
     const gx = allocate(x.dtype, x.size);
-    for (let p = 0; p < planes; p++) {
-      const plane = p * H * W;
-      for (let o = p * OH * OW; o < (p + 1) * OH * OW; o++) gx[plane + argmax[o]] += gy[o];
-    }
+    kernels.maxPool2dBackward(gy, argmax, gx, planes, g);
     return [gx];
   });
 }
@@ -119,9 +92,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Size2): Tensor {
 }
 
 /**
- * The shared loop of average pooling: output (oh, ow) is the mean of input
- * rows [start, end) × columns [start, end) given by `window` for each axis,
- * divided by countH·countW (a count of −1 means end − start).
+ * Average pooling of every kind: output (oh, ow) is the sum of input rows
+ * [start, end) × columns [start, end) given by `window` for each axis,
+ * divided by countH·countW (a count of −1 means end − start). The windows go
+ * to the backend's avgPool2d kernels as tables (PoolWindows).
  */
 function windowMean(
   name: string,
@@ -132,36 +106,23 @@ function windowMean(
 ): Tensor {
   const [N, C, H, W] = x.shape;
   const planes = N * C;
-  const rows = Array.from({ length: OH }, (_, o) => window(0, o));
-  const cols = Array.from({ length: OW }, (_, o) => window(1, o));
-  const divisor = (r: { start: number; end: number; count: number }) => (r.count < 0 ? r.end - r.start : r.count);
-  const y = new Tensor(allocate(x.dtype, planes * OH * OW), [N, C, OH, OW]);
-  const xd = x.data;
-  for (let p = 0; p < planes; p++) {
-    const plane = p * H * W;
-    for (let oh = 0; oh < OH; oh++) {
-      const r = rows[oh];
-      for (let ow = 0; ow < OW; ow++) {
-        const c = cols[ow];
-        let s = 0;
-        for (let ih = r.start; ih < r.end; ih++) for (let iw = c.start; iw < c.end; iw++) s += xd[plane + ih * W + iw];
-        y.data[(p * OH + oh) * OW + ow] = s / (divisor(r) * divisor(c));
-      }
+  const table = (axis: 0 | 1, n: number): Int32Array => {
+    const t = new Int32Array(3 * n);
+    for (let o = 0; o < n; o++) {
+      const r = window(axis, o);
+      t[3 * o] = r.start;
+      t[3 * o + 1] = r.end;
+      t[3 * o + 2] = r.count < 0 ? r.end - r.start : r.count;
     }
-  }
+    return t;
+  };
+  const windows: PoolWindows = { H, W, OH, OW, rows: table(0, OH), cols: table(1, OW) };
+  const kernels = backendFor(x.dtype);
+  const y = new Tensor(allocate(x.dtype, planes * OH * OW), [N, C, OH, OW]);
+  kernels.avgPool2dForward(x.data, y.data, planes, windows);
   return record(y, name, [x], (gy) => {
     const gx = allocate(x.dtype, x.size);
-    for (let p = 0; p < planes; p++) {
-      const plane = p * H * W;
-      for (let oh = 0; oh < OH; oh++) {
-        const r = rows[oh];
-        for (let ow = 0; ow < OW; ow++) {
-          const c = cols[ow];
-          const share = gy[(p * OH + oh) * OW + ow] / (divisor(r) * divisor(c));
-          for (let ih = r.start; ih < r.end; ih++) for (let iw = c.start; iw < c.end; iw++) gx[plane + ih * W + iw] += share;
-        }
-      }
-    }
+    kernels.avgPool2dBackward(gy, gx, planes, windows);
     return [gx];
   });
 }

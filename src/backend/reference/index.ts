@@ -1,5 +1,7 @@
 import type { Backend } from "../backend.js";
 import { gemm } from "./gemm.js";
+import { col2im, conv2dBackward, conv2dForward, im2col } from "./conv.js";
+import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
 import { channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm.js";
 import {
   addRowVector,
@@ -25,6 +27,14 @@ export const referenceBackend: Backend = {
   channelAffine,
   channelGradSums,
   channelGradInput,
+  im2col,
+  col2im,
+  conv2dForward,
+  conv2dBackward,
+  maxPool2dForward,
+  maxPool2dBackward,
+  avgPool2dForward,
+  avgPool2dBackward,
   sigmoid,
   sigmoidBackward,
   relu,

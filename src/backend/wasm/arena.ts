@@ -72,6 +72,10 @@ export class Arena {
     dst.set(this.f64View.subarray(p >>> 3, (p >>> 3) + n));
   }
 
+  outputI32(p: number, dst: Int32Array, n: number): void {
+    dst.set(this.i32View.subarray(p >>> 2, (p >>> 2) + n));
+  }
+
   private grow(end: number): void {
     const PAGE = 65536;
     const have = this.memory.buffer.byteLength / PAGE;

@@ -1,4 +1,4 @@
-import type { Backend } from "../backend.js";
+import type { Backend, PoolWindows, Window2d } from "../backend.js";
 import type { Storage } from "../../tensor/dtype.js";
 import { Arena } from "./arena.js";
 
@@ -49,6 +49,105 @@ export interface KernelExports {
     k: number,
     work: number,
   ): void;
+  im2col(
+    x: number,
+    C: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    OH: number,
+    OW: number,
+    cols: number,
+    work: number,
+  ): void;
+  im2colWorkspaceBytes(C: number, H: number, W: number, ph: number, pw: number): number;
+  col2im(
+    cols: number,
+    C: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    OH: number,
+    OW: number,
+    dx: number,
+    work: number,
+  ): void;
+  conv2dWorkspaceBytes(C: number, H: number, W: number, kh: number, kw: number, ph: number, pw: number, O: number, OH: number, OW: number): number;
+  conv2dForward(
+    x: number,
+    weight: number,
+    bias: number,
+    y: number,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    O: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    OH: number,
+    OW: number,
+    work: number,
+  ): void;
+  conv2dBackward(
+    x: number,
+    weight: number,
+    gy: number,
+    gx: number,
+    gw: number,
+    gb: number,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    O: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    OH: number,
+    OW: number,
+    work: number,
+  ): void;
+  maxPool2dForward(
+    x: number,
+    y: number,
+    argmax: number,
+    planes: number,
+    H: number,
+    W: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    ph: number,
+    pw: number,
+    OH: number,
+    OW: number,
+    work: number,
+  ): void;
+  maxPool2dWorkspaceBytes(H: number, W: number, kw: number, sw: number, ph: number, pw: number, OW: number): number;
+  /** Returns the number of argmax entries outside [0, H·W) (skipped). */
+  maxPool2dBackward(gy: number, argmax: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number): number;
+  avgPool2dWorkspaceBytes(H: number, OW: number): number;
+  avgPool2dForward(x: number, y: number, planes: number, H: number, W: number, OH: number, OW: number, rows: number, cols: number, work: number): void;
+  avgPool2dBackward(gy: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number, rows: number, cols: number, work: number): void;
   addRowVector(x: number, bias: number, y: number, rows: number, cols: number): void;
   sumRowsWorkspaceBytes(cols: number): number;
   sumRows(g: number, rows: number, cols: number, out: number, work: number): void;
@@ -75,7 +174,10 @@ export interface KernelExports {
  * The Backend over one instance of the kernels module. First cut: each call
  * copies its operands into the arena, runs the kernel there and copies the
  * results out. Elementwise kernels run in place on the copy of their input,
- * so a call needs scratch for its inputs only.
+ * so a call needs scratch for its inputs only. The convolution and pooling
+ * kernels take the whole batch in one call, so their intermediates (column
+ * matrices, padded planes) never leave linear memory; only the operands and
+ * results are copied, once each.
  */
 export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmBackend {
   const arena = new Arena(k.memory, k.heapBase() >>> 0);
@@ -195,6 +297,172 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       arena.output(pg, fd, n);
     },
 
+    im2col(x, C, g, cols) {
+      const fx = f32(x, "im2col", "x");
+      const fc = f32(cols, "im2col", "cols");
+      checkWindow("im2col", g);
+      const K = C * g.kh * g.kw;
+      const L = g.OH * g.OW;
+      need(fx, C * g.H * g.W, "im2col", "x", `(C, H, W) = (${C}, ${g.H}, ${g.W})`);
+      need(fc, K * L, "im2col", "cols", `(C·kh·kw, OH·OW) = (${K}, ${L})`);
+      arena.reset();
+      const px = arena.input(fx, C * g.H * g.W);
+      const pc = arena.alloc(K * L * 4);
+      const work = arena.alloc(k.im2colWorkspaceBytes(C, g.H, g.W, g.ph, g.pw) >>> 0);
+      k.im2col(px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, pc, work);
+      arena.output(pc, fc, K * L);
+    },
+
+    col2im(cols, C, g, dx) {
+      const fc = f32(cols, "col2im", "cols");
+      const fd = f32(dx, "col2im", "dx");
+      checkWindow("col2im", g);
+      const K = C * g.kh * g.kw;
+      const L = g.OH * g.OW;
+      const n = C * g.H * g.W;
+      need(fc, K * L, "col2im", "cols", `(C·kh·kw, OH·OW) = (${K}, ${L})`);
+      need(fd, n, "col2im", "dx", `(C, H, W) = (${C}, ${g.H}, ${g.W})`);
+      arena.reset();
+      const pc = arena.input(fc, K * L);
+      const pd = arena.input(fd, n);
+      const work = arena.alloc(k.im2colWorkspaceBytes(C, g.H, g.W, g.ph, g.pw) >>> 0);
+      k.col2im(pc, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, pd, work);
+      arena.output(pd, fd, n);
+    },
+
+    conv2dForward(x, weight, bias, y, N, C, O, g) {
+      const fx = f32(x, "conv2dForward", "x");
+      const fw = f32(weight, "conv2dForward", "weight");
+      const fb = bias === null ? null : f32(bias, "conv2dForward", "bias");
+      const fy = f32(y, "conv2dForward", "y");
+      checkWindow("conv2dForward", g);
+      const K = C * g.kh * g.kw;
+      const L = g.OH * g.OW;
+      need(fx, N * C * g.H * g.W, "conv2dForward", "x", `(N, C, H, W) = (${N}, ${C}, ${g.H}, ${g.W})`);
+      need(fw, O * K, "conv2dForward", "weight", `(O, C, kh, kw) = (${O}, ${C}, ${g.kh}, ${g.kw})`);
+      if (fb !== null) need(fb, O, "conv2dForward", "bias", `${O} output channels`);
+      need(fy, N * O * L, "conv2dForward", "y", `(N, O, OH, OW) = (${N}, ${O}, ${g.OH}, ${g.OW})`);
+      arena.reset();
+      const px = arena.input(fx, N * C * g.H * g.W);
+      const pw = arena.input(fw, O * K);
+      const pb = fb === null ? 0 : arena.input(fb, O);
+      const py = arena.alloc(N * O * L * 4);
+      const work = arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
+      k.conv2dForward(px, pw, pb, py, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
+      arena.output(py, fy, N * O * L);
+    },
+
+    conv2dBackward(x, weight, gy, gx, gw, gb, N, C, O, g) {
+      const fw = f32(weight, "conv2dBackward", "weight");
+      const fg = f32(gy, "conv2dBackward", "gy");
+      const fgx = gx === null ? null : f32(gx, "conv2dBackward", "gx");
+      const fgw = gw === null ? null : f32(gw, "conv2dBackward", "gw");
+      const fgb = gb === null ? null : f32(gb, "conv2dBackward", "gb");
+      if (fgw !== null && x === null) throw new TypeError("wasm backend: conv2dBackward: the weight gradient needs the input x");
+      const fx = fgw === null ? null : f32(x!, "conv2dBackward", "x");
+      checkWindow("conv2dBackward", g);
+      const K = C * g.kh * g.kw;
+      const L = g.OH * g.OW;
+      const nx = N * C * g.H * g.W;
+      const input = `(N, C, H, W) = (${N}, ${C}, ${g.H}, ${g.W})`;
+      need(fg, N * O * L, "conv2dBackward", "gy", `(N, O, OH, OW) = (${N}, ${O}, ${g.OH}, ${g.OW})`);
+      if (fgx !== null) need(fw, O * K, "conv2dBackward", "weight", `(O, C, kh, kw) = (${O}, ${C}, ${g.kh}, ${g.kw})`);
+      if (fgx !== null) need(fgx, nx, "conv2dBackward", "gx", input);
+      if (fx !== null) need(fx, nx, "conv2dBackward", "x", input);
+      if (fgw !== null) need(fgw, O * K, "conv2dBackward", "gw", `(O, C, kh, kw) = (${O}, ${C}, ${g.kh}, ${g.kw})`);
+      if (fgb !== null) need(fgb, O, "conv2dBackward", "gb", `${O} output channels`);
+      if (fgx === null && fgw === null && fgb === null) return;
+      arena.reset();
+      // Only what the wanted gradients read is copied in: x for gw, the weight for gx.
+      const px = fx === null ? 0 : arena.input(fx, nx);
+      const pw = fgx === null ? 0 : arena.input(fw, O * K);
+      const pg = arena.input(fg, N * O * L);
+      const pgx = fgx === null ? 0 : arena.alloc(nx * 4);
+      const pgw = fgw === null ? 0 : arena.alloc(O * K * 4);
+      const pgb = fgb === null ? 0 : arena.alloc(O * 4);
+      const work = fgx === null && fgw === null ? 0 : arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
+      k.conv2dBackward(px, pw, pg, pgx, pgw, pgb, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
+      if (fgx !== null) arena.output(pgx, fgx, nx);
+      if (fgw !== null) arena.output(pgw, fgw, O * K);
+      if (fgb !== null) arena.output(pgb, fgb, O);
+    },
+
+    maxPool2dForward(x, y, argmax, planes, g) {
+      const fx = f32(x, "maxPool2dForward", "x");
+      const fy = f32(y, "maxPool2dForward", "y");
+      checkWindow("maxPool2dForward", g);
+      const nx = planes * g.H * g.W;
+      const ny = planes * g.OH * g.OW;
+      need(fx, nx, "maxPool2dForward", "x", `${planes} planes of ${g.H}×${g.W}`);
+      need(fy, ny, "maxPool2dForward", "y", `${planes} planes of ${g.OH}×${g.OW}`);
+      need(argmax, ny, "maxPool2dForward", "argmax", `${planes} planes of ${g.OH}×${g.OW}`);
+      arena.reset();
+      const px = arena.input(fx, nx);
+      const py = arena.alloc(ny * 4);
+      const pa = arena.alloc(ny * 4);
+      const work = arena.alloc(k.maxPool2dWorkspaceBytes(g.H, g.W, g.kw, g.sw, g.ph, g.pw, g.OW) >>> 0);
+      k.maxPool2dForward(px, py, pa, planes, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
+      arena.output(py, fy, ny);
+      arena.outputI32(pa, argmax, ny);
+    },
+
+    maxPool2dBackward(gy, argmax, gx, planes, g) {
+      const fg = f32(gy, "maxPool2dBackward", "gy");
+      const fd = f32(gx, "maxPool2dBackward", "gx");
+      const HW = g.H * g.W;
+      const ny = planes * g.OH * g.OW;
+      need(fg, ny, "maxPool2dBackward", "gy", `${planes} planes of ${g.OH}×${g.OW}`);
+      need(argmax, ny, "maxPool2dBackward", "argmax", `${planes} planes of ${g.OH}×${g.OW}`);
+      need(fd, planes * HW, "maxPool2dBackward", "gx", `${planes} planes of ${g.H}×${g.W}`);
+      arena.reset();
+      const pg = arena.input(fg, ny);
+      const pa = arena.inputI32(argmax, ny);
+      const pd = arena.alloc(planes * HW * 4);
+      // The kernel skips (and counts) indices outside the plane rather than write into another one.
+      const bad = k.maxPool2dBackward(pg, pa, pd, planes, g.H, g.W, g.OH, g.OW);
+      if (bad !== 0) {
+        const i = argmax.findIndex((a, j) => j < ny && !(a >= 0 && a < HW));
+        throw new RangeError(`wasm backend: maxPool2dBackward: argmax[${i}] = ${argmax[i]} is not an index in a ${g.H}×${g.W} plane (${bad} such entries)`);
+      }
+      arena.output(pd, fd, planes * HW);
+    },
+
+    avgPool2dForward(x, y, planes, w) {
+      const fx = f32(x, "avgPool2dForward", "x");
+      const fy = f32(y, "avgPool2dForward", "y");
+      checkPoolWindows("avgPool2dForward", w);
+      const nx = planes * w.H * w.W;
+      const ny = planes * w.OH * w.OW;
+      need(fx, nx, "avgPool2dForward", "x", `${planes} planes of ${w.H}×${w.W}`);
+      need(fy, ny, "avgPool2dForward", "y", `${planes} planes of ${w.OH}×${w.OW}`);
+      arena.reset();
+      const px = arena.input(fx, nx);
+      const pr = arena.inputI32(w.rows, 3 * w.OH);
+      const pc = arena.inputI32(w.cols, 3 * w.OW);
+      const py = arena.alloc(ny * 4);
+      const work = arena.alloc(k.avgPool2dWorkspaceBytes(w.H, w.OW) >>> 0);
+      k.avgPool2dForward(px, py, planes, w.H, w.W, w.OH, w.OW, pr, pc, work);
+      arena.output(py, fy, ny);
+    },
+
+    avgPool2dBackward(gy, gx, planes, w) {
+      const fg = f32(gy, "avgPool2dBackward", "gy");
+      const fd = f32(gx, "avgPool2dBackward", "gx");
+      checkPoolWindows("avgPool2dBackward", w);
+      const nx = planes * w.H * w.W;
+      const ny = planes * w.OH * w.OW;
+      need(fg, ny, "avgPool2dBackward", "gy", `${planes} planes of ${w.OH}×${w.OW}`);
+      need(fd, nx, "avgPool2dBackward", "gx", `${planes} planes of ${w.H}×${w.W}`);
+      arena.reset();
+      const pg = arena.input(fg, ny);
+      const pr = arena.inputI32(w.rows, 3 * w.OH);
+      const pc = arena.inputI32(w.cols, 3 * w.OW);
+      const pd = arena.alloc(nx * 4);
+      const work = arena.alloc(k.avgPool2dWorkspaceBytes(w.H, w.OW) >>> 0);
+      k.avgPool2dBackward(pg, pd, planes, w.H, w.W, w.OH, w.OW, pr, pc, work);
+      arena.output(pd, fd, nx);
+    },
+
     sigmoid(x, y) {
       unary(x, y, "sigmoid", "x", "y", k.sigmoid);
     },
@@ -297,7 +565,40 @@ function f32(s: Storage, kernel: string, name: string): Float32Array {
   );
 }
 
-function need(s: Float32Array, n: number, kernel: string, name: string, what: string): void {
+/**
+ * The window must be one the kernels can run: positive sizes and strides,
+ * padding ≥ 0, and OH×OW the positions it really has (the kernels index by
+ * them unchecked).
+ */
+function checkWindow(kernel: string, g: Window2d): void {
+  const { H, W, kh, kw, sh, sw, ph, pw, OH, OW } = g;
+  const ints = [H, W, kh, kw, sh, sw, ph, pw, OH, OW];
+  const ok =
+    ints.every((v) => Number.isInteger(v) && v >= 0) &&
+    Math.min(H, W, kh, kw, sh, sw) >= 1 &&
+    OH === Math.floor((H + 2 * ph - kh) / sh) + 1 &&
+    OW === Math.floor((W + 2 * pw - kw) / sw) + 1 &&
+    OH >= 1 &&
+    OW >= 1;
+  if (!ok) throw new RangeError(`wasm backend: ${kernel}: inconsistent window ${JSON.stringify(g)}`);
+}
+
+/** Every window of the tables must be non-empty and inside the plane, with a positive divisor. */
+function checkPoolWindows(kernel: string, w: PoolWindows): void {
+  const check = (t: Int32Array, n: number, size: number, axis: string): void => {
+    if (t.length < 3 * n) throw new RangeError(`wasm backend: ${kernel}: the ${axis} table holds ${t.length} entries; ${n} windows need ${3 * n}`);
+    for (let o = 0; o < n; o++) {
+      const [s, e, d] = [t[3 * o], t[3 * o + 1], t[3 * o + 2]];
+      if (!(s >= 0 && s < e && e <= size && d > 0)) {
+        throw new RangeError(`wasm backend: ${kernel}: ${axis} window ${o} is [${s}, ${e}) with divisor ${d}; windows must be non-empty inside [0, ${size})`);
+      }
+    }
+  };
+  check(w.rows, w.OH, w.H, "row");
+  check(w.cols, w.OW, w.W, "column");
+}
+
+function need(s: ArrayLike<number>, n: number, kernel: string, name: string, what: string): void {
   if (s.length < n) {
     throw new RangeError(`wasm backend: ${kernel}: '${name}' holds ${s.length} elements; ${what} needs ${n}`);
   }
