@@ -10,7 +10,7 @@
  */
 import type { Backend } from "../src/backend/backend.js";
 import { referenceBackend } from "../src/backend/reference/index.js";
-import { initWasmBackendSync, wasmSimdSupported } from "../src/backend/wasm/index.js";
+import { initWasmBackendSync, wasmRelaxedSimdSupported, wasmSimdSupported } from "../src/backend/wasm/index.js";
 import { kernelsSimdBase64 } from "../src/backend/wasm/generated/kernels-simd.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
@@ -35,9 +35,9 @@ import {
 
 /** One way to run covshift: a backend (by build) at a thread count. */
 export interface BackendConfig {
-  /** "reference", "wasm-scalar" or "wasm-simd", with "×N threads" when N > 1. */
+  /** "reference", "wasm-scalar", "wasm-simd" or "wasm-relaxed-simd", with "×N threads" when N > 1. */
   label: string;
-  backend: "reference" | "wasm-scalar" | "wasm-simd";
+  backend: "reference" | "wasm-scalar" | "wasm-simd" | "wasm-relaxed-simd";
   threads: number;
   kernels: Backend;
   /** Make this configuration the one the ops layer uses. */
@@ -70,12 +70,17 @@ export function backendConfigs(only?: readonly string[]): { configs: BackendConf
   const builds: [BackendConfig["backend"], () => Backend][] = [
     ["reference", () => referenceBackend],
     ["wasm-scalar", () => initWasmBackendSync({ simd: false })],
-    ["wasm-simd", () => initWasmBackendSync({ simd: true })],
+    ["wasm-simd", () => initWasmBackendSync({ simd: true, relaxed: false })],
+    ["wasm-relaxed-simd", () => initWasmBackendSync({ relaxed: true })],
   ];
   const configs: BackendConfig[] = [];
   const notes: string[] = [];
   for (const [backend, load] of builds) {
     if (only !== undefined && !only.includes(backend)) continue;
+    if (backend === "wasm-relaxed-simd" && !wasmRelaxedSimdSupported()) {
+      notes.push("wasm-relaxed-simd: this engine has no WebAssembly relaxed SIMD; skipped");
+      continue;
+    }
     if (backend === "wasm-simd" && !wasmSimdSupported()) {
       notes.push("wasm-simd: this engine has no WebAssembly SIMD; skipped");
       continue;

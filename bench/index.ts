@@ -41,9 +41,12 @@ import {
   type MlpResult,
 } from "./covshift.js";
 import { bnCases, efforts, gemmCases, memoryCopy } from "./measure.js";
+import { enableRelaxedSimd } from "../src/experiments/backend.js";
 import { fmt, table } from "./table.js";
 import { benchTfjs, type TfjsResults } from "./tfjs.js";
 import { benchTorch, type TorchResults } from "./torch.js";
+
+enableRelaxedSimd(); // before the first wasm compile: Node 20 keeps relaxed SIMD behind a V8 flag
 
 const SECTIONS = ["mlp", "gemm", "bn", "conv", "peers"] as const;
 type Section = (typeof SECTIONS)[number];
@@ -67,7 +70,7 @@ interface Options {
   backends?: string[];
 }
 
-const USAGE = `usage: node dist/bench/index.js [--quick] [--only ${SECTIONS.join(",")}] [--json PATH] [--backends reference,wasm-scalar,wasm-simd]
+const USAGE = `usage: node dist/bench/index.js [--quick] [--only ${SECTIONS.join(",")}] [--json PATH] [--backends reference,wasm-scalar,wasm-simd,wasm-relaxed-simd]
 
   --quick      fewer repetitions (under a minute)
   --only LIST  run only these sections (default: all)

@@ -15,13 +15,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import type { Backend } from "../src/backend/backend.js";
 import { referenceBackend } from "../src/backend/reference/index.js";
-import { initWasmBackendSync, wasmSimdSupported } from "../src/backend/wasm/index.js";
+import { enableRelaxedSimd } from "../src/experiments/backend.js";
+import { initWasmBackendSync, wasmRelaxedSimdSupported, wasmSimdSupported } from "../src/backend/wasm/index.js";
+
+enableRelaxedSimd();
 import { kernelsSimdBase64 } from "../src/backend/wasm/generated/kernels-simd.js";
 import { bnCases, bnKernelStep, gemmCases, gemmFlops, gemmStep, memoryCopy, random, RawKernels, time } from "./measure.js";
 
 const backends: [string, Backend][] = [["reference", referenceBackend]];
 backends.push(["wasm scalar", initWasmBackendSync({ simd: false })]);
-if (wasmSimdSupported()) backends.push(["wasm simd", initWasmBackendSync({ simd: true })]);
+if (wasmSimdSupported()) backends.push(["wasm simd", initWasmBackendSync({ simd: true, relaxed: false })]);
+if (wasmRelaxedSimdSupported()) backends.push(["wasm relaxed simd", initWasmBackendSync({ relaxed: true })]);
 
 // --- GEMM ------------------------------------------------------------------
 

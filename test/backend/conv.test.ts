@@ -1,6 +1,6 @@
 /**
  * The convolution and pooling kernels of the wasm backend against the
- * reference backend (the oracle), for both builds (SIMD and scalar), on
+ * reference backend (the oracle), for every build (relaxed SIMD, SIMD and scalar), on
  * awkward shapes: 1×1, 3×3 and 5×7 images, strides 1–3, padding 0–2,
  * non-square kernels, 1, 3 and 17 channels, and a few larger layers that
  * run the SIMD paths and several GEMM tiles.
@@ -12,6 +12,7 @@
  * pooling and its argmax) must agree exactly.
  */
 import { describe, it } from "node:test";
+import { wasmBuilds } from "./builds.js";
 import assert from "node:assert/strict";
 import type { PoolWindows, Window2d } from "../../src/backend/backend.js";
 import { referenceBackend as ref } from "../../src/backend/reference/index.js";
@@ -94,9 +95,7 @@ const convCases: ConvCase[] = [
   conv(2, 20, 9, 7, 7, [1, 1], [1, 1], [0, 0], "pointwise on 7×7"),
 ];
 
-const builds: WasmBackend[] = [];
-if (wasmSimdSupported()) builds.push(initWasmBackendSync({ simd: true }));
-builds.push(initWasmBackendSync({ simd: false }));
+const builds: WasmBackend[] = wasmBuilds();
 
 for (const w of builds) {
   describe(`wasm backend (${w.variant} build): convolution kernels against the reference`, () => {

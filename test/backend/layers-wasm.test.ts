@@ -14,7 +14,8 @@
 import { after, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, getBackend, nn, ops, registerBackend, setBackend, Tensor } from "../../src/index.js";
-import { initWasmBackendSync, wasmSimdSupported, type WasmBackend } from "../../src/backend/wasm/index.js";
+import type { WasmBackend } from "../../src/backend/wasm/index.js";
+import { wasmBuilds } from "./builds.js";
 import { randn } from "../core/helpers.js";
 
 const initial = getBackend().name;
@@ -60,7 +61,7 @@ function compare(label: string, f: (t: Tensor[]) => Tensor, inputs: Tensor[], ex
   }
 }
 
-const builds = (wasmSimdSupported() ? [true, false] : [false]).map((simd) => initWasmBackendSync({ simd }));
+const builds = wasmBuilds();
 for (const b of builds) {
   describe(`layers on the wasm backend (${b.variant} build) against the reference backend, float32`, () => {
     beforeEach(() => {

@@ -1,6 +1,6 @@
 /**
  * The wasm backend against the reference backend (the oracle), kernel by
- * kernel, for both builds (SIMD and scalar), on awkward shapes: 1, 3, 17,
+ * kernel, for every build (relaxed SIMD, SIMD and scalar), on awkward shapes: 1, 3, 17,
  * 100, 784 — not multiples of the vector width 4 nor of the GEMM tile 4×8.
  *
  * Tolerances are per element and scale with what the float32 arithmetic can
@@ -9,12 +9,14 @@
  * up the result (not of the result alone, which may cancel).
  */
 import { describe, it } from "node:test";
+import { wasmBuilds } from "./builds.js";
 import assert from "node:assert/strict";
 import { referenceBackend as ref } from "../../src/backend/reference/index.js";
 import { getBackend, setBackend } from "../../src/backend/index.js";
 import {
   initWasmBackend,
   initWasmBackendSync,
+  wasmRelaxedSimdSupported,
   wasmSimdSupported,
   wasmVariant,
   type WasmBackend,
@@ -74,16 +76,17 @@ function assertSame(actual: ArrayLike<number>, expected: ArrayLike<number>, what
   }
 }
 
-const builds: WasmBackend[] = [];
-if (wasmSimdSupported()) builds.push(initWasmBackendSync({ simd: true }));
-builds.push(initWasmBackendSync({ simd: false }));
+const builds: WasmBackend[] = wasmBuilds();
 
 describe("wasm backend: loading", () => {
-  it("Node 20 runs WebAssembly SIMD, so the default build is the SIMD one", async () => {
+  it("Node 20 runs WebAssembly SIMD and, with V8's flag, relaxed SIMD: the default build is the relaxed-SIMD one", async () => {
     assert.equal(wasmSimdSupported(), true);
+    assert.equal(wasmRelaxedSimdSupported(), true);
     const w = await initWasmBackend();
-    assert.equal(w.variant, "simd");
-    assert.equal(wasmVariant(), "simd");
+    assert.equal(w.variant, "relaxed-simd");
+    assert.equal(wasmVariant(), "relaxed-simd");
+    assert.equal((await initWasmBackend({ relaxed: false })).variant, "simd");
+    assert.throws(() => initWasmBackendSync({ simd: false, relaxed: true }), /cannot be combined/);
   });
 
   it("initWasmBackend registers the backend under the name 'wasm' for setBackend", async () => {

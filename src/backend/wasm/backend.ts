@@ -3,7 +3,8 @@ import type { Storage } from "../../tensor/dtype.js";
 import { Arena } from "./arena.js";
 
 /** Which build of the kernels module runs. */
-export type WasmVariant = "simd" | "scalar";
+/** Which build of the kernels: with relaxed SIMD (fused multiply-add), plain SIMD, or scalar. */
+export type WasmVariant = "relaxed-simd" | "simd" | "scalar";
 
 /** The wasm backend: the Backend kernels, plus the build that runs them. */
 export interface WasmBackend extends Backend {

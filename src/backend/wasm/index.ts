@@ -2,6 +2,7 @@ import { registerBackend } from "../index.js";
 import { createWasmBackend, type KernelExports, type WasmBackend, type WasmVariant } from "./backend.js";
 import { kernelsScalarBase64 } from "./generated/kernels-scalar.js";
 import { kernelsSimdBase64 } from "./generated/kernels-simd.js";
+import { kernelsRelaxedSimdBase64 } from "./generated/kernels-relaxed-simd.js";
 
 export type { WasmBackend, WasmVariant } from "./backend.js";
 
@@ -12,6 +13,11 @@ export interface WasmBackendOptions {
    * false: the scalar build; unset (default): SIMD when the engine has it.
    */
   simd?: boolean;
+  /**
+   * With SIMD: true requires the relaxed-SIMD build (fused multiply-add),
+   * false forbids it; unset (default): relaxed SIMD when the engine has it.
+   */
+  relaxed?: boolean;
 }
 
 // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only where the
@@ -24,6 +30,18 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 let active: WasmVariant | null = null;
+
+let relaxedSupported: boolean | null = null;
+
+/**
+ * Whether this engine runs the relaxed-SIMD build: validated on the build
+ * itself, so the answer is exact. (Node 20 needs --experimental-wasm-relaxed-simd,
+ * or v8.setFlagsFromString of it before the first wasm compile.)
+ */
+export function wasmRelaxedSimdSupported(): boolean {
+  relaxedSupported ??= typeof WebAssembly === "object" && WebAssembly.validate(moduleBytes("relaxed-simd"));
+  return relaxedSupported;
+}
 
 /** Whether this JavaScript engine runs WebAssembly SIMD (fixed-width, 128-bit). */
 export function wasmSimdSupported(): boolean {
@@ -73,7 +91,16 @@ function chooseVariant(options: WasmBackendOptions): WasmVariant {
   if (typeof WebAssembly !== "object") {
     throw new Error("this JavaScript engine has no WebAssembly; use the reference backend");
   }
-  if (options.simd === false) return "scalar";
+  if (options.simd === false) {
+    if (options.relaxed === true) throw new Error("relaxed: true needs SIMD; it cannot be combined with simd: false");
+    return "scalar";
+  }
+  if (options.relaxed !== false && wasmRelaxedSimdSupported()) return "relaxed-simd";
+  if (options.relaxed === true) {
+    throw new Error(
+      "WebAssembly relaxed SIMD is not supported by this engine (on Node 20 start node with --experimental-wasm-relaxed-simd); leave relaxed unset to use the plain SIMD build",
+    );
+  }
   if (wasmSimdSupported()) return "simd";
   if (options.simd === true) {
     throw new Error("WebAssembly SIMD is not supported by this engine; pass { simd: false } or leave simd unset to use the scalar build");
@@ -89,7 +116,8 @@ function install(instance: WebAssembly.Instance, variant: WasmVariant): WasmBack
 }
 
 function moduleBytes(variant: WasmVariant): Uint8Array<ArrayBuffer> {
-  const text = atob(variant === "simd" ? kernelsSimdBase64 : kernelsScalarBase64);
+  const base64 = { "relaxed-simd": kernelsRelaxedSimdBase64, simd: kernelsSimdBase64, scalar: kernelsScalarBase64 }[variant];
+  const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
