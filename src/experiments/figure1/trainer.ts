@@ -1,4 +1,4 @@
-import { nn, noGrad, optim, Tensor } from "../../index.js";
+import { nn, noGrad, optim, scope, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
@@ -115,15 +115,20 @@ export class Figure1Trainer {
     this.cursor += B;
   }
 
-  /** One SGD step on the next mini-batch; returns the loss. */
+  /**
+   * One SGD step on the next mini-batch; returns the loss. Inside scope()
+   * with gradients zeroed in place, a step allocates no new buffers once warm.
+   */
   trainStep(): number {
     this.nextBatch();
     this.model.train();
-    this.optimizer.zeroGrad();
-    const loss = this.lossFn.forward(this.model.forward(this.batchX), this.batchY);
-    loss.backward();
-    this.optimizer.step();
-    const value = loss.item();
+    const value = scope(() => {
+      this.optimizer.zeroGrad({ setToNone: false });
+      const loss = this.lossFn.forward(this.model.forward(this.batchX), this.batchY);
+      loss.backward();
+      this.optimizer.step();
+      return loss.item();
+    });
     this.lossSum += value;
     this.lossCount++;
     this.step++;
@@ -148,19 +153,22 @@ export class Figure1Trainer {
     noGrad(() => {
       for (let start = 0; start < n; start += EVAL_CHUNK) {
         const rows = Math.min(EVAL_CHUNK, n - start);
-        let h = new Tensor(this.test.images.slice(start * INPUT, (start + rows) * INPUT), [rows, INPUT]);
-        for (let l = 0; l < this.model.length; l++) {
-          h = this.model.at(l).forward(h);
-          if (l === this.probeLayer) {
-            const width = h.shape[1];
-            for (let r = 0; r < rows; r++) probeValues[start + r] = h.data[r * width + this.config.probeUnit];
+        // Each chunk in its own scope: the activations' buffers serve the next chunk.
+        scope(() => {
+          let h = new Tensor(this.test.images.subarray(start * INPUT, (start + rows) * INPUT), [rows, INPUT]);
+          for (let l = 0; l < this.model.length; l++) {
+            h = this.model.at(l).forward(h);
+            if (l === this.probeLayer) {
+              const width = h.shape[1];
+              for (let r = 0; r < rows; r++) probeValues[start + r] = h.data[r * width + this.config.probeUnit];
+            }
           }
-        }
-        for (let r = 0; r < rows; r++) {
-          let best = 0;
-          for (let j = 1; j < 10; j++) if (h.data[r * 10 + j] > h.data[r * 10 + best]) best = j;
-          if (best === this.test.labels[start + r]) correct++;
-        }
+          for (let r = 0; r < rows; r++) {
+            let best = 0;
+            for (let j = 1; j < 10; j++) if (h.data[r * 10 + j] > h.data[r * 10 + best]) best = j;
+            if (best === this.test.labels[start + r]) correct++;
+          }
+        });
       }
     });
     this.model.train(wasTraining);
