@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { createRequire } from "node:module";
 import { figure1Command } from "./figure1Command.js";
+import { tableCommand } from "./tableCommand.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -8,6 +9,7 @@ const program = new Command("covshift")
   .description("Batch Normalization (Ioffe & Szegedy, 2015) in TypeScript: reproductions of the paper's experiments.")
   .version(version)
   .addCommand(figure1Command())
+  .addCommand(tableCommand())
   .showHelpAfterError();
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -1,0 +1,170 @@
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { writeFigure2Plot } from "../../report/tablePlots.js";
+import { readJson, readJsonIfExists, writeFileAtomic } from "../files.js";
+import { loadTableData, type TableLimits } from "./data.js";
+import { summarizeTable, tableMarkdown, type TableResult } from "./report.js";
+import { deriveRow, ROW_IDS, validateTableConfig, type RowId, type TableConfig } from "./rows.js";
+import type { TableCheckpoint, TableRowResult } from "./trainer.js";
+import type { TableWorkerData, TableWorkerMessage } from "./worker.js";
+
+export interface TableRunOptions {
+  config: TableConfig;
+  /** The rows to train, in any order (default all six). */
+  rows?: RowId[];
+  dataDir: string;
+  outDir: string;
+  /** Continue the interrupted run in outDir. */
+  resume?: boolean;
+  /** Discard earlier results in outDir. */
+  overwrite?: boolean;
+  /** Rows trained at once, each in its own worker thread. */
+  jobs: number;
+  /** Use only the first N images of a split (quick tries and tests). */
+  limits?: TableLimits;
+  /** Fetch the CIFAR-10 archive when files are missing (default true). */
+  download?: boolean;
+  onEvent?: (event: TableEvent) => void;
+  /** Set element 0 to 1 (Atomics.store) to stop every row after a checkpoint. */
+  stopFlag?: SharedArrayBuffer;
+}
+
+export interface TableEvent {
+  row: RowId;
+  message: TableWorkerMessage | { type: "skipped" } | { type: "queued" } | { type: "restarted"; reason: string };
+}
+
+export type TableOutcome = { status: "complete"; result: TableResult; files: string[] } | { status: "interrupted" };
+
+/** What outDir remembers of the run, to refuse resuming with other settings. */
+interface DirState {
+  config: TableConfig;
+  limits: TableLimits;
+  wallSeconds: number;
+}
+
+/**
+ * Train the chosen rows (in parallel worker threads), then write table.json,
+ * table.md and figure2.svg/.png into outDir. Interrupted rows leave
+ * checkpoints from which `resume` continues to exactly the result an
+ * uninterrupted run gives. On resume, rows finished earlier are kept (so a
+ * table can be completed row by row with different --rows) unless their own
+ * settings changed — e.g. a lower learning rate for a row that diverged —
+ * in which case that row alone starts again.
+ */
+export async function runTable(options: TableRunOptions): Promise<TableOutcome> {
+  const { config, outDir } = options;
+  validateTableConfig(config);
+  const rows = ROW_IDS.filter((id) => (options.rows ?? ROW_IDS).includes(id));
+  if (rows.length === 0) throw new Error(`table: no rows to train; choose from ${ROW_IDS.join(", ")}`);
+  const limits = options.limits ?? {};
+  // Data first: a missing or damaged file stops us before anything is written.
+  const data = await loadTableData(options.dataDir, limits, { download: options.download });
+  if (data.train.count < config.batchSize) {
+    throw new Error(`table: ${data.train.count} training images are fewer than one batch of ${config.batchSize}; raise --train-limit or lower --batch-size`);
+  }
+
+  const statePath = join(outDir, "state.json");
+  const previous = readJsonIfExists<DirState>(statePath);
+  const hasEarlier = previous !== null || existsSync(join(outDir, "rows")) || existsSync(join(outDir, "checkpoints"));
+  if (options.overwrite) {
+    for (const p of ["rows", "checkpoints", "state.json"]) rmSync(join(outDir, p), { recursive: true, force: true });
+  } else if (options.resume && previous !== null) {
+    const mismatch = differences(pick(previous.config, SHARED_KEYS), pick(config, SHARED_KEYS));
+    if (mismatch.length > 0 || JSON.stringify(previous.limits) !== JSON.stringify(limits)) {
+      throw new Error(
+        `table --resume: ${outDir} holds a run made with other settings (${mismatch.join("; ") || "different image limits"}). Resume with the same options, or choose another --out.`,
+      );
+    }
+  } else if (!options.resume && hasEarlier) {
+    throw new Error(
+      `table: ${outDir} already holds results of an earlier run. Continue it with --resume, discard it with --overwrite, or choose another --out.`,
+    );
+  }
+  mkdirSync(join(outDir, "rows"), { recursive: true });
+  mkdirSync(join(outDir, "checkpoints"), { recursive: true });
+  const wallBefore = options.resume && !options.overwrite && previous ? previous.wallSeconds : 0;
+  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds: wallBefore } satisfies DirState, null, 2));
+
+  const stopFlag = options.stopFlag ?? new SharedArrayBuffer(4);
+  const stop = new Int32Array(stopFlag);
+  const emit = options.onEvent ?? (() => {});
+  const t0 = performance.now();
+  const resultPath = (id: RowId) => join(outDir, "rows", `${id}.json`);
+  const checkpointPath = (id: RowId) => join(outDir, "checkpoints", `${id}.json`);
+  const jobs: RowId[] = [];
+  for (const id of rows) {
+    // A row whose own settings changed since (a per-row override, a base knob) starts again; the others continue.
+    const settings = JSON.stringify(deriveRow(id, config).settings);
+    const earlier =
+      readJsonIfExists<TableRowResult>(resultPath(id))?.settings ?? readJsonIfExists<TableCheckpoint>(checkpointPath(id))?.result.settings;
+    if (options.resume && earlier !== undefined && JSON.stringify(earlier) !== settings) {
+      rmSync(resultPath(id), { force: true });
+      rmSync(checkpointPath(id), { force: true });
+      emit({ row: id, message: { type: "restarted", reason: `its settings changed (${differences(earlier, JSON.parse(settings)).join("; ")})` } });
+    }
+    if (options.resume && existsSync(resultPath(id))) {
+      emit({ row: id, message: { type: "skipped" } });
+    } else {
+      jobs.push(id);
+      emit({ row: id, message: { type: "queued" } });
+    }
+  }
+
+  let failure: Error | null = null;
+  const runJob = (id: RowId) =>
+    new Promise<void>((resolve) => {
+      const workerData: TableWorkerData = {
+        config,
+        row: deriveRow(id, config),
+        data,
+        checkpointPath: checkpointPath(id),
+        resultPath: resultPath(id),
+        resume: options.resume ?? false,
+        stopFlag,
+      };
+      const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData });
+      worker.on("message", (message: TableWorkerMessage) => emit({ row: id, message }));
+      worker.on("error", (err) => {
+        failure ??= err;
+        Atomics.store(stop, 0, 1); // the other rows checkpoint and stop: nothing is lost
+      });
+      worker.on("exit", () => resolve());
+    });
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(options.jobs, jobs.length)) }, async () => {
+    while (next < jobs.length && Atomics.load(stop, 0) === 0) await runJob(jobs[next++]);
+  });
+  await Promise.all(lanes);
+
+  const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
+  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds } satisfies DirState, null, 2));
+  if (failure) throw failure;
+  if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
+
+  const results = rows.map((id) => readJson<TableRowResult>(resultPath(id)));
+  const result = summarizeTable({ ...config, rows, limits }, results, wallSeconds);
+  const files = [join(outDir, "table.json"), join(outDir, "table.md")];
+  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
+  writeFileAtomic(files[1], tableMarkdown(result));
+  files.push(...(await writeFigure2Plot(result, outDir)));
+  return { status: "complete", result, files };
+}
+
+/** The settings every row shares: when they change, no earlier row can be continued. */
+const SHARED_KEYS = ["steps", "evalEvery", "width", "stemStride", "batchSize", "crop", "seed", "init"] as const;
+
+function pick(c: TableConfig, keys: readonly (keyof TableConfig)[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((k) => [k, c[k]]));
+}
+
+function differences(a: object, b: object): string[] {
+  const out: string[] = [];
+  const A = a as Record<string, unknown>;
+  const B = b as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(A), ...Object.keys(B)])) {
+    if (JSON.stringify(A[k]) !== JSON.stringify(B[k])) out.push(`${k}: ${JSON.stringify(A[k])} then, ${JSON.stringify(B[k])} now`);
+  }
+  return out;
+}

@@ -1,0 +1,278 @@
+/**
+ * One row of the Inception table: the network of inception.ts trained on
+ * CIFAR-10 crops with SGD (momentum, L2 weight decay, stepwise exponential
+ * learning-rate decay), its validation accuracy measured as it trains, and
+ * its test accuracy at the end. Pure computation: no files, no clock, no
+ * threads — the caller drives `trainStep()` and decides when to evaluate and
+ * checkpoint (worker.ts does it for the command).
+ */
+import type { ChannelStats } from "../../data/augment.js";
+import { generatorStateFromJson, generatorStateToJson, type JsonGeneratorState } from "../../data/batches.js";
+import type { CifarSplit } from "../../data/cifar10.js";
+import { CifarPipeline, evalBatches, type CifarPipelineState } from "../../data/pipeline.js";
+import { nn, noGrad, optim, Tensor } from "../../index.js";
+import { Generator } from "../../tensor/random.js";
+import { buildInception } from "./inception.js";
+import { learningRate, ROW_NAMES, type DerivedRow, type RowId, type RowSettings, type TableConfig } from "./rows.js";
+
+/** The three splits and the training set's per-channel statistics (computed once by the caller). */
+export interface TableData {
+  train: CifarSplit;
+  validation: CifarSplit;
+  test: CifarSplit;
+  stats: ChannelStats;
+}
+
+/** The measurements of one row, as table.json stores them. */
+export interface TableRowResult {
+  id: RowId;
+  name: string;
+  settings: RowSettings;
+  /** Every difference from the Inception row, in words. */
+  differences: string[];
+  /** Steps at which the validation accuracy was measured. */
+  steps: number[];
+  /** Validation accuracy (center crop, inference mode) at each of `steps`, a fraction. */
+  validationAccuracy: number[];
+  /** Mean training loss over the steps since the previous measurement. */
+  trainLoss: number[];
+  /** Learning rate of the last step before each measurement. */
+  learningRate: number[];
+  /** Test accuracy after the last step; null until then. */
+  testAccuracy: number | null;
+  /** The kernel backend the row ran on, set by the caller ("" until then). */
+  backend: string;
+  /** Seconds spent in training steps (evaluations excluded), kept by the caller. */
+  trainSeconds: number;
+  /** Seconds of wall time, evaluations and checkpoints included, kept by the caller. */
+  wallSeconds: number;
+}
+
+/** Everything needed to continue a row exactly where it stopped; plain JSON. */
+export interface TableCheckpoint {
+  row: RowId;
+  step: number;
+  /** State dict: key → the tensor's bytes (little-endian float32/float64), base64. */
+  model: Record<string, string>;
+  optimizer: { steps: number; velocity: (string | null)[] };
+  pipeline: CifarPipelineState;
+  dropoutRng: JsonGeneratorState;
+  lossSum: number;
+  lossCount: number;
+  result: TableRowResult;
+}
+
+/** A row whose loss or gradients stopped being finite. */
+export class RowDivergedError extends Error {
+  constructor(
+    readonly row: RowId,
+    readonly step: number,
+    detail: string,
+    lr: number,
+  ) {
+    super(
+      `${ROW_NAMES[row]}: the run diverged at step ${step} (${detail}). Lower its initial learning rate (${lr}): ` +
+        `--lr for the base rate, or per row in a --config file, e.g. {"overrides": {"${row}": {"lr": ${Number((lr / 3).toPrecision(2))}}}}; ` +
+        `with --resume the other rows then continue from their checkpoints.`,
+    );
+    this.name = "RowDivergedError";
+  }
+}
+
+/** Examples per evaluation batch: large enough to amortize per-call costs, small enough to bound memory. */
+const EVAL_BATCH = 250;
+
+/** Seeds derived from config.seed, one per random stream, so that changing one stream leaves the others alone. */
+const SEED_OFFSET = { init: 0, data: 1_000_003, dropout: 2_000_029 } as const;
+
+export class TableTrainer {
+  readonly model: nn.Sequential;
+  readonly result: TableRowResult;
+  readonly settings: RowSettings;
+  step = 0;
+  private readonly optimizer: optim.SGD;
+  private readonly pipeline: CifarPipeline;
+  private readonly dropoutGenerator: Generator;
+  private readonly lossFn = new nn.CrossEntropyLoss();
+  private lossSum = 0;
+  private lossCount = 0;
+
+  constructor(
+    readonly row: DerivedRow,
+    readonly config: TableConfig,
+    private readonly data: TableData,
+  ) {
+    const s = row.settings;
+    this.settings = s;
+    this.dropoutGenerator = new Generator(config.seed + SEED_OFFSET.dropout);
+    this.model = buildInception({
+      width: config.width,
+      stemStride: config.stemStride,
+      bn: s.bn,
+      activation: s.activation,
+      lrn: s.lrn,
+      dropout: s.dropout,
+      init: config.init,
+      generator: new Generator(config.seed + SEED_OFFSET.init),
+      dropoutGenerator: this.dropoutGenerator,
+    });
+    this.optimizer = new optim.SGD(this.model.parameters(), { lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay });
+    this.pipeline = new CifarPipeline(data.train, {
+      batchSize: config.batchSize,
+      crop: config.crop,
+      flip: true,
+      distortion: s.distortion,
+      shuffle: s.shuffle,
+      seed: config.seed + SEED_OFFSET.data,
+      stats: data.stats,
+    });
+    this.result = {
+      id: row.id,
+      name: row.name,
+      settings: s,
+      differences: row.differences,
+      steps: [],
+      validationAccuracy: [],
+      trainLoss: [],
+      learningRate: [],
+      testAccuracy: null,
+      backend: "",
+      trainSeconds: 0,
+      wallSeconds: 0,
+    };
+  }
+
+  get done(): boolean {
+    return this.step >= this.config.steps;
+  }
+
+  /** The learning rate of the next step. */
+  get lr(): number {
+    return learningRate(this.settings, this.step);
+  }
+
+  /**
+   * One SGD step on the next mini-batch; returns its loss. A non-finite loss
+   * or gradient is a {@link RowDivergedError} naming the row, thrown before
+   * any parameter changes.
+   */
+  trainStep(): number {
+    // The pipeline refills the same arrays for the next batch, after this step is done with them.
+    const batch = this.pipeline.nextBatch();
+    const x = new Tensor(batch.x, this.pipeline.shape);
+    this.optimizer.lr = this.lr;
+    this.model.train();
+    this.optimizer.zeroGrad();
+    let value: number;
+    try {
+      const loss = this.lossFn.forward(this.model.forward(x), batch.y);
+      value = loss.item();
+      if (!Number.isFinite(value)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${value}`, this.settings.lr);
+      loss.backward();
+      this.optimizer.step();
+    } catch (err) {
+      if (err instanceof RowDivergedError) throw err;
+      // SGD refuses non-finite gradients and BN non-finite statistics, each with its own message.
+      const message = (err as Error).message;
+      if (/diverged|not finite|non-finite/.test(message)) throw new RowDivergedError(this.row.id, this.step + 1, message, this.settings.lr);
+      throw err;
+    }
+    this.lossSum += value;
+    this.lossCount++;
+    this.step++;
+    return value;
+  }
+
+  /** Accuracy on every example of `split`: center crops normalized with the training statistics, inference mode. */
+  accuracy(split: CifarSplit): number {
+    const wasTraining = this.model.training;
+    this.model.eval();
+    let correct = 0;
+    noGrad(() => {
+      const { crop } = this.config;
+      for (const b of evalBatches(split, { stats: this.data.stats, crop, batchSize: EVAL_BATCH })) {
+        const logits = this.model.forward(new Tensor(b.x, [b.count, 3, crop, crop])).data;
+        for (let r = 0; r < b.count; r++) {
+          let best = 0;
+          for (let j = 1; j < 10; j++) if (logits[r * 10 + j] > logits[r * 10 + best]) best = j;
+          if (best === b.y[r]) correct++;
+        }
+      }
+    });
+    this.model.train(wasTraining);
+    return split.count === 0 ? NaN : correct / split.count;
+  }
+
+  /** Measure the validation accuracy and append it, with the mean training loss since the last measurement. */
+  record(): void {
+    const r = this.result;
+    r.steps.push(this.step);
+    r.validationAccuracy.push(this.accuracy(this.data.validation));
+    r.trainLoss.push(this.lossCount > 0 ? this.lossSum / this.lossCount : NaN);
+    r.learningRate.push(learningRate(this.settings, Math.max(0, this.step - 1)));
+    this.lossSum = 0;
+    this.lossCount = 0;
+  }
+
+  /** After the last step: the test accuracy. */
+  finish(): void {
+    this.result.testAccuracy = this.accuracy(this.data.test);
+  }
+
+  checkpoint(): TableCheckpoint {
+    const model: Record<string, string> = {};
+    for (const [k, t] of Object.entries(this.model.stateDict())) model[k] = toBase64(t.data);
+    const opt = this.optimizer.stateDict();
+    return {
+      row: this.row.id,
+      step: this.step,
+      model,
+      optimizer: { steps: opt.steps, velocity: opt.velocity.map((v) => (v === null ? null : toBase64(Float32Array.from(v)))) },
+      pipeline: this.pipeline.getState(),
+      dropoutRng: generatorStateToJson(this.dropoutGenerator),
+      lossSum: this.lossSum,
+      lossCount: this.lossCount,
+      result: structuredClone(this.result),
+    };
+  }
+
+  /** Continue from a checkpoint: the row then proceeds exactly as if never interrupted. */
+  restore(c: TableCheckpoint): void {
+    if (c.row !== this.row.id) throw new Error(`the checkpoint is of row ${c.row}, not ${this.row.id}`);
+    if (JSON.stringify(c.result.settings) !== JSON.stringify(this.settings)) {
+      throw new Error(
+        `the checkpoint of ${this.row.name} was made with settings ${JSON.stringify(c.result.settings)}, this run has ${JSON.stringify(this.settings)}; resume with the same options`,
+      );
+    }
+    const own = this.model.stateDict();
+    const state: Record<string, Tensor> = {};
+    for (const [k, b64] of Object.entries(c.model)) {
+      // A key the model lacks is loaded as float32 only for loadStateDict to name it in its error.
+      const data = fromBase64(b64, own[k]?.dtype ?? "float32");
+      state[k] = new Tensor(data, own[k]?.shape ?? [data.length]);
+    }
+    this.model.loadStateDict(state);
+    this.optimizer.loadStateDict({
+      steps: c.optimizer.steps,
+      velocity: c.optimizer.velocity.map((v) => (v === null ? null : Array.from(fromBase64(v, "float32")))),
+    });
+    this.pipeline.setState(c.pipeline);
+    generatorStateFromJson(this.dropoutGenerator, c.dropoutRng);
+    this.lossSum = c.lossSum;
+    this.lossCount = c.lossCount;
+    this.step = c.step;
+    Object.assign(this.result, structuredClone(c.result));
+  }
+}
+
+function toBase64(data: Float32Array | Float64Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64");
+}
+
+function fromBase64(b64: string, dtype: "float32" | "float64"): Float32Array | Float64Array {
+  const bytes = Buffer.from(b64, "base64");
+  // Copy into a fresh, aligned buffer: Buffer's pool may not be 8-byte aligned.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return dtype === "float64" ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer);
+}
