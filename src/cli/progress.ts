@@ -25,7 +25,13 @@ export class ProgressDisplay {
   private readonly rates = new Map<string, { t: number; step: number; rate: number }>();
   private readonly accuracy = new Map<string, string>();
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
+  /**
+   * @param accuracyLabel what the accuracy column measures, e.g. "test accuracy"
+   */
+  constructor(
+    private readonly accuracyLabel = "test accuracy",
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
     this.tty = Boolean(stream.isTTY) && process.env.CI === undefined;
     this.multibar = this.tty
       ? new cliProgress.MultiBar(
@@ -64,13 +70,13 @@ export class ProgressDisplay {
       r.step = u.step;
     }
     if (u.accuracy !== undefined) this.accuracy.set(name, `${(100 * u.accuracy).toFixed(2)}%`);
-    const rate = r.rate > 0 ? r.rate.toFixed(0) : "—";
+    const rate = r.rate <= 0 ? "—" : r.rate < 10 ? r.rate.toFixed(1) : r.rate.toFixed(0);
     const bar = this.bars.get(name);
     if (bar) {
       bar.update(u.step, { rate, acc: this.accuracy.get(name) });
     } else if (u.accuracy !== undefined || u.note !== undefined) {
       const parts = [`${name}: step ${u.step}`];
-      if (u.accuracy !== undefined) parts.push(`test accuracy ${this.accuracy.get(name)}`);
+      if (u.accuracy !== undefined) parts.push(`${this.accuracyLabel} ${this.accuracy.get(name)}`);
       if (u.loss !== undefined) parts.push(`train loss ${u.loss.toFixed(4)}`);
       if (r.rate > 0) parts.push(`${rate} steps/s`);
       if (u.note) parts.push(u.note);

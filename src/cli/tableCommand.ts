@@ -157,7 +157,7 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
       };
       const dataDir = resolveDataDir("cifar10", o.data);
       const outDir = resolve(o.out);
-      const progress = new ProgressDisplay();
+      const progress = new ProgressDisplay("validation accuracy");
       const stopFlag = new SharedArrayBuffer(4);
       let interrupts = 0;
       const onSigint = () => {

@@ -3,7 +3,8 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { dataDirHelp, REFETCH_ADVICE } from "./datadir.js";
-import { downloadAll, readTar, writeFileAtomic } from "./download.js";
+import { writeFileAtomic } from "../io/files.js";
+import { downloadAll, readTar } from "./download.js";
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -144,7 +145,7 @@ export async function extractCifarArchive(archive: string, dir: string): Promise
   for (const entry of readTar(tar, archive)) {
     const name = path.posix.basename(entry.name);
     if (!ARCHIVE_MEMBERS.includes(name)) continue;
-    await writeFileAtomic(path.join(dir, name), entry.data);
+    writeFileAtomic(path.join(dir, name), entry.data);
     written.push(name);
   }
   if (written.length === 0) {

@@ -93,27 +93,6 @@ export async function downloadAll(
   }
 }
 
-/**
- * Writes `data` to `dest` through a temporary file in the same folder and a
- * rename, so `dest` is either absent or complete — never half-written —
- * even if the process dies midway.
- */
-export async function writeFileAtomic(dest: string, data: Uint8Array): Promise<void> {
-  const tmp = tempName(dest);
-  try {
-    const out = await fs.promises.open(tmp, "wx");
-    try {
-      await out.writeFile(data);
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    await fs.promises.rename(tmp, dest);
-  } finally {
-    await fs.promises.rm(tmp, { force: true });
-  }
-}
-
 /** One regular file read out of a tar archive. */
 export interface TarEntry {
   /** Path inside the archive, with the ustar prefix joined on. */

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { writeFigure1Plots } from "../../report/figure1Plots.js";
-import { readJson, readJsonIfExists, writeFileAtomic } from "../files.js";
+import { readJson, readJsonIfExists, writeFileAtomic } from "../../io/files.js";
 import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
 import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { existsSync, rmSync } from "node:fs";
 import { useBackend } from "../backend.js";
-import { readJson, writeFileAtomic } from "../files.js";
+import { readJson, writeFileAtomic } from "../../io/files.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { Figure1Checkpoint, Figure1Trainer, ImageSet } from "./trainer.js";
 

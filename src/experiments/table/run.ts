@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { writeFigure2Plot } from "../../report/tablePlots.js";
-import { readJson, readJsonIfExists, writeFileAtomic } from "../files.js";
+import { readJson, readJsonIfExists, writeFileAtomic } from "../../io/files.js";
 import { loadTableData, type TableLimits } from "./data.js";
 import { summarizeTable, tableMarkdown, type TableResult } from "./report.js";
 import { deriveRow, ROW_IDS, validateTableConfig, type RowId, type TableConfig } from "./rows.js";

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { existsSync, rmSync } from "node:fs";
 import { useBackend } from "../backend.js";
-import { readJson, writeFileAtomic } from "../files.js";
+import { readJson, writeFileAtomic } from "../../io/files.js";
 import type { DerivedRow, TableConfig } from "./rows.js";
 import { TableCheckpoint, TableData, TableTrainer } from "./trainer.js";
 
