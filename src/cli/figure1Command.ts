@@ -1,21 +1,12 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { resolveDataDir } from "../data/datadir.js";
 import { defaultFigure1Config, Figure1Config } from "../experiments/figure1/config.js";
 import { runFigure1 } from "../experiments/figure1/run.js";
-import { ProgressDisplay } from "./progress.js";
+import { int, num } from "./parse.js";
+import { runSession } from "./session.js";
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer; got "${v}"`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number; got "${v}"`);
-  return n;
-};
 
 export function figure1Command(): Command {
   const d = defaultFigure1Config;
@@ -66,56 +57,24 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
       };
       const dataDir = resolveDataDir("mnist", o.data);
       const outDir = resolve(o.out);
-      const progress = new ProgressDisplay();
-      const stopFlag = new SharedArrayBuffer(4);
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          Atomics.store(new Int32Array(stopFlag), 0, 1);
-          progress.log("Stopping: each run writes a checkpoint first (Ctrl-C again to quit at once, losing progress since the last evaluation)…");
-        } else {
-          progress.stop();
-          process.exit(130);
-        }
-      };
-      process.on("SIGINT", onSigint);
-      const started = performance.now();
-      try {
-        const outcome = await runFigure1({
-          config,
-          dataDir,
-          outDir,
-          resume: o.resume,
-          overwrite: o.overwrite,
-          jobs: o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds),
-          limits: { train: o.trainLimit, test: o.testLimit },
-          download: o.download,
-          stopFlag,
-          onEvent: (e) => {
-            const name = `${e.network} seed ${e.seed}`;
-            const m = e.message;
-            if (m.type === "started") {
-              progress.add({ name, total: config.steps }, m.step);
-              if (m.step > 0) progress.log(`${name}: resumed at step ${m.step}`);
-            } else if (m.type === "progress") progress.update(name, { step: m.step });
-            else if (m.type === "eval") progress.update(name, { step: m.step, accuracy: m.accuracy, loss: m.loss });
-            else if (m.type === "done") progress.update(name, { step: config.steps, note: "done" });
-            else if (m.type === "stopped") progress.log(`${name}: checkpoint written at step ${m.step}`);
-            else if (m.type === "skipped") progress.log(`${name}: already complete, kept`);
-          },
-        });
-        progress.stop();
-        if (outcome.status === "interrupted") {
-          process.stderr.write(`Interrupted. Continue with the same command and --resume (results so far are in ${outDir}).\n`);
-          process.exitCode = 130;
-          return;
-        }
-        process.stdout.write("\n" + (await import("node:fs")).readFileSync(outcome.files[1], "utf8"));
-        process.stdout.write(`\nWrote ${outcome.files.length} files to ${outDir} in ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
-      } finally {
-        progress.stop();
-        process.off("SIGINT", onSigint);
-      }
+      await runSession({
+        outDir,
+        totalSteps: config.steps,
+        accuracyLabel: "test accuracy",
+        unit: "run",
+        start: ({ stopFlag, show }) =>
+          runFigure1({
+            config,
+            dataDir,
+            outDir,
+            resume: o.resume,
+            overwrite: o.overwrite,
+            jobs: o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds),
+            limits: { train: o.trainLimit, test: o.testLimit },
+            download: o.download,
+            stopFlag,
+            onEvent: (e) => show(`${e.network} seed ${e.seed}`, e.message),
+          }),
+      });
     });
 }

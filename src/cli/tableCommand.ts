@@ -15,18 +15,9 @@ import {
   type TableConfig,
 } from "../experiments/table/rows.js";
 import { runTable } from "../experiments/table/run.js";
-import { ProgressDisplay } from "./progress.js";
+import { int, num } from "./parse.js";
+import { runSession } from "./session.js";
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer; got "${v}"`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number; got "${v}"`);
-  return n;
-};
 const wrap = <T>(parse: (v: string) => T) => (v: string) => {
   try {
     return parse(v);
@@ -157,58 +148,28 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
       };
       const dataDir = resolveDataDir("cifar10", o.data);
       const outDir = resolve(o.out);
-      const progress = new ProgressDisplay("validation accuracy");
-      const stopFlag = new SharedArrayBuffer(4);
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          Atomics.store(new Int32Array(stopFlag), 0, 1);
-          progress.log("Stopping: each row writes a checkpoint first (Ctrl-C again to quit at once, losing progress since the last evaluation)…");
-        } else {
-          progress.stop();
-          process.exit(130);
-        }
-      };
-      process.on("SIGINT", onSigint);
-      const started = performance.now();
-      try {
-        const outcome = await runTable({
-          config,
-          rows,
-          dataDir,
-          outDir,
-          resume: o.resume,
-          overwrite: o.overwrite,
-          jobs: o.jobs ?? availableParallelism(),
-          limits,
-          download: o.download,
-          stopFlag,
-          onEvent: (e) => {
-            const name = ROW_NAMES[e.row];
-            const m = e.message;
-            if (m.type === "started") {
-              progress.add({ name, total: config.steps }, m.step);
-              if (m.step > 0) progress.log(`${name}: resumed at step ${m.step}`);
-            } else if (m.type === "progress") progress.update(name, { step: m.step });
-            else if (m.type === "eval") progress.update(name, { step: m.step, accuracy: m.accuracy, loss: m.loss });
-            else if (m.type === "done") progress.update(name, { step: config.steps, note: `done, test accuracy ${(100 * m.testAccuracy).toFixed(2)}%` });
-            else if (m.type === "stopped") progress.log(`${name}: checkpoint written at step ${m.step}`);
-            else if (m.type === "skipped") progress.log(`${name}: already complete, kept`);
-            else if (m.type === "restarted") progress.log(`${name}: starts again, since ${m.reason}`);
-          },
-        });
-        progress.stop();
-        if (outcome.status === "interrupted") {
-          process.stderr.write(`Interrupted. Continue with the same command and --resume (results so far are in ${outDir}).\n`);
-          process.exitCode = 130;
-          return;
-        }
-        process.stdout.write("\n" + readFileSync(outcome.files[1], "utf8"));
-        process.stdout.write(`\nWrote ${outcome.files.length} files to ${outDir} in ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
-      } finally {
-        progress.stop();
-        process.off("SIGINT", onSigint);
-      }
+      await runSession({
+        outDir,
+        totalSteps: config.steps,
+        accuracyLabel: "validation accuracy",
+        unit: "row",
+        start: ({ stopFlag, show }) =>
+          runTable({
+            config,
+            rows,
+            dataDir,
+            outDir,
+            resume: o.resume,
+            overwrite: o.overwrite,
+            jobs: o.jobs ?? availableParallelism(),
+            limits,
+            download: o.download,
+            stopFlag,
+            onEvent: (e) => {
+              const m = e.message;
+              show(ROW_NAMES[e.row], m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * m.testAccuracy).toFixed(2)}%` } : m);
+            },
+          }),
+      });
     });
 }
