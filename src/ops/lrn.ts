@@ -20,8 +20,9 @@ export interface LocalResponseNormOptions {
  *
  * Backward: channel j enters D_c for c ∈ [j − ⌊(n−1)/2⌋, j + ⌊n/2⌋], so
  *   ∂ℓ/∂x_j = g_j / D_j^β − (2αβ/n)·x_j·Σ_{c ∋ j} g_c·y_c / D_c
- * (since ∂y_c/∂D_c = −β·y_c/D_c and ∂D_c/∂x_j = 2(α/n)·x_j). D is kept
- * from the forward.
+ * (since ∂y_c/∂D_c = −β·y_c/D_c and ∂D_c/∂x_j = 2(α/n)·x_j). D and D^(−β)
+ * are kept from the forward, so the costly power is taken once per element
+ * (and for PyTorch's default β = 0.75 as 1/(√D·⁴√D), without Math.pow).
  */
 export function localResponseNorm(x: Tensor, size: number, options: LocalResponseNormOptions = {}): Tensor {
   const { alpha = 1e-4, beta = 0.75, k = 1 } = options;
@@ -37,6 +38,8 @@ export function localResponseNorm(x: Tensor, size: number, options: LocalRespons
   const xd = x.data;
   const y = new Tensor(allocate(x.dtype, x.size), x.shape);
   const D = allocate(x.dtype, x.size);
+  const P = allocate(x.dtype, x.size); // D^(−β)
+  const power = beta === 0.75 ? (d: number) => 1 / (Math.sqrt(d) * Math.sqrt(Math.sqrt(d))) : (d: number) => Math.pow(d, -beta);
   const sumSq = new Float64Array(S);
   for (let n = 0; n < N; n++) {
     const base = n * C * S;
@@ -49,8 +52,10 @@ export function localResponseNorm(x: Tensor, size: number, options: LocalRespons
       const off = base + c * S;
       for (let s = 0; s < S; s++) {
         const d = k + (alpha / size) * sumSq[s];
+        const p = power(d);
         D[off + s] = d;
-        y.data[off + s] = xd[off + s] / Math.pow(d, beta);
+        P[off + s] = p;
+        y.data[off + s] = xd[off + s] * p;
       }
     }
   }
@@ -72,7 +77,7 @@ export function localResponseNorm(x: Tensor, size: number, options: LocalRespons
         const off = base + j * S;
         for (let s = 0; s < S; s++) {
           const i = off + s;
-          gx[i] = g[i] / Math.pow(D[i], beta) - coef * xd[i] * acc[s];
+          gx[i] = g[i] * P[i] - coef * xd[i] * acc[s];
         }
       }
     }
