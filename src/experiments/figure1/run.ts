@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { writeFigure1Plots } from "../../report/figure1Plots.js";
-import { readJson, readJsonIfExists, writeFileAtomic } from "../../io/files.js";
+import { readJson, writeFileAtomic } from "../../io/files.js";
+import { prepareOutputDir } from "../outputDir.js";
 import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
 import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";
@@ -38,12 +39,6 @@ export type Figure1Outcome =
   | { status: "complete"; result: Figure1Result; files: string[] }
   | { status: "interrupted" };
 
-interface DirState {
-  config: Figure1Config;
-  limits: { train?: number; test?: number };
-  wallSeconds: number;
-}
-
 const runName = (network: NetworkKind, seed: number) => `${network}-seed${seed}`;
 
 /**
@@ -60,27 +55,16 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
   const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
   const train = shareImageSet(loaded.train);
   const test = shareImageSet(loaded.test);
-  const statePath = join(outDir, "state.json");
-  const previous = readJsonIfExists<DirState>(statePath);
-  const hasEarlier = previous !== null || existsSync(join(outDir, "runs")) || existsSync(join(outDir, "checkpoints"));
-  if (options.overwrite) {
-    for (const p of ["runs", "checkpoints", "state.json"]) rmSync(join(outDir, p), { recursive: true, force: true });
-  } else if (options.resume && previous !== null) {
-    const mismatch = differences({ ...previous.config, backend: "" }, { ...config, backend: "" });
-    if (mismatch.length > 0 || JSON.stringify(previous.limits) !== JSON.stringify(limits)) {
-      throw new Error(
-        `figure1 --resume: ${outDir} holds a run made with other settings (${mismatch.join("; ") || "different image limits"}). Resume with the same options, or choose another --out.`,
-      );
-    }
-  } else if (!options.resume && hasEarlier) {
-    throw new Error(
-      `figure1: ${outDir} already holds results of an earlier run. Continue it with --resume, discard it with --overwrite, or choose another --out.`,
-    );
-  }
-  mkdirSync(join(outDir, "runs"), { recursive: true });
-  mkdirSync(join(outDir, "checkpoints"), { recursive: true });
-  const wallBefore = options.resume && !options.overwrite && previous ? previous.wallSeconds : 0;
-  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds: wallBefore } satisfies DirState, null, 2));
+  const { wallBefore, saveWallSeconds } = prepareOutputDir({
+    command: "figure1",
+    outDir,
+    doneDir: "runs",
+    config,
+    limits,
+    resume: options.resume,
+    overwrite: options.overwrite,
+    comparable: (c) => ({ ...c, backend: "" }), // the backend changes speed, not the run
+  });
 
   const stopFlag = options.stopFlag ?? new SharedArrayBuffer(4);
   const stop = new Int32Array(stopFlag);
@@ -128,7 +112,7 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
   await Promise.all(lanes);
 
   const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
-  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds } satisfies DirState, null, 2));
+  saveWallSeconds(wallSeconds);
   if (failure) throw failure;
   if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
 
@@ -144,14 +128,4 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
   writeFileAtomic(files[1], summaryMarkdown(result));
   files.push(...(await writeFigure1Plots(result, outDir)));
   return { status: "complete", result, files };
-}
-
-function differences(a: object, b: object): string[] {
-  const out: string[] = [];
-  const A = a as Record<string, unknown>;
-  const B = b as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(A), ...Object.keys(B)])) {
-    if (JSON.stringify(A[k]) !== JSON.stringify(B[k])) out.push(`${k}: ${JSON.stringify(A[k])} then, ${JSON.stringify(B[k])} now`);
-  }
-  return out;
 }

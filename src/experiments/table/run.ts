@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { writeFigure2Plot } from "../../report/tablePlots.js";
 import { readJson, readJsonIfExists, writeFileAtomic } from "../../io/files.js";
+import { differences, prepareOutputDir } from "../outputDir.js";
 import { loadTableData, type TableLimits } from "./data.js";
 import { summarizeTable, tableMarkdown, type TableResult } from "./report.js";
 import { deriveRow, ROW_IDS, validateTableConfig, type RowId, type TableConfig } from "./rows.js";
@@ -37,13 +38,6 @@ export interface TableEvent {
 
 export type TableOutcome = { status: "complete"; result: TableResult; files: string[] } | { status: "interrupted" };
 
-/** What outDir remembers of the run, to refuse resuming with other settings. */
-interface DirState {
-  config: TableConfig;
-  limits: TableLimits;
-  wallSeconds: number;
-}
-
 /**
  * Train the chosen rows (in parallel worker threads), then write table.json,
  * table.md and figure2.svg/.png into outDir. Interrupted rows leave
@@ -65,27 +59,16 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
     throw new Error(`table: ${data.train.count} training images are fewer than one batch of ${config.batchSize}; raise --train-limit or lower --batch-size`);
   }
 
-  const statePath = join(outDir, "state.json");
-  const previous = readJsonIfExists<DirState>(statePath);
-  const hasEarlier = previous !== null || existsSync(join(outDir, "rows")) || existsSync(join(outDir, "checkpoints"));
-  if (options.overwrite) {
-    for (const p of ["rows", "checkpoints", "state.json"]) rmSync(join(outDir, p), { recursive: true, force: true });
-  } else if (options.resume && previous !== null) {
-    const mismatch = differences(pick(previous.config, SHARED_KEYS), pick(config, SHARED_KEYS));
-    if (mismatch.length > 0 || JSON.stringify(previous.limits) !== JSON.stringify(limits)) {
-      throw new Error(
-        `table --resume: ${outDir} holds a run made with other settings (${mismatch.join("; ") || "different image limits"}). Resume with the same options, or choose another --out.`,
-      );
-    }
-  } else if (!options.resume && hasEarlier) {
-    throw new Error(
-      `table: ${outDir} already holds results of an earlier run. Continue it with --resume, discard it with --overwrite, or choose another --out.`,
-    );
-  }
-  mkdirSync(join(outDir, "rows"), { recursive: true });
-  mkdirSync(join(outDir, "checkpoints"), { recursive: true });
-  const wallBefore = options.resume && !options.overwrite && previous ? previous.wallSeconds : 0;
-  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds: wallBefore } satisfies DirState, null, 2));
+  const { wallBefore, saveWallSeconds } = prepareOutputDir({
+    command: "table",
+    outDir,
+    doneDir: "rows",
+    config,
+    limits,
+    resume: options.resume,
+    overwrite: options.overwrite,
+    comparable: (c) => pick(c, SHARED_KEYS),
+  });
 
   const stopFlag = options.stopFlag ?? new SharedArrayBuffer(4);
   const stop = new Int32Array(stopFlag);
@@ -139,7 +122,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
   await Promise.all(lanes);
 
   const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
-  writeFileAtomic(statePath, JSON.stringify({ config, limits, wallSeconds } satisfies DirState, null, 2));
+  saveWallSeconds(wallSeconds);
   if (failure) throw failure;
   if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
 
@@ -157,14 +140,4 @@ const SHARED_KEYS = ["steps", "evalEvery", "width", "stemStride", "batchSize", "
 
 function pick(c: TableConfig, keys: readonly (keyof TableConfig)[]): Record<string, unknown> {
   return Object.fromEntries(keys.map((k) => [k, c[k]]));
-}
-
-function differences(a: object, b: object): string[] {
-  const out: string[] = [];
-  const A = a as Record<string, unknown>;
-  const B = b as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(A), ...Object.keys(B)])) {
-    if (JSON.stringify(A[k]) !== JSON.stringify(B[k])) out.push(`${k}: ${JSON.stringify(A[k])} then, ${JSON.stringify(B[k])} now`);
-  }
-  return out;
 }
