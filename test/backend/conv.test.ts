@@ -12,6 +12,7 @@
  * pooling and its argmax) must agree exactly.
  */
 import { describe, it } from "node:test";
+import { assertSame, assertWithin } from "./assert.js";
 import { wasmBuilds } from "./builds.js";
 import assert from "node:assert/strict";
 import type { PoolWindows, Window2d } from "../../src/backend/backend.js";
@@ -39,25 +40,6 @@ function randomF32(n: number, next: () => number, scale = 1): Float32Array {
 
 const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
 
-function assertWithin(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: (i: number) => number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e) && Number.isNaN(a)) continue;
-    const t = tol(i);
-    if (!(Math.abs(a - e) <= t)) {
-      assert.fail(`${what}: element ${i} is ${a}, expected ${e} ± ${t.toExponential(2)} (off by ${Math.abs(a - e).toExponential(2)})`);
-    }
-  }
-}
-
-function assertSame(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    if (!Object.is(actual[i], expected[i])) assert.fail(`${what}: element ${i} is ${actual[i]}, expected exactly ${expected[i]}`);
-  }
-}
 
 /** The window of a kh×kw kernel with stride and padding over an H×W plane. */
 function window(H: number, W: number, [kh, kw]: number[], [sh, sw]: number[], [ph, pw]: number[]): Window2d {
