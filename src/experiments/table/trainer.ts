@@ -12,6 +12,7 @@ import type { CifarSplit } from "../../data/cifar10.js";
 import { CifarPipeline, evalBatches, type CifarPipelineState } from "../../data/pipeline.js";
 import { nn, noGrad, optim, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
+import { scope } from "../../tensor/scope.js";
 import { buildInception } from "./inception.js";
 import { learningRate, ROW_NAMES, type DerivedRow, type RowId, type RowSettings, type TableConfig } from "./rows.js";
 
@@ -162,14 +163,18 @@ export class TableTrainer {
     const x = new Tensor(batch.x, this.pipeline.shape);
     this.optimizer.lr = this.lr;
     this.model.train();
-    this.optimizer.zeroGrad();
     let value: number;
     try {
-      const loss = this.lossFn.forward(this.model.forward(x), batch.y);
-      value = loss.item();
-      if (!Number.isFinite(value)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${value}`, this.settings.lr);
-      loss.backward();
-      this.optimizer.step();
+      // Inside scope() with gradients zeroed in place, a step reuses the buffers of the one before.
+      value = scope(() => {
+        this.optimizer.zeroGrad({ setToNone: false });
+        const loss = this.lossFn.forward(this.model.forward(x), batch.y);
+        const v = loss.item();
+        if (!Number.isFinite(v)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${v}`, this.settings.lr);
+        loss.backward();
+        this.optimizer.step();
+        return v;
+      });
     } catch (err) {
       if (err instanceof RowDivergedError) throw err;
       // SGD refuses non-finite gradients and BN non-finite statistics, each with its own message.
@@ -191,12 +196,15 @@ export class TableTrainer {
     noGrad(() => {
       const { crop } = this.config;
       for (const b of evalBatches(split, { stats: this.data.stats, crop, batchSize: EVAL_BATCH })) {
-        const logits = this.model.forward(new Tensor(b.x, [b.count, 3, crop, crop])).data;
-        for (let r = 0; r < b.count; r++) {
-          let best = 0;
-          for (let j = 1; j < 10; j++) if (logits[r * 10 + j] > logits[r * 10 + best]) best = j;
-          if (best === b.y[r]) correct++;
-        }
+        // Each batch in its own scope: its activations' buffers serve the next batch.
+        scope(() => {
+          const logits = this.model.forward(new Tensor(b.x, [b.count, 3, crop, crop])).data;
+          for (let r = 0; r < b.count; r++) {
+            let best = 0;
+            for (let j = 1; j < 10; j++) if (logits[r * 10 + j] > logits[r * 10 + best]) best = j;
+            if (best === b.y[r]) correct++;
+          }
+        });
       }
     });
     this.model.train(wasTraining);
