@@ -208,7 +208,8 @@ export class RawKernels {
   /** Loads the base64 bytes of a kernels build (src/backend/wasm/generated/*). */
   static fromBase64(base64: string): RawKernels {
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    return new RawKernels(new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as KernelExports);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    return new RawKernels(new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as KernelExports);
   }
 
   /** A fresh region of `bytes` in linear memory, filled with small random floats (never freed). */

@@ -16,18 +16,42 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "src", "backend", "wasm", "generated");
 
 // -O3: speed over size. --runtime stub: no GC, nothing allocates; the glue
-// owns linear memory (exported as `memory`). --noAssert: no abort import.
-const common = ["assembly/index.ts", "-O3", "--runtime", "stub", "--noAssert", "--initialMemory", "1"];
+// owns linear memory, which the module imports (env.memory) so that the
+// glue can create it shared. --noAssert: no abort import.
+const common = ["assembly/index.ts", "-O3", "--runtime", "stub", "--noAssert", "--importMemory", "--initialMemory", "1"];
 
-// relaxed-simd: the same SIMD kernels with f32x4.relaxed_madd (a fused
-// multiply-add where the CPU has one; see assembly/simd.ts), about 1.5× the
-// GEMM throughput. Chrome ≥ 114 and Node ≥ 22 run it by default, Node 20
+// Instruction sets. relaxed-simd: the SIMD kernels with f32x4.relaxed_madd (a
+// fused multiply-add where the CPU has one; see assembly/simd.ts), about 1.5×
+// the GEMM throughput. Chrome ≥ 114 and Node ≥ 22 run it by default, Node 20
 // behind --experimental-wasm-relaxed-simd; the glue falls back to plain SIMD.
+const isas = {
+  "relaxed-simd": ["--enable", "simd", "--enable", "relaxed-simd"],
+  simd: ["--enable", "simd"],
+  scalar: [],
+};
+
+// Memories. shared: a SharedArrayBuffer-backed memory (up to 4 GiB), which
+// worker threads share for multi-core kernels and whose typed-array views
+// survive growth, so tensors can live in it (zero-copy). private: for
+// engines without SharedArrayBuffer (browser pages that are not
+// cross-origin isolated); operands are copied in and out.
+const memories = {
+  shared: ["--sharedMemory", "--maximumMemory", "65536", "--enable", "threads"],
+  private: [],
+};
+
+// The scalar build is the fallback for engines without SIMD, which have no use for threads either.
 const variants = [
-  { name: "relaxed-simd", flags: ["--enable", "simd", "--enable", "relaxed-simd"], constant: "kernelsRelaxedSimdBase64" },
-  { name: "simd", flags: ["--enable", "simd"], constant: "kernelsSimdBase64" },
-  { name: "scalar", flags: [], constant: "kernelsScalarBase64" },
-];
+  ["relaxed-simd", "shared"],
+  ["relaxed-simd", "private"],
+  ["simd", "shared"],
+  ["simd", "private"],
+  ["scalar", "private"],
+].map(([isa, memory]) => {
+  const name = memory === "shared" ? `${isa}-shared` : isa;
+  const constant = `kernels${name.replace(/(^|-)([a-z])/g, (_, _d, c) => c.toUpperCase())}Base64`;
+  return { name, flags: [...isas[isa], ...memories[memory]], constant };
+});
 
 async function compile(flags) {
   let binary = null;

@@ -1,3 +1,4 @@
+import type { StorageAllocator } from "../tensor/storageAllocator.js";
 import type { Storage } from "../tensor/dtype.js";
 
 /**
@@ -51,6 +52,12 @@ export interface PoolWindows {
  */
 export interface Backend {
   readonly name: string;
+  /**
+   * Where scoped float32 storage should be allocated while this backend is
+   * selected, when the backend computes in memory of its own (see
+   * tensor/storageAllocator.ts); absent: on the JavaScript heap.
+   */
+  readonly storage?: StorageAllocator;
 
   /**
    * General matrix multiply: C = alpha·op(A)·op(B) + beta·C, where op(A) is

@@ -1,6 +1,7 @@
 import type { Backend } from "./backend.js";
 import type { DType } from "../tensor/dtype.js";
 import { referenceBackend } from "./reference/index.js";
+import { setStorageAllocator } from "../tensor/storageAllocator.js";
 
 export type { Backend, PoolWindows, Window2d } from "./backend.js";
 export { referenceBackend } from "./reference/index.js";
@@ -20,6 +21,7 @@ export function setBackend(name: string): void {
     throw new Error(`unknown backend '${name}'; available: ${[...registered.keys()].join(", ")}`);
   }
   active = b;
+  setStorageAllocator(b.storage ?? null);
 }
 
 export function getBackend(): Backend {

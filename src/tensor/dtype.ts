@@ -3,7 +3,8 @@
  * arrays; float32 is the default, float64 serves gradient checks and exact
  * reference math.
  */
-import { noteAllocation, takeFromPool } from "./scope.js";
+import { inScope, noteAllocation, takeFromPool } from "./scope.js";
+import { storageAllocator } from "./storageAllocator.js";
 
 export type DType = "float32" | "float64";
 export type Storage = Float32Array | Float64Array;
@@ -37,7 +38,9 @@ export function setBufferTracking(enabled: boolean): void {
 export function allocate(dtype: DType, n: number): Storage {
   const pooled = takeFromPool(dtype, n);
   if (pooled !== null) return pooled;
-  const s = dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+  // Inside a scope, float32 storage may come from the backend's own memory (see storageAllocator.ts).
+  const allocator = dtype === "float32" && inScope() ? storageAllocator() : null;
+  const s = allocator?.allocateFloat32(n) ?? (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
   noteAllocation(s);
   if (tracking) {
     allocated++;

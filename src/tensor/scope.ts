@@ -1,4 +1,5 @@
 import type { DType, Storage } from "./dtype.js";
+import { ownerOf } from "./storageAllocator.js";
 
 /**
  * Buffer reuse for training loops: `scope(fn)` runs one step, and when it
@@ -113,7 +114,8 @@ export function scope<T>(fn: () => T): T {
   const recycled = new Set<Storage>();
   for (const s of frame.storages) {
     if (keep.has(s)) {
-      outer?.storages.push(s);
+      if (outer !== undefined) outer.storages.push(s);
+      else adoptIfOwned(s); // it now lives as long as whoever holds it
       continue;
     }
     recycled.add(s);
@@ -133,5 +135,14 @@ export function scope<T>(fn: () => T): T {
 
 /** Drop every pooled buffer (they are then garbage-collected as usual). */
 export function clearPool(): void {
+  for (const list of pool.values()) for (const s of list) releaseIfOwned(s);
   pool.clear();
+}
+
+function adoptIfOwned(s: Storage): void {
+  ownerOf(s)?.adopt(s);
+}
+
+function releaseIfOwned(s: Storage): void {
+  ownerOf(s)?.release(s);
 }

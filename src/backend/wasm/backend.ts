@@ -1,8 +1,9 @@
 import type { Backend, PoolWindows, Window2d } from "../backend.js";
 import type { Storage } from "../../tensor/dtype.js";
+import type { StorageAllocator } from "../../tensor/storageAllocator.js";
 import { Arena } from "./arena.js";
+import type { LinearMemory } from "./linearMemory.js";
 
-/** Which build of the kernels module runs. */
 /** Which build of the kernels: with relaxed SIMD (fused multiply-add), plain SIMD, or scalar. */
 export type WasmVariant = "relaxed-simd" | "simd" | "scalar";
 
@@ -10,6 +11,10 @@ export type WasmVariant = "relaxed-simd" | "simd" | "scalar";
 export interface WasmBackend extends Backend {
   readonly name: "wasm";
   readonly variant: WasmVariant;
+  /** Whether linear memory is shared: then the tensors of training steps live in it (zero-copy). */
+  readonly sharedMemory: boolean;
+  /** Bytes of linear memory in use past the static data (tensor storage and kernel scratch), for diagnostics. */
+  linearMemoryBytesInUse(): number;
 }
 
 /**
@@ -172,20 +177,22 @@ export interface KernelExports {
 }
 
 /**
- * The Backend over one instance of the kernels module. First cut: each call
- * copies its operands into the arena, runs the kernel there and copies the
- * results out. Elementwise kernels run in place on the copy of their input,
- * so a call needs scratch for its inputs only. The convolution and pooling
+ * The Backend over one instance of the kernels module. Each call places its
+ * operands with the arena: storage that lives in linear memory (allocated
+ * there by the storage allocator, see index.ts) is used in place, anything
+ * else is copied in and the results copied out. The convolution and pooling
  * kernels take the whole batch in one call, so their intermediates (column
- * matrices, padded planes) never leave linear memory; only the operands and
- * results are copied, once each.
+ * matrices, padded planes) never leave linear memory.
  */
-export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmBackend {
-  const arena = new Arena(k.memory, k.heapBase() >>> 0);
+export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: LinearMemory, storage?: StorageAllocator): WasmBackend {
+  const arena = new Arena(heap);
 
   return {
     name: "wasm",
     variant,
+    sharedMemory: heap.shared,
+    storage,
+    linearMemoryBytesInUse: () => heap.bytesInUse(),
 
     gemm(transA, transB, M, N, K, alpha, a, b, beta, c) {
       const fa = f32(a, "gemm", "a");
@@ -199,7 +206,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const pa = arena.input(fa, M * K);
       const pb = arena.input(fb, K * N);
       // beta = 0 never reads C, so it need not be copied in.
-      const pc = beta === 0 ? arena.alloc(M * N * 4) : arena.input(fc, M * N);
+      const pc = beta === 0 ? arena.target(fc, M * N) : arena.update(fc, M * N);
       const work = arena.alloc(k.gemmWorkspaceBytes(M, N, K) >>> 0);
       k.gemm(transA, transB, M, N, K, alpha, pa, pb, beta, pc, work);
       arena.output(pc, fc, M * N);
@@ -216,8 +223,9 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       arena.reset();
       const px = arena.input(fx, n);
       const pb = arena.input(fb, cols);
-      k.addRowVector(px, pb, px, rows, cols);
-      arena.output(px, fy, n);
+      const py = arena.target(fy, n);
+      k.addRowVector(px, pb, py, rows, cols);
+      arena.output(py, fy, n);
     },
 
     sumRows(g, rows, cols, out) {
@@ -227,7 +235,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       need(fo, cols, "sumRows", "out", `${cols} columns`);
       arena.reset();
       const pg = arena.input(fg, rows * cols);
-      const po = arena.alloc(cols * 4);
+      const po = arena.target(fo, cols);
       const work = arena.alloc(k.sumRowsWorkspaceBytes(cols) >>> 0);
       k.sumRows(pg, rows, cols, po, work);
       arena.output(po, fo, cols);
@@ -256,9 +264,10 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const pc = arena.inputF64(center, C);
       const ps = arena.inputF64(scale, C);
       const pt = arena.inputF64(shift, C);
+      const py = arena.target(fy, n);
       const work = arena.alloc(k.batchNormWorkspaceBytes(C) >>> 0);
-      k.channelAffine(px, px, N, C, S, pc, ps, pt, work);
-      arena.output(px, fy, n);
+      k.channelAffine(px, py, N, C, S, pc, ps, pt, work);
+      arena.output(py, fy, n);
     },
 
     channelGradSums(x, dy, N, C, S, mean, sumDy, sumDyXmu) {
@@ -293,9 +302,10 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const pa = arena.inputF64(a, C);
       const pb = arena.inputF64(b, C);
       const pk = arena.inputF64(kc, C);
+      const pd = arena.target(fd, n);
       const work = arena.alloc(k.batchNormWorkspaceBytes(C) >>> 0);
-      k.channelGradInput(px, pg, pg, N, C, S, pm, pa, pb, pk, work);
-      arena.output(pg, fd, n);
+      k.channelGradInput(px, pg, pd, N, C, S, pm, pa, pb, pk, work);
+      arena.output(pd, fd, n);
     },
 
     im2col(x, C, g, cols) {
@@ -308,7 +318,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       need(fc, K * L, "im2col", "cols", `(C·kh·kw, OH·OW) = (${K}, ${L})`);
       arena.reset();
       const px = arena.input(fx, C * g.H * g.W);
-      const pc = arena.alloc(K * L * 4);
+      const pc = arena.target(fc, K * L);
       const work = arena.alloc(k.im2colWorkspaceBytes(C, g.H, g.W, g.ph, g.pw) >>> 0);
       k.im2col(px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, pc, work);
       arena.output(pc, fc, K * L);
@@ -325,7 +335,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       need(fd, n, "col2im", "dx", `(C, H, W) = (${C}, ${g.H}, ${g.W})`);
       arena.reset();
       const pc = arena.input(fc, K * L);
-      const pd = arena.input(fd, n);
+      const pd = arena.update(fd, n);
       const work = arena.alloc(k.im2colWorkspaceBytes(C, g.H, g.W, g.ph, g.pw) >>> 0);
       k.col2im(pc, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, pd, work);
       arena.output(pd, fd, n);
@@ -347,7 +357,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const px = arena.input(fx, N * C * g.H * g.W);
       const pw = arena.input(fw, O * K);
       const pb = fb === null ? 0 : arena.input(fb, O);
-      const py = arena.alloc(N * O * L * 4);
+      const py = arena.target(fy, N * O * L);
       const work = arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
       k.conv2dForward(px, pw, pb, py, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
       arena.output(py, fy, N * O * L);
@@ -378,9 +388,9 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const px = fx === null ? 0 : arena.input(fx, nx);
       const pw = fgx === null ? 0 : arena.input(fw, O * K);
       const pg = arena.input(fg, N * O * L);
-      const pgx = fgx === null ? 0 : arena.alloc(nx * 4);
-      const pgw = fgw === null ? 0 : arena.alloc(O * K * 4);
-      const pgb = fgb === null ? 0 : arena.alloc(O * 4);
+      const pgx = fgx === null ? 0 : arena.target(fgx, nx);
+      const pgw = fgw === null ? 0 : arena.target(fgw, O * K);
+      const pgb = fgb === null ? 0 : arena.target(fgb, O);
       const work = fgx === null && fgw === null ? 0 : arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
       k.conv2dBackward(px, pw, pg, pgx, pgw, pgb, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
       if (fgx !== null) arena.output(pgx, fgx, nx);
@@ -399,8 +409,8 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       need(argmax, ny, "maxPool2dForward", "argmax", `${planes} planes of ${g.OH}×${g.OW}`);
       arena.reset();
       const px = arena.input(fx, nx);
-      const py = arena.alloc(ny * 4);
-      const pa = arena.alloc(ny * 4);
+      const py = arena.target(fy, ny);
+      const pa = arena.targetI32(argmax, ny);
       const work = arena.alloc(k.maxPool2dWorkspaceBytes(g.H, g.W, g.kw, g.sw, g.ph, g.pw, g.OW) >>> 0);
       k.maxPool2dForward(px, py, pa, planes, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
       arena.output(py, fy, ny);
@@ -418,7 +428,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       arena.reset();
       const pg = arena.input(fg, ny);
       const pa = arena.inputI32(argmax, ny);
-      const pd = arena.alloc(planes * HW * 4);
+      const pd = arena.target(fd, planes * HW);
       // The kernel skips (and counts) indices outside the plane rather than write into another one.
       const bad = k.maxPool2dBackward(pg, pa, pd, planes, g.H, g.W, g.OH, g.OW);
       if (bad !== 0) {
@@ -440,7 +450,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const px = arena.input(fx, nx);
       const pr = arena.inputI32(w.rows, 3 * w.OH);
       const pc = arena.inputI32(w.cols, 3 * w.OW);
-      const py = arena.alloc(ny * 4);
+      const py = arena.target(fy, ny);
       const work = arena.alloc(k.avgPool2dWorkspaceBytes(w.H, w.OW) >>> 0);
       k.avgPool2dForward(px, py, planes, w.H, w.W, w.OH, w.OW, pr, pc, work);
       arena.output(py, fy, ny);
@@ -458,7 +468,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       const pg = arena.input(fg, ny);
       const pr = arena.inputI32(w.rows, 3 * w.OH);
       const pc = arena.inputI32(w.cols, 3 * w.OW);
-      const pd = arena.alloc(nx * 4);
+      const pd = arena.target(fd, nx);
       const work = arena.alloc(k.avgPool2dWorkspaceBytes(w.H, w.OW) >>> 0);
       k.avgPool2dBackward(pg, pd, planes, w.H, w.W, w.OH, w.OW, pr, pc, work);
       arena.output(pd, fd, nx);
@@ -498,7 +508,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       arena.reset();
       const pl = arena.input(fl, N * C);
       const pt = arena.inputI32(targets, N);
-      const pp = arena.alloc(N * C * 4);
+      const pp = arena.target(fp, N * C);
       const loss = k.softmaxCrossEntropy(pl, pt, N, C, pp);
       arena.output(pp, fp, N * C);
       return loss;
@@ -512,17 +522,17 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
       need(fg, n, "sgdStep", "grad", `${n} parameters`);
       if (fv !== null) need(fv, n, "sgdStep", "velocity", `${n} parameters`);
       arena.reset();
-      const pp = arena.input(fp, n);
+      const pp = arena.update(fp, n);
       const pg = arena.input(fg, n);
       // A first step overwrites the velocity without reading it.
-      const pv = fv === null ? 0 : firstStep ? arena.alloc(n * 4) : arena.input(fv, n);
+      const pv = fv === null ? 0 : firstStep ? arena.target(fv, n) : arena.update(fv, n);
       k.sgdStep(pp, pg, pv, n, firstStep, lr, momentum, dampening, weightDecay, nesterov);
       arena.output(pp, fp, n);
       if (fv !== null) arena.output(pv, fv, n);
     },
   };
 
-  /** y = f(x) over x.length elements, in place on the copy of x. */
+  /** y = f(x) over x.length elements. */
   function unary(x: Storage, y: Storage, kernel: string, xName: string, yName: string, f: (x: number, y: number, n: number) => void): void {
     const fx = f32(x, kernel, xName);
     const fy = f32(y, kernel, yName);
@@ -530,11 +540,12 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
     need(fy, n, kernel, yName, `${n} elements, as ${xName}`);
     arena.reset();
     const px = arena.input(fx, n);
-    f(px, px, n);
-    arena.output(px, fy, n);
+    const py = arena.target(fy, n);
+    f(px, py, n);
+    arena.output(py, fy, n);
   }
 
-  /** dx = f(u, dy) over u.length elements, in place on the copy of dy. */
+  /** dx = f(u, dy) over u.length elements. */
   function binary(
     u: Storage,
     dy: Storage,
@@ -552,8 +563,9 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant): WasmB
     arena.reset();
     const pu = arena.input(fu, n);
     const pg = arena.input(fg, n);
-    f(pu, pg, pg, n);
-    arena.output(pg, fd, n);
+    const pd = arena.target(fd, n);
+    f(pu, pg, pd, n);
+    arena.output(pd, fd, n);
   }
 }
 

@@ -1,8 +1,12 @@
 import { registerBackend } from "../index.js";
 import { createWasmBackend, type KernelExports, type WasmBackend, type WasmVariant } from "./backend.js";
-import { kernelsScalarBase64 } from "./generated/kernels-scalar.js";
-import { kernelsSimdBase64 } from "./generated/kernels-simd.js";
+import { kernelsRelaxedSimdSharedBase64 } from "./generated/kernels-relaxed-simd-shared.js";
 import { kernelsRelaxedSimdBase64 } from "./generated/kernels-relaxed-simd.js";
+import { kernelsScalarBase64 } from "./generated/kernels-scalar.js";
+import { kernelsSimdSharedBase64 } from "./generated/kernels-simd-shared.js";
+import { kernelsSimdBase64 } from "./generated/kernels-simd.js";
+import { LinearMemory } from "./linearMemory.js";
+import { linearStorageAllocator } from "./storage.js";
 
 export type { WasmBackend, WasmVariant } from "./backend.js";
 
@@ -18,7 +22,19 @@ export interface WasmBackendOptions {
    * false forbids it; unset (default): relaxed SIMD when the engine has it.
    */
   relaxed?: boolean;
+  /**
+   * true: a shared linear memory (SharedArrayBuffer), in which the tensors of
+   * training steps live so that kernels use them in place (zero-copy), and
+   * which worker threads can share — an error where the engine lacks it;
+   * false: a private memory, operands copied in and out; unset (default):
+   * shared where SharedArrayBuffer is available (in browsers: on
+   * cross-origin-isolated pages), and not with the scalar build.
+   */
+  sharedMemory?: boolean;
 }
+
+/** Maximum pages of a shared memory (as the shared builds declare: 4 GiB). */
+const SHARED_MAXIMUM_PAGES = 65536;
 
 // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): validates only where the
 // final SIMD proposal is implemented (popcnt came late; early prototypes lack it).
@@ -39,7 +55,7 @@ let relaxedSupported: boolean | null = null;
  * or v8.setFlagsFromString of it before the first wasm compile.)
  */
 export function wasmRelaxedSimdSupported(): boolean {
-  relaxedSupported ??= typeof WebAssembly === "object" && WebAssembly.validate(moduleBytes("relaxed-simd"));
+  relaxedSupported ??= typeof WebAssembly === "object" && WebAssembly.validate(moduleBytes("relaxed-simd", false));
   return relaxedSupported;
 }
 
@@ -55,30 +71,32 @@ export function wasmSimdSupported(): boolean {
  */
 export async function initWasmBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
   const variant = chooseVariant(options);
-  let instance: WebAssembly.Instance;
+  const shared = chooseSharing(options, variant);
   try {
-    instance = await WebAssembly.instantiate(await WebAssembly.compile(moduleBytes(variant)), {});
+    const memory = createMemory(shared);
+    const module = await WebAssembly.compile(moduleBytes(variant, shared));
+    return install(await WebAssembly.instantiate(module, { env: { memory } }), variant, memory);
   } catch (err) {
     if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
     // SIMD validated but the module did not load (a partial implementation): use the scalar build.
-    instance = await WebAssembly.instantiate(await WebAssembly.compile(moduleBytes("scalar")), {});
-    return install(instance, "scalar");
+    const memory = createMemory(false);
+    const module = await WebAssembly.compile(moduleBytes("scalar", false));
+    return install(await WebAssembly.instantiate(module, { env: { memory } }), "scalar", memory);
   }
-  return install(instance, variant);
 }
 
 /** initWasmBackend, synchronously (Node, workers: engines that compile synchronously). */
 export function initWasmBackendSync(options: WasmBackendOptions = {}): WasmBackend {
   const variant = chooseVariant(options);
-  let instance: WebAssembly.Instance;
+  const shared = chooseSharing(options, variant);
   try {
-    instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(variant)), {});
+    const memory = createMemory(shared);
+    return install(new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(variant, shared)), { env: { memory } }), variant, memory);
   } catch (err) {
     if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
-    instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes("scalar")), {});
-    return install(instance, "scalar");
+    const memory = createMemory(false);
+    return install(new WebAssembly.Instance(new WebAssembly.Module(moduleBytes("scalar", false)), { env: { memory } }), "scalar", memory);
   }
-  return install(instance, variant);
 }
 
 /** The build behind the most recently initialized wasm backend. */
@@ -108,15 +126,52 @@ function chooseVariant(options: WasmBackendOptions): WasmVariant {
   return "scalar";
 }
 
-function install(instance: WebAssembly.Instance, variant: WasmVariant): WasmBackend {
-  const backend = createWasmBackend(instance.exports as unknown as KernelExports, variant);
+/** Whether this engine can share a WebAssembly memory (SharedArrayBuffer; in browsers, cross-origin isolation). */
+export function wasmSharedMemorySupported(): boolean {
+  if (typeof SharedArrayBuffer === "undefined" || typeof WebAssembly !== "object") return false;
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return false;
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function chooseSharing(options: WasmBackendOptions, variant: WasmVariant): boolean {
+  if (options.sharedMemory === false) return false;
+  if (variant === "scalar") {
+    if (options.sharedMemory === true) throw new Error("sharedMemory: true needs a SIMD build (the scalar build has a private memory)");
+    return false;
+  }
+  const supported = wasmSharedMemorySupported();
+  if (options.sharedMemory === true && !supported) {
+    throw new Error(
+      "WebAssembly shared memory is not available here (it needs SharedArrayBuffer; a browser page must be cross-origin isolated); leave sharedMemory unset to fall back to a private memory",
+    );
+  }
+  return supported;
+}
+
+function createMemory(shared: boolean): WebAssembly.Memory {
+  return shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAXIMUM_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
+}
+
+function install(instance: WebAssembly.Instance, variant: WasmVariant, memory: WebAssembly.Memory): WasmBackend {
+  const exports = instance.exports as unknown as KernelExports;
+  const heap = new LinearMemory(memory, exports.heapBase() >>> 0);
+  const storage = heap.shared ? linearStorageAllocator(heap) : undefined;
+  const backend = createWasmBackend(exports, variant, heap, storage);
   registerBackend(backend);
   active = variant;
   return backend;
 }
 
-function moduleBytes(variant: WasmVariant): Uint8Array<ArrayBuffer> {
-  const base64 = { "relaxed-simd": kernelsRelaxedSimdBase64, simd: kernelsSimdBase64, scalar: kernelsScalarBase64 }[variant];
+function moduleBytes(variant: WasmVariant, shared: boolean): Uint8Array<ArrayBuffer> {
+  const base64 = shared
+    ? { "relaxed-simd": kernelsRelaxedSimdSharedBase64, simd: kernelsSimdSharedBase64, scalar: null }[variant]
+    : { "relaxed-simd": kernelsRelaxedSimdBase64, simd: kernelsSimdBase64, scalar: kernelsScalarBase64 }[variant];
+  if (base64 === null) throw new Error(`there is no shared-memory ${variant} build`);
   const text = atob(base64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
