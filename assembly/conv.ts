@@ -187,7 +187,10 @@ export function conv2dWorkspaceBytes(C: i32, H: i32, W: i32, kh: i32, kw: i32, p
   return align64(<usize>K * <usize>L << 2) + paddedImageBytes(C, H, W, ph, pw) + g;
 }
 
-/** y[n] = W·im2col(x[n]) (+ bias), one GEMM per image; bias = 0 for none. */
+/**
+ * y[n] = W·im2col(x[n]) (+ bias) for the images n0 ≤ n < n1 (a thread's
+ * share; 0 and N for all), one GEMM per image; bias = 0 for none.
+ */
 export function conv2dForward(
   x: usize,
   weight: usize,
@@ -207,6 +210,8 @@ export function conv2dForward(
   OH: i32,
   OW: i32,
   work: usize,
+  n0: i32,
+  n1: i32,
 ): void {
   const K = C * kh * kw;
   const L = OH * OW;
@@ -218,7 +223,7 @@ export function conv2dForward(
   const gemmWork = padded + paddedImageBytes(C, H, W, ph, pw);
   // The border of the padded image stays zero; each image overwrites the middle.
   if (!pointwise) zero(padded, C * PH * PW);
-  for (let n = 0; n < N; n++) {
+  for (let n = max(n0, 0); n < min(n1, N); n++) {
     const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
     const yn = y + ((<usize>n * <usize>(O * L)) << 2);
     let b = xn;
@@ -248,6 +253,9 @@ function addScalar(p: usize, n: i32, v: f32): void {
  * The gradients of conv2dForward from gy (N, O, OH, OW); each pointer is 0
  * when that gradient is not wanted, and each gradient is overwritten:
  * gw = Σ_n gy[n]·im2col(x[n])ᵀ (needs x), gx[n] = col2im(Wᵀ·gy[n]), gb[o] = Σ gy[:, o] (f64 sums).
+ * A thread's share: gx for the images n0 ≤ n < n1, and the rows o0 ≤ o < o1
+ * of gw and gb (summed over every image; o0 a multiple of 4 keeps the bits
+ * of the whole computation). 0, N, 0, O computes everything.
  */
 export function conv2dBackward(
   x: usize,
@@ -270,6 +278,10 @@ export function conv2dBackward(
   OH: i32,
   OW: i32,
   work: usize,
+  n0: i32,
+  n1: i32,
+  o0: i32,
+  o1: i32,
 ): void {
   const K = C * kh * kw;
   const L = OH * OW;
@@ -280,22 +292,29 @@ export function conv2dBackward(
   const cols = work;
   const padded = cols + align64(<usize>K * <usize>L << 2);
   const gemmWork = padded + paddedImageBytes(C, H, W, ph, pw);
-  if (gw != 0 && N == 0) zero(gw, O * K);
-  for (let n = 0; n < N; n++) {
-    const gn = gy + ((<usize>n * <usize>(O * L)) << 2);
-    if (gw != 0) {
+  o0 = max(o0, 0);
+  o1 = min(o1, O);
+  if (gw != 0 && o0 < o1) {
+    const rows = o1 - o0;
+    const gwRows = gw + ((<usize>o0 * <usize>K) << 2);
+    if (N == 0) zero(gwRows, rows * K);
+    // The border of the padded image stays zero; each image overwrites the middle.
+    if (!pointwise) zero(padded, C * PH * PW);
+    for (let n = 0; n < N; n++) {
+      const gn = gy + ((<usize>(n * O + o0) * <usize>L) << 2);
       const xn = x + ((<usize>n * <usize>(C * HW)) << 2);
       let b = xn;
       if (!pointwise) {
-        // The border must be zero here: col2im of the previous image left sums in it.
-        zero(padded, C * PH * PW);
         padImage(xn, C, H, W, ph, pw, padded);
         im2colPadded(padded, C, PH, PW, kh, kw, sh, sw, OH, OW, cols);
         b = cols;
       }
-      gemm(false, true, O, K, L, 1, gn, b, n == 0 ? 0 : 1, gw, gemmWork);
+      gemm(false, true, rows, K, L, 1, gn, b, n == 0 ? 0 : 1, gwRows, gemmWork);
     }
-    if (gx != 0) {
+  }
+  if (gx != 0) {
+    for (let n = max(n0, 0); n < min(n1, N); n++) {
+      const gn = gy + ((<usize>n * <usize>(O * L)) << 2);
       const gxn = gx + ((<usize>n * <usize>(C * HW)) << 2);
       if (pointwise) {
         gemm(true, false, K, L, O, 1, weight, gn, 0, gxn, gemmWork);
@@ -311,7 +330,7 @@ export function conv2dBackward(
     }
   }
   if (gb != 0) {
-    for (let o = 0; o < O; o++) {
+    for (let o = o0; o < o1; o++) {
       let s: f64 = 0;
       for (let n = 0; n < N; n++) s += sumRun(gy + ((<usize>(n * O + o) * <usize>L) << 2), L);
       store<f32>(at(gb, o), <f32>s);

@@ -78,9 +78,37 @@ export function gemm(
   c: usize,
   work: usize,
 ): void {
-  if (M <= 0 || N <= 0) return;
+  gemmBlock(transA, transB, M, N, K, alpha, a, b, beta, c, work, 0, M, 0, N);
+}
+
+/**
+ * The rows [m0, m1) and columns [n0, n1) of gemm's C, and nothing else: the
+ * share of one thread when several compute one product. With m0 a multiple
+ * of 4 and n0 of 8 the tiles, the blocking of the sum and hence every bit of
+ * the result are those of the whole product computed at once. `work` points
+ * to gemmWorkspaceBytes(M, N, K) bytes of this caller's own.
+ */
+export function gemmBlock(
+  transA: bool,
+  transB: bool,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f64,
+  a: usize,
+  b: usize,
+  beta: f64,
+  c: usize,
+  work: usize,
+  m0: i32,
+  m1: i32,
+  n0: i32,
+  n1: i32,
+): void {
+  if (m0 >= m1 || n0 >= n1) return;
+  const ldc = <usize>N << 2;
   if (K <= 0 || alpha == 0) {
-    scaleC(c, M * N, beta);
+    for (let i = m0; i < m1; i++) scaleC(c + <usize>i * ldc + (<usize>n0 << 2), n1 - n0, beta);
     return;
   }
   const kcMax = blockDepth(K);
@@ -89,17 +117,16 @@ export function gemm(
   const packedB = work;
   const packedA = packedB + align64(<usize>(kcMax * ncMax) << 2);
   const tile = packedA + align64(<usize>(mcMax * kcMax) << 2);
-  const ldc = <usize>N << 2;
 
-  for (let jc = 0; jc < N; jc += NC_MAX) {
-    const nc = min(NC_MAX, N - jc);
+  for (let jc = n0; jc < n1; jc += NC_MAX) {
+    const nc = min(NC_MAX, n1 - jc);
     for (let pc = 0; pc < K; pc += kcMax) {
       const kc = min(kcMax, K - pc);
       // beta applies once, with the first block of the sum; later blocks accumulate.
       const betaHere = pc == 0 ? beta : 1.0;
       packB(transB, b, N, K, pc, kc, jc, nc, packedB);
-      for (let ic = 0; ic < M; ic += MC_MAX) {
-        const mc = min(MC_MAX, M - ic);
+      for (let ic = m0; ic < m1; ic += MC_MAX) {
+        const mc = min(MC_MAX, m1 - ic);
         packA(transA, a, M, K, ic, mc, pc, kc, packedA);
         macroKernel(mc, nc, kc, packedA, packedB, c + <usize>ic * ldc + (<usize>jc << 2), ldc, alpha, betaHere, tile);
       }

@@ -4,7 +4,7 @@
 // JavaScript glue (src/backend/wasm/) owns that memory and lays out operands
 // and workspaces past heapBase(). No kernel allocates.
 
-export { gemm, gemmWorkspaceBytes } from "./gemm";
+export { gemm, gemmBlock, gemmWorkspaceBytes } from "./gemm";
 export { col2im, conv2dBackward, conv2dForward, conv2dWorkspaceBytes, im2col, im2colWorkspaceBytes } from "./conv";
 export { avgPool2dBackward, avgPool2dForward, avgPool2dWorkspaceBytes, maxPool2dBackward, maxPool2dForward, maxPool2dWorkspaceBytes } from "./pool";
 export { batchNormWorkspaceBytes, channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm";

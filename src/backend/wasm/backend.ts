@@ -2,6 +2,7 @@ import type { Backend, PoolWindows, Window2d } from "../backend.js";
 import type { Storage } from "../../tensor/dtype.js";
 import type { StorageAllocator } from "../../tensor/storageAllocator.js";
 import { Arena } from "./arena.js";
+import { controlBytes, splitRange, ThreadTeam, type ThreadSpawner } from "./threads.js";
 import type { LinearMemory } from "./linearMemory.js";
 
 /** Which build of the kernels: with relaxed SIMD (fused multiply-add), plain SIMD, or scalar. */
@@ -15,6 +16,40 @@ export interface WasmBackend extends Backend {
   readonly sharedMemory: boolean;
   /** Bytes of linear memory in use past the static data (tensor storage and kernel scratch), for diagnostics. */
   linearMemoryBytesInUse(): number;
+  /** Threads that share the large kernels (this one included); 1 until startThreads(). */
+  readonly threads: number;
+  /**
+   * The smallest kernel, in multiply-adds, that is split between the threads
+   * (smaller ones run on the calling thread alone, where waking the others
+   * would cost more than it saves). See DEFAULT_MIN_PARALLEL_WORK.
+   */
+  minParallelWork: number;
+  /**
+   * Share the large kernels (GEMM, convolution) between `count` threads:
+   * this one and count − 1 workers started by `spawn`, each running
+   * runKernelThread (src/node/wasmThreads.ts starts them in Node). Needs the
+   * shared memory. Results keep their bits whatever the count. Replaces any
+   * earlier team; count 1 stops it.
+   */
+  startThreads(count: number, spawn: ThreadSpawner): Promise<void>;
+  /** Back to one thread; the workers end. */
+  stopThreads(): void;
+}
+
+/**
+ * Kernels below this many multiply-adds run on one thread: measured with
+ * `npm run bench:threads` on a 2-core machine (see the README), a dispatch
+ * to a sleeping worker costs tens of microseconds.
+ */
+export const DEFAULT_MIN_PARALLEL_WORK = 1 << 20;
+
+/** What one backend instance owns besides its kernels' exports. */
+export interface WasmBackendContext {
+  heap: LinearMemory;
+  /** The compiled module, for worker threads to instantiate over the same memory. */
+  module: WebAssembly.Module;
+  /** Present with a shared memory: tensor storage in linear memory. */
+  storage?: StorageAllocator;
 }
 
 /**
@@ -25,6 +60,23 @@ export interface KernelExports {
   readonly memory: WebAssembly.Memory;
   heapBase(): number;
   gemmWorkspaceBytes(M: number, N: number, K: number): number;
+  gemmBlock(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    a: number,
+    b: number,
+    beta: number,
+    c: number,
+    work: number,
+    m0: number,
+    m1: number,
+    n0: number,
+    n1: number,
+  ): void;
   gemm(
     transA: boolean,
     transB: boolean,
@@ -108,6 +160,8 @@ export interface KernelExports {
     OH: number,
     OW: number,
     work: number,
+    n0: number,
+    n1: number,
   ): void;
   conv2dBackward(
     x: number,
@@ -130,6 +184,10 @@ export interface KernelExports {
     OH: number,
     OW: number,
     work: number,
+    n0: number,
+    n1: number,
+    o0: number,
+    o1: number,
   ): void;
   maxPool2dForward(
     x: number,
@@ -184,8 +242,14 @@ export interface KernelExports {
  * kernels take the whole batch in one call, so their intermediates (column
  * matrices, padded planes) never leave linear memory.
  */
-export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: LinearMemory, storage?: StorageAllocator): WasmBackend {
+export function createWasmBackend(k: KernelExports, variant: WasmVariant, context: WasmBackendContext): WasmBackend {
+  const { heap, module, storage } = context;
   const arena = new Arena(heap);
+  let team: ThreadTeam | null = null;
+  let teamControl = { p: 0, bytes: 0 };
+  let minParallelWork = DEFAULT_MIN_PARALLEL_WORK;
+  /** The threads a kernel of `work` multiply-adds is split between. */
+  const teamFor = (work: number): number => (team !== null && work >= minParallelWork ? team.size : 1);
 
   return {
     name: "wasm",
@@ -193,6 +257,44 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: 
     sharedMemory: heap.shared,
     storage,
     linearMemoryBytesInUse: () => heap.bytesInUse(),
+
+    get threads() {
+      return team?.size ?? 1;
+    },
+
+    get minParallelWork() {
+      return minParallelWork;
+    },
+
+    set minParallelWork(value: number) {
+      if (!(value >= 0)) throw new RangeError(`wasm backend: minParallelWork must be a number of multiply-adds ≥ 0; got ${value}`);
+      minParallelWork = value;
+    },
+
+    async startThreads(count, spawn) {
+      if (!Number.isInteger(count) || count < 1) throw new RangeError(`wasm backend: the thread count must be an integer ≥ 1; got ${count}`);
+      if (count > 1 && !heap.shared) {
+        throw new Error("wasm backend: threads need the shared memory (initWasmBackend({ sharedMemory: true }); in browsers a cross-origin-isolated page)");
+      }
+      this.stopThreads();
+      if (count === 1) return;
+      const bytes = controlBytes(count);
+      const p = heap.allocate(bytes);
+      try {
+        team = await ThreadTeam.start(module, heap.memory, p, count, spawn);
+        teamControl = { p, bytes };
+      } catch (err) {
+        heap.release(p, bytes);
+        throw err;
+      }
+    },
+
+    stopThreads() {
+      if (team === null) return;
+      team.stop();
+      team = null;
+      heap.release(teamControl.p, teamControl.bytes);
+    },
 
     gemm(transA, transB, M, N, K, alpha, a, b, beta, c) {
       const fa = f32(a, "gemm", "a");
@@ -207,8 +309,20 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: 
       const pb = arena.input(fb, K * N);
       // beta = 0 never reads C, so it need not be copied in.
       const pc = beta === 0 ? arena.target(fc, M * N) : arena.update(fc, M * N);
-      const work = arena.alloc(k.gemmWorkspaceBytes(M, N, K) >>> 0);
-      k.gemm(transA, transB, M, N, K, alpha, pa, pb, beta, pc, work);
+      const workBytes = k.gemmWorkspaceBytes(M, N, K) >>> 0;
+      const T = teamFor(M * N * K);
+      if (team === null || T === 1) {
+        k.gemm(transA, transB, M, N, K, alpha, pa, pb, beta, pc, arena.alloc(workBytes));
+      } else {
+        // Split the longer side of C (on tile boundaries: 4 rows, 8 columns); each thread packs the other operand whole.
+        const byColumns = N >= M;
+        const ranges = splitRange(byColumns ? N : M, T, byColumns ? 8 : 4);
+        const shares = ranges.map(([s, e]) => {
+          const [m0, m1, n0, n1] = byColumns ? [0, M, s, e] : [s, e, 0, N];
+          return [+transA, +transB, M, N, K, alpha, pa, pb, beta, pc, arena.alloc(workBytes), m0, m1, n0, n1];
+        });
+        team.run("gemmBlock", shares, k.gemmBlock as unknown as (...a: number[]) => void);
+      }
       arena.output(pc, fc, M * N);
     },
 
@@ -358,8 +472,17 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: 
       const pw = arena.input(fw, O * K);
       const pb = fb === null ? 0 : arena.input(fb, O);
       const py = arena.target(fy, N * O * L);
-      const work = arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
-      k.conv2dForward(px, pw, pb, py, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
+      const workBytes = k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0;
+      const T = N > 1 ? teamFor(N * O * K * L) : 1;
+      if (team === null || T === 1) {
+        k.conv2dForward(px, pw, pb, py, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, arena.alloc(workBytes), 0, N);
+      } else {
+        // Each thread convolves its own images.
+        const shares = splitRange(N, T, 1).map(([n0, n1]) => [
+          px, pw, pb, py, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, arena.alloc(workBytes), n0, n1,
+        ]);
+        team.run("conv2dForward", shares, k.conv2dForward as (...a: number[]) => void);
+      }
       arena.output(py, fy, N * O * L);
     },
 
@@ -391,8 +514,21 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, heap: 
       const pgx = fgx === null ? 0 : arena.target(fgx, nx);
       const pgw = fgw === null ? 0 : arena.target(fgw, O * K);
       const pgb = fgb === null ? 0 : arena.target(fgb, O);
-      const work = fgx === null && fgw === null ? 0 : arena.alloc(k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0);
-      k.conv2dBackward(px, pw, pg, pgx, pgw, pgb, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work);
+      const workBytes = fgx === null && fgw === null ? 0 : k.conv2dWorkspaceBytes(C, g.H, g.W, g.kh, g.kw, g.ph, g.pw, O, g.OH, g.OW) >>> 0;
+      const T = teamFor(2 * N * O * K * L);
+      if (team === null || T === 1) {
+        const work = workBytes === 0 ? 0 : arena.alloc(workBytes);
+        k.conv2dBackward(px, pw, pg, pgx, pgw, pgb, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW, work, 0, N, 0, O);
+      } else {
+        // Each thread: ∂x of its own images, and its rows of ∂W and ∂b summed over every image (so no thread's sum depends on another's).
+        const images = splitRange(N, T, 1);
+        const rows = splitRange(O, T, 4);
+        const shares = images.map(([n0, n1], t) => [
+          px, pw, pg, pgx, pgw, pgb, N, C, g.H, g.W, O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.OH, g.OW,
+          workBytes === 0 ? 0 : arena.alloc(workBytes), n0, n1, rows[t][0], rows[t][1],
+        ]);
+        team.run("conv2dBackward", shares, k.conv2dBackward as (...a: number[]) => void);
+      }
       if (fgx !== null) arena.output(pgx, fgx, nx);
       if (fgw !== null) arena.output(pgw, fgw, O * K);
       if (fgb !== null) arena.output(pgb, fgb, O);

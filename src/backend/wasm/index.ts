@@ -9,6 +9,8 @@ import { LinearMemory } from "./linearMemory.js";
 import { linearStorageAllocator } from "./storage.js";
 
 export type { WasmBackend, WasmVariant } from "./backend.js";
+export { DEFAULT_MIN_PARALLEL_WORK } from "./backend.js";
+export { runKernelThread, type KernelThreadInit, type ThreadSpawner } from "./threads.js";
 
 /** How to load the wasm backend. */
 export interface WasmBackendOptions {
@@ -75,13 +77,13 @@ export async function initWasmBackend(options: WasmBackendOptions = {}): Promise
   try {
     const memory = createMemory(shared);
     const module = await WebAssembly.compile(moduleBytes(variant, shared));
-    return install(await WebAssembly.instantiate(module, { env: { memory } }), variant, memory);
+    return install(module, await WebAssembly.instantiate(module, { env: { memory } }), variant, memory);
   } catch (err) {
     if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
     // SIMD validated but the module did not load (a partial implementation): use the scalar build.
     const memory = createMemory(false);
     const module = await WebAssembly.compile(moduleBytes("scalar", false));
-    return install(await WebAssembly.instantiate(module, { env: { memory } }), "scalar", memory);
+    return install(module, await WebAssembly.instantiate(module, { env: { memory } }), "scalar", memory);
   }
 }
 
@@ -91,11 +93,13 @@ export function initWasmBackendSync(options: WasmBackendOptions = {}): WasmBacke
   const shared = chooseSharing(options, variant);
   try {
     const memory = createMemory(shared);
-    return install(new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(variant, shared)), { env: { memory } }), variant, memory);
+    const module = new WebAssembly.Module(moduleBytes(variant, shared));
+    return install(module, new WebAssembly.Instance(module, { env: { memory } }), variant, memory);
   } catch (err) {
     if (variant === "scalar" || options.simd === true) throw loadError(variant, err);
     const memory = createMemory(false);
-    return install(new WebAssembly.Instance(new WebAssembly.Module(moduleBytes("scalar", false)), { env: { memory } }), "scalar", memory);
+    const module = new WebAssembly.Module(moduleBytes("scalar", false));
+    return install(module, new WebAssembly.Instance(module, { env: { memory } }), "scalar", memory);
   }
 }
 
@@ -157,11 +161,11 @@ function createMemory(shared: boolean): WebAssembly.Memory {
   return shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAXIMUM_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
 }
 
-function install(instance: WebAssembly.Instance, variant: WasmVariant, memory: WebAssembly.Memory): WasmBackend {
+function install(module: WebAssembly.Module, instance: WebAssembly.Instance, variant: WasmVariant, memory: WebAssembly.Memory): WasmBackend {
   const exports = instance.exports as unknown as KernelExports;
   const heap = new LinearMemory(memory, exports.heapBase() >>> 0);
   const storage = heap.shared ? linearStorageAllocator(heap) : undefined;
-  const backend = createWasmBackend(exports, variant, heap, storage);
+  const backend = createWasmBackend(exports, variant, { heap, module, storage });
   registerBackend(backend);
   active = variant;
   return backend;

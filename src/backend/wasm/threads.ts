@@ -1,0 +1,215 @@
+/**
+ * Multi-core kernels: a team of threads, each with its own instance of the
+ * kernels module over the one shared linear memory, splitting one kernel
+ * call between them. The calling thread is member 0 and computes a share
+ * itself; the others are workers parked in Atomics.wait on a control block
+ * in linear memory, so a dispatch costs a store, a notify and a wake-up —
+ * no message passing, no copies (the operands are already in the memory
+ * every instance sees).
+ *
+ * Only kernels written to compute a share of their output are dispatched
+ * (PARALLEL_KERNELS: they take the bounds of that share as arguments), and
+ * the shares are cut on tile boundaries, so a result has the same bits
+ * whatever the number of threads.
+ *
+ * This file uses nothing but WebAssembly and Atomics, so it runs in browsers
+ * (in Web Workers) as in Node; how a worker is started is the caller's
+ * (see src/node/wasmThreads.ts for worker_threads).
+ */
+
+/** The kernels a team can split, by index in dispatches. */
+export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward"] as const;
+export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
+
+/** Largest argument list of a parallel kernel. */
+const MAX_ARGS = 32;
+
+// The control block: Int32 fields, then one Float64 argument list per member.
+const GENERATION = 0; // bumped by every dispatch (and the stop command); workers wait on it
+const PENDING = 1; // workers that have not finished the current dispatch
+const COMMAND = 2; // RUN or STOP
+const KERNEL = 3; // index into PARALLEL_KERNELS
+const ARG_COUNT = 4;
+const FAILED = 5; // 1 + index of a worker whose kernel threw, else 0
+const READY = 8; // READY + i: worker i has instantiated the module
+const RUN = 0;
+const STOP = 1;
+
+/** Bytes of the control block of a team of `size` members. */
+export function controlBytes(size: number): number {
+  return argsOffset(size) + size * MAX_ARGS * 8;
+}
+
+function argsOffset(size: number): number {
+  return Math.ceil(((READY + size) * 4) / 64) * 64;
+}
+
+/** What a worker needs to join a team (all of it can be posted to a worker). */
+export interface KernelThreadInit {
+  /** The compiled kernels module (the build the calling thread runs). */
+  module: WebAssembly.Module;
+  /** The shared linear memory. */
+  memory: WebAssembly.Memory;
+  /** Byte offset of the control block. */
+  control: number;
+  /** Members in the team, the calling thread included. */
+  size: number;
+  /** This worker's member index, 1 … size − 1. */
+  index: number;
+}
+
+/** Starts a worker that calls runKernelThread(init); returns a way to stop it for good. */
+export type ThreadSpawner = (init: KernelThreadInit) => { terminate(): unknown };
+
+/** How long a worker spins on the generation before it sleeps: catches back-to-back dispatches without a wake-up. */
+const SPIN = 20000;
+
+/**
+ * A worker's life: instantiate the module over the shared memory, say
+ * ready, then run its share of each dispatch until told to stop.
+ */
+export function runKernelThread(init: KernelThreadInit): void {
+  const { module, memory, control, size, index } = init;
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as Record<string, (...args: number[]) => unknown>;
+  const kernels = PARALLEL_KERNELS.map((name) => exports[name]);
+  const ctrl = new Int32Array(memory.buffer, control, READY + size);
+  const args = new Float64Array(memory.buffer, control + argsOffset(size) + index * MAX_ARGS * 8, MAX_ARGS);
+  let seen = Atomics.load(ctrl, GENERATION);
+  Atomics.store(ctrl, READY + index, 1);
+  Atomics.notify(ctrl, READY + index);
+  for (;;) {
+    for (let i = 0; i < SPIN && Atomics.load(ctrl, GENERATION) === seen; i++);
+    Atomics.wait(ctrl, GENERATION, seen);
+    const now = Atomics.load(ctrl, GENERATION);
+    if (now === seen) continue; // a spurious wake-up
+    seen = now;
+    if (Atomics.load(ctrl, COMMAND) === STOP) return;
+    try {
+      const n = ctrl[ARG_COUNT];
+      const a = args;
+      kernels[ctrl[KERNEL]](...Array.from({ length: n }, (_, i) => a[i]));
+    } catch {
+      Atomics.store(ctrl, FAILED, index + 1);
+    }
+    if (Atomics.sub(ctrl, PENDING, 1) === 1) Atomics.notify(ctrl, PENDING);
+  }
+}
+
+/** The calling thread's side of a team. */
+export class ThreadTeam {
+  readonly size: number;
+  private readonly ctrl: Int32Array;
+  private readonly args: Float64Array[];
+  private readonly workers: { terminate(): unknown }[] = [];
+  private readonly canBlock: boolean;
+  private stopped = false;
+
+  /**
+   * A team of `size` members (this thread and size − 1 workers started by
+   * `spawn`); the control block (controlBytes(size) bytes) at `control`.
+   * Resolves once every worker has instantiated the module.
+   */
+  static async start(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    control: number,
+    size: number,
+    spawn: ThreadSpawner,
+  ): Promise<ThreadTeam> {
+    const team = new ThreadTeam(memory, control, size);
+    for (let index = 1; index < size; index++) team.workers.push(spawn({ module, memory, control, size, index }));
+    const deadline = Date.now() + 30_000;
+    for (let index = 1; index < size; index++) {
+      while (Atomics.load(team.ctrl, READY + index) === 0) {
+        if (Date.now() > deadline) {
+          team.stop();
+          throw new Error(`wasm threads: worker ${index} of ${size - 1} did not start within 30 s`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+    return team;
+  }
+
+  private constructor(memory: WebAssembly.Memory, control: number, size: number) {
+    this.size = size;
+    this.ctrl = new Int32Array(memory.buffer, control, READY + size);
+    this.ctrl.fill(0);
+    this.args = Array.from({ length: size }, (_, i) => new Float64Array(memory.buffer, control + argsOffset(size) + i * MAX_ARGS * 8, MAX_ARGS));
+    this.canBlock = blockingWaitAllowed(this.ctrl);
+  }
+
+  /**
+   * Run `kernel` once per member, member i with shares[i] as its arguments
+   * (all of the same length): the workers run theirs while this thread runs
+   * shares[0] through `self`, and the call returns when all are done.
+   */
+  run(kernel: ParallelKernel, shares: number[][], self: (...args: number[]) => unknown): void {
+    if (this.stopped) throw new Error("wasm threads: the team was stopped");
+    if (shares.length !== this.size) throw new Error(`wasm threads: ${shares.length} shares for a team of ${this.size}`);
+    const n = shares[0].length;
+    if (n > MAX_ARGS) throw new Error(`wasm threads: ${kernel} takes ${n} arguments; at most ${MAX_ARGS} fit`);
+    for (let i = 1; i < this.size; i++) this.args[i].set(shares[i]);
+    const ctrl = this.ctrl;
+    ctrl[KERNEL] = PARALLEL_KERNELS.indexOf(kernel);
+    ctrl[ARG_COUNT] = n;
+    ctrl[COMMAND] = RUN;
+    Atomics.store(ctrl, FAILED, 0);
+    Atomics.store(ctrl, PENDING, this.size - 1);
+    Atomics.add(ctrl, GENERATION, 1);
+    Atomics.notify(ctrl, GENERATION);
+    let error: unknown = null;
+    try {
+      self(...shares[0]);
+    } catch (err) {
+      error = err;
+    }
+    for (;;) {
+      const pending = Atomics.load(ctrl, PENDING);
+      if (pending === 0) break;
+      if (this.canBlock) Atomics.wait(ctrl, PENDING, pending, 50);
+    }
+    if (error !== null) throw error;
+    const failed = Atomics.load(ctrl, FAILED);
+    if (failed !== 0) throw new Error(`wasm threads: ${kernel} failed in worker ${failed - 1} (a trap: an operand outside linear memory?)`);
+  }
+
+  /** Stop and end the workers; the team cannot run anything afterwards. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    Atomics.store(this.ctrl, COMMAND, STOP);
+    Atomics.add(this.ctrl, GENERATION, 1);
+    Atomics.notify(this.ctrl, GENERATION);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** Whether this thread may block in Atomics.wait (not on a browser's main thread). */
+function blockingWaitAllowed(ctrl: Int32Array): boolean {
+  try {
+    Atomics.wait(ctrl, COMMAND, -1, 0); // the value differs: returns "not-equal" at once where waiting is allowed
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Cut [0, total) into `parts` contiguous ranges whose inner bounds are
+ * multiples of `align` (the tile size of the kernel), as evenly as that
+ * allows; trailing ranges may be empty.
+ */
+export function splitRange(total: number, parts: number, align: number): [number, number][] {
+  const units = Math.ceil(total / align);
+  const ranges: [number, number][] = [];
+  let start = 0;
+  for (let p = 0; p < parts; p++) {
+    const endUnits = Math.round((units * (p + 1)) / parts);
+    const end = Math.min(total, endUnits * align);
+    ranges.push([start, Math.max(start, end)]);
+    start = Math.max(start, end);
+  }
+  return ranges;
+}
