@@ -10,12 +10,14 @@
  */
 import type { Backend } from "../src/backend/backend.js";
 import { referenceBackend } from "../src/backend/reference/index.js";
-import { initWasmBackendSync, wasmRelaxedSimdSupported, wasmSimdSupported } from "../src/backend/wasm/index.js";
+import { availableParallelism } from "node:os";
+import { initWasmBackendSync, wasmRelaxedSimdSupported, wasmSimdSupported, type WasmBackend } from "../src/backend/wasm/index.js";
+import { startWasmThreads } from "../src/node/wasmThreads.js";
 import { kernelsSimdBase64 } from "../src/backend/wasm/generated/kernels-simd.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Figure1Trainer, type ImageSet } from "../src/experiments/figure1/trainer.js";
-import { nn, ops, optim, registerBackend, setBackend, Tensor, ones, zeros } from "../src/index.js";
+import { nn, ops, optim, registerBackend, scope, setBackend, Tensor, ones, zeros } from "../src/index.js";
 import { Generator } from "../src/tensor/random.js";
 import {
   bnCases,
@@ -45,28 +47,20 @@ export interface BackendConfig {
 }
 
 /**
- * A multi-threaded backend would declare the thread counts it runs with as
- * `supportedThreads` and take one with `setThreads(n)`. Today every covshift
- * backend runs one thread per training process, so this gives [1]; when
- * src/backend/wasm gains a threads option, this and `activate` below are the
- * only places to adapt.
+ * The thread counts a build is measured at: 1, and with a shared memory the
+ * machine's cores (each count is its own backend instance, its team of
+ * kernel threads started once).
  */
-interface Threaded {
-  supportedThreads?: readonly number[] | (() => readonly number[]);
-  setThreads?: (n: number) => void;
-}
-
 export function threadCounts(be: Backend): number[] {
-  const declared = (be as Threaded).supportedThreads;
-  const list = typeof declared === "function" ? declared.call(be) : declared;
-  return list !== undefined && list.length > 0 ? [...list] : [1];
+  const cores = availableParallelism();
+  return (be as Partial<WasmBackend>).sharedMemory === true && cores > 1 ? [1, cores] : [1];
 }
 
 /**
  * Every backend build this engine runs, at every thread count it supports.
  * `only` (names as in BackendConfig.backend) restricts the list.
  */
-export function backendConfigs(only?: readonly string[]): { configs: BackendConfig[]; notes: string[] } {
+export async function backendConfigs(only?: readonly string[]): Promise<{ configs: BackendConfig[]; notes: string[] }> {
   const builds: [BackendConfig["backend"], () => Backend][] = [
     ["reference", () => referenceBackend],
     ["wasm-scalar", () => initWasmBackendSync({ simd: false })],
@@ -85,23 +79,24 @@ export function backendConfigs(only?: readonly string[]): { configs: BackendConf
       notes.push("wasm-simd: this engine has no WebAssembly SIMD; skipped");
       continue;
     }
-    let kernels: Backend;
+    let first: Backend;
     try {
-      kernels = load();
+      first = load();
     } catch (err) {
       notes.push(`${backend}: could not be loaded (${(err as Error).message}); skipped`);
       continue;
     }
-    for (const threads of threadCounts(kernels)) {
+    for (const threads of threadCounts(first)) {
+      const kernels = threads === 1 ? first : load();
+      if (threads > 1) await startWasmThreads(kernels as WasmBackend, threads);
       configs.push({
         label: threads === 1 ? backend : `${backend} ×${threads} threads`,
         backend,
         threads,
         kernels,
         activate() {
-          // Both wasm builds register under the name "wasm": re-register the one wanted.
+          // Every wasm build registers under the name "wasm": re-register the one wanted.
           if (kernels !== referenceBackend) registerBackend(kernels);
-          (kernels as Threaded).setThreads?.(threads);
           setBackend(kernels.name);
         },
       });
@@ -127,7 +122,8 @@ const BATCH = defaultFigure1Config.batchSize;
 /**
  * One SGD step of the §4.1 network exactly as figure1 builds it (784-100-100-100-10
  * sigmoid, N(0, 0.01²) weights; BN network: Linear without bias → BatchNorm1d →
- * Sigmoid), batch 60, lr 0.01, momentum 0.9: zeroGrad, forward, loss, backward, step.
+ * Sigmoid), batch 60, lr 0.01, momentum 0.9: zeroGrad, forward, loss, backward, step,
+ * inside scope() as Figure1Trainer runs it.
  */
 export function mlpStep(network: NetworkKind): () => void {
   const { model } = buildFigure1Network(network, defaultFigure1Config, new Generator(0));
@@ -136,12 +132,14 @@ export function mlpStep(network: NetworkKind): () => void {
   const x = new Tensor(random(BATCH * 784, 11).map((v) => v + 0.5), [BATCH, 784]);
   const labels = Int32Array.from({ length: BATCH }, (_, i) => (i * 7) % 10);
   model.train();
-  return () => {
-    opt.zeroGrad();
-    const loss = lossFn.forward(model.forward(x), labels);
-    loss.backward();
-    opt.step();
-  };
+  // As figure1 trains: inside scope(), gradients zeroed in place, so a step reuses the buffers of the one before.
+  return () =>
+    scope(() => {
+      opt.zeroGrad({ setToNone: false });
+      const loss = lossFn.forward(model.forward(x), labels);
+      loss.backward();
+      opt.step();
+    });
 }
 
 export function benchMlp(configs: BackendConfig[], effort: Effort, log: (s: string) => void): MlpResult[] {
@@ -212,7 +210,6 @@ export function benchGemm(configs: BackendConfig[], raw: RawKernels | null, effo
     };
     for (const c of configs) {
       log(`gemm ${g.label} on ${c.label}`);
-      (c.kernels as Threaded).setThreads?.(c.threads);
       record(c.label, time(gemmStep(c.kernels, g), effort.fast));
     }
     if (raw !== null) record(RAW, time(raw.gemmStep(g), effort.fast));

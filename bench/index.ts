@@ -12,6 +12,7 @@
  *   bn     BN forward + backward GB/s through the op (autograd) and through the kernels alone,
  *          next to the memory-copy bandwidth measured in the same run
  *   conv   Conv2d(32→32, 3×3) → BatchNorm2d → ReLU on (64, 32, 16, 16): ms per training step
+ *   threads  GEMM and convolution on one thread and split between the cores: where splitting pays
  *   peers  PyTorch (bench/torch_bench.py, 1 and 2 threads) and TensorFlow.js (wasm, cpu) on the same work
  *
  * Every figure is the best of several timed rounds after a warm-up (the
@@ -44,11 +45,12 @@ import { bnCases, efforts, gemmCases, memoryCopy } from "./measure.js";
 import { enableRelaxedSimd } from "../src/experiments/backend.js";
 import { fmt, table } from "./table.js";
 import { benchTfjs, type TfjsResults } from "./tfjs.js";
+import { benchThreads, type ThreadResults } from "./threads.js";
 import { benchTorch, type TorchResults } from "./torch.js";
 
 enableRelaxedSimd(); // before the first wasm compile: Node 20 keeps relaxed SIMD behind a V8 flag
 
-const SECTIONS = ["mlp", "gemm", "bn", "conv", "peers"] as const;
+const SECTIONS = ["mlp", "gemm", "bn", "conv", "threads", "peers"] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Targets of issue 4, item 5. */
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
   };
   const startedAt = new Date().toISOString();
 
-  const { configs, notes } = backendConfigs(options.backends);
+  const { configs, notes } = await backendConfigs(options.backends);
   const raw = options.backends === undefined || options.backends.includes("wasm-simd") ? rawSimdKernels() : null;
   let mlp: MlpResult[] = [];
   let evaluation: ReturnType<typeof benchEvaluation> | null = null;
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
   let conv: ConvResult[] = [];
   let torch: TorchResults | null = null;
   let tfjs: TfjsResults | null = null;
+  let threads: ThreadResults | null = null;
 
   // The 1-minute load average as each part starts: peers run at other moments than covshift, so a ratio is only as fair as these are close.
   const loadAt: Record<string, number> = {};
@@ -161,6 +164,11 @@ async function main(): Promise<void> {
     mark("covshift conv");
     conv = benchConv(configs, effort, log);
   }
+  if (has("threads")) {
+    mark("covshift threads");
+    threads = benchThreads(configs, effort, log);
+    if (threads === null) notes.push("threads: no multi-threaded configuration (one core, or no shared WebAssembly memory); skipped");
+  }
   if (has("peers")) {
     const work = (["mlp", "gemm", "bn", "conv"] as const).filter(has);
     mark("pytorch");
@@ -179,7 +187,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   const say = (s = "") => out.push(s);
   say(`covshift bench (${options.quick ? "--quick" : "full"}), ${startedAt}`);
-  say(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}; covshift runs one thread per training process`);
+  say(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}`);
   if (machine.git) say(`commit ${machine.git.commit.slice(0, 10)}${machine.git.dirtyFiles > 0 ? ` + ${machine.git.dirtyFiles} modified files in the working tree` : ""}`);
   say(`load average (1, 5, 15 min): ${loadString(machine.loadAverageStart)} at start, ${loadString(machine.loadAverageEnd)} at end`);
   say(`1-min load as each part started: ${Object.entries(loadAt).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
@@ -268,6 +276,21 @@ async function main(): Promise<void> {
     const rows = conv.map((c) => [`covshift ${c.config}`, fmt(c.msPerStep, 1), fmt(c.medianMsPerStep, 1), fmt(c.gemmGflops, 1)]);
     for (const c of torch?.conv ?? []) rows.push([`PyTorch ${c.threads} thread${c.threads > 1 ? "s" : ""}`, fmt(c.msPerStep, 1), fmt(c.medianMsPerStep, 1), fmt(convFlops / (c.msPerStep / 1e3) / 1e9, 1)]);
     say(table(["", "ms/step", "median ms/step", "GFLOP/s"], rows));
+  }
+
+  if (threads !== null) {
+    say();
+    say(`Splitting kernels between threads: ${threads.config} (same instance, minParallelWork ∞ vs 0)`);
+    say(
+      table(
+        ["case", "multiply-adds", "1 thread ms", `${threads.threads} threads ms`, "speedup"],
+        threads.cases.map((c) => [c.case, c.work.toExponential(2), fmt(c.msOneThread, 3), fmt(c.msTeam, 3), `${fmt(c.speedup, 2)}×`]),
+      ),
+    );
+    say(
+      `split pays (≥ 1.1× at every larger case) from ${threads.threshold === null ? "— (nowhere)" : threads.threshold.toExponential(2)} multiply-adds; ` +
+        `the backend's default minParallelWork is ${threads.defaultMinParallelWork.toExponential(2)}`,
+    );
   }
 
   // --- ratios against the targets ----------------------------------------------------
@@ -395,7 +418,7 @@ async function main(): Promise<void> {
       convGflops: `${convFlops} flop per step (forward, dW and dx GEMMs) / seconds per step / 1e9`,
     },
     targets: TARGETS,
-    covshift: { backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv },
+    covshift: { backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv, threads },
     pytorch: torch,
     tfjs,
     ratios,

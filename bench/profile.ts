@@ -156,7 +156,7 @@ if (args.includes("--summarize")) {
 } else if (process.env.COVSHIFT_PROFILE_CHILD === "1") {
   // The child: run the step for the requested time under the profiler.
   const backend = opt("backend", "wasm-simd");
-  const config = backendConfigs([backend]).configs[0];
+  const config = (await backendConfigs([backend])).configs[0];
   if (config === undefined) throw new Error(`--backend ${backend}: not available (reference, wasm-scalar, wasm-simd)`);
   config.activate();
   const step = mlpStep(opt("network", "batchnorm") === "baseline" ? "baseline" : "batchnorm");

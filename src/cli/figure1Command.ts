@@ -6,6 +6,7 @@ import { defaultFigure1Config, Figure1Config } from "../experiments/figure1/conf
 import { runFigure1 } from "../experiments/figure1/run.js";
 import { int, num } from "./parse.js";
 import { runSession } from "./session.js";
+import { threadsPerJob } from "../node/wasmThreads.js";
 
 
 export function figure1Command(): Command {
@@ -29,6 +30,7 @@ export function figure1Command(): Command {
     .option("--population-batches <n>", "training batches for the final population statistics (Algorithm 2)", int("--population-batches"), d.populationBatches)
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
     .option("--jobs <n>", "runs trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
+    .option("--threads <n>", "threads of each run's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
     .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
     .option("--no-download", "never download: fail with instructions when MNIST files are missing")
@@ -57,6 +59,7 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
       };
       const dataDir = resolveDataDir("mnist", o.data);
       const outDir = resolve(o.out);
+      const jobs: number = o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds);
       await runSession({
         outDir,
         totalSteps: config.steps,
@@ -69,7 +72,8 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
             outDir,
             resume: o.resume,
             overwrite: o.overwrite,
-            jobs: o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds),
+            jobs,
+            threads: o.threads ?? threadsPerJob(jobs),
             limits: { train: o.trainLimit, test: o.testLimit },
             download: o.download,
             stopFlag,

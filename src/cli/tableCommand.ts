@@ -17,6 +17,7 @@ import {
 import { runTable } from "../experiments/table/run.js";
 import { int, num } from "./parse.js";
 import { runSession } from "./session.js";
+import { threadsPerJob } from "../node/wasmThreads.js";
 
 const wrap = <T>(parse: (v: string) => T) => (v: string) => {
   try {
@@ -102,6 +103,7 @@ export function tableCommand(): Command {
     .addOption(new Option("--accel-shuffle <mode>", "§4.2.1 rows: shuffling").choices([...SHUFFLE_MODES]).default(a.shuffle))
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
     .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
+    .option("--threads <n>", "threads of each row's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
     .option("--val-limit <n>", "use only the first n validation images (quick tries)", int("--val-limit"))
     .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
@@ -162,6 +164,7 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
             resume: o.resume,
             overwrite: o.overwrite,
             jobs: o.jobs ?? availableParallelism(),
+            threads: o.threads ?? threadsPerJob(o.jobs ?? availableParallelism()),
             limits,
             download: o.download,
             stopFlag,

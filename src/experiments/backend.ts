@@ -1,5 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { setBackend } from "../backend/index.js";
+import type { WasmBackend } from "../backend/wasm/index.js";
+import { startWasmThreads } from "../node/wasmThreads.js";
 
 /**
  * Node 20 ships WebAssembly relaxed SIMD (fused multiply-add, ~1.5× the GEMM
@@ -13,9 +15,12 @@ export function enableRelaxedSimd(): void {
 
 /**
  * Select the kernel backend by name: "reference", "wasm", or "auto" (wasm
- * when it can be loaded, else reference). Returns the name in use.
+ * when it can be loaded, else reference), with `threads` threads for the
+ * wasm backend's large kernels (default 1). Returns a description of what is
+ * in use, e.g. "wasm (relaxed-simd, 2 threads)".
  */
-export async function useBackend(name: string): Promise<string> {
+export async function useBackend(name: string, options: { threads?: number } = {}): Promise<string> {
+  const threads = options.threads ?? 1;
   if (name === "reference") {
     setBackend("reference");
     return "reference";
@@ -23,15 +28,18 @@ export async function useBackend(name: string): Promise<string> {
   if (name !== "wasm" && name !== "auto") {
     throw new Error(`unknown backend "${name}"; choose auto, wasm or reference`);
   }
+  let backend: WasmBackend;
   try {
     enableRelaxedSimd();
     const wasm = await import("../backend/wasm/index.js");
-    await wasm.initWasmBackend();
-    setBackend("wasm");
-    return `wasm (${wasm.wasmVariant()})`;
+    backend = await wasm.initWasmBackend();
   } catch (err) {
     if (name === "wasm") throw new Error(`the wasm backend could not be loaded: ${(err as Error).message}`);
     setBackend("reference");
     return "reference";
   }
+  // Asked-for threads that cannot start are an error, not a silent fall-back.
+  if (threads > 1) await startWasmThreads(backend, threads);
+  setBackend("wasm");
+  return `wasm (${backend.variant}${backend.threads > 1 ? `, ${backend.threads} threads` : ""})`;
 }

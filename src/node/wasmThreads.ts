@@ -27,6 +27,11 @@ export function defaultThreadCount(): number {
   return availableParallelism();
 }
 
+/** Threads per job when `jobs` jobs share the machine: the cores left to each, at least 1. */
+export function threadsPerJob(jobs: number): number {
+  return Math.max(1, Math.floor(defaultThreadCount() / Math.max(1, jobs)));
+}
+
 /**
  * Share `backend`'s large kernels between `threads` threads (default: the
  * machine's cores). With a private memory (no SharedArrayBuffer) or one

@@ -38,8 +38,8 @@ export interface WasmBackend extends Backend {
 
 /**
  * Kernels below this many multiply-adds run on one thread: measured with
- * `npm run bench:threads` on a 2-core machine (see the README), a dispatch
- * to a sleeping worker costs tens of microseconds.
+ * `npm run bench -- --only threads` on a 2-core machine (see the README), a
+ * dispatch to a sleeping worker costs tens of microseconds.
  */
 export const DEFAULT_MIN_PARALLEL_WORK = 1 << 20;
 

@@ -20,6 +20,8 @@ export interface Figure1RunOptions {
   overwrite?: boolean;
   /** Runs trained at once, each in its own worker thread. */
   jobs: number;
+  /** Threads of each job's wasm kernels (GEMM, convolution); 1 by default. Results keep their bits whatever the count. */
+  threads?: number;
   /** Use only the first N training/test images (quick tries and tests). */
   limits?: { train?: number; test?: number };
   /** Fetch missing MNIST files from the public mirrors (default true). */
@@ -95,6 +97,7 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
         checkpointPath: join(outDir, "checkpoints", `${name}.json`),
         resultPath: join(outDir, "runs", `${name}.json`),
         resume: options.resume ?? false,
+        threads: options.threads ?? 1,
         stopFlag,
       };
       const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });

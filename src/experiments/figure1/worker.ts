@@ -20,6 +20,8 @@ export interface Figure1WorkerData {
   checkpointPath: string;
   resultPath: string;
   resume: boolean;
+  /** Threads of the wasm kernels. */
+  threads: number;
   /** Int32Array over a SharedArrayBuffer: [0] becomes 1 when the run must stop. */
   stopFlag: SharedArrayBuffer;
 }
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
   const d = workerData as Figure1WorkerData;
   const stop = new Int32Array(d.stopFlag);
   const post = (m: Figure1WorkerMessage) => parentPort!.postMessage(m);
-  const backend = await useBackend(d.config.backend);
+  const backend = await useBackend(d.config.backend, { threads: d.threads });
   const trainer = new Figure1Trainer(d.network, d.seed, d.config, d.train, d.test);
   let elapsedBefore = 0;
   if (d.resume && existsSync(d.checkpointPath)) {

@@ -22,6 +22,8 @@ export interface TableRunOptions {
   overwrite?: boolean;
   /** Rows trained at once, each in its own worker thread. */
   jobs: number;
+  /** Threads of each job's wasm kernels (GEMM, convolution); 1 by default. Results keep their bits whatever the count. */
+  threads?: number;
   /** Use only the first N images of a split (quick tries and tests). */
   limits?: TableLimits;
   /** Fetch the CIFAR-10 archive when files are missing (default true). */
@@ -105,6 +107,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
         checkpointPath: checkpointPath(id),
         resultPath: resultPath(id),
         resume: options.resume ?? false,
+        threads: options.threads ?? 1,
         stopFlag,
       };
       const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData });

@@ -18,6 +18,8 @@ export interface TableWorkerData {
   checkpointPath: string;
   resultPath: string;
   resume: boolean;
+  /** Threads of the wasm kernels. */
+  threads: number;
   /** Int32Array over a SharedArrayBuffer: [0] becomes 1 when the run must stop. */
   stopFlag: SharedArrayBuffer;
 }
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   const d = workerData as TableWorkerData;
   const stop = new Int32Array(d.stopFlag);
   const post = (m: TableWorkerMessage) => parentPort!.postMessage(m);
-  const backend = await useBackend(d.config.backend);
+  const backend = await useBackend(d.config.backend, { threads: d.threads });
   const trainer = new TableTrainer(d.row, d.config, d.data);
   if (d.resume && existsSync(d.checkpointPath)) trainer.restore(readJson<TableCheckpoint>(d.checkpointPath));
   const r = trainer.result;
