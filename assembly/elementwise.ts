@@ -201,3 +201,28 @@ export function sgdStep(
     store<f32>(pp, p - lr32 * d);
   }
 }
+
+/** dst[i] += src[i] for i < n (gradient accumulation). */
+export function addInPlace(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(at(dst, i), f32x4.add(v128.load(at(dst, i)), v128.load(at(src, i))));
+  }
+  for (; i < n; i++) store<f32>(at(dst, i), load<f32>(at(dst, i)) + load<f32>(at(src, i)));
+}
+
+/** How many of x[0..n) are NaN or ±∞: those whose exponent bits are all ones. */
+export function countNonFinite(x: usize, n: i32): i32 {
+  const EXPONENT: u32 = 0x7f800000;
+  let i = 0;
+  let count = 0;
+  if (ASC_FEATURE_SIMD) {
+    const mask = i32x4.splat(EXPONENT);
+    let lanes = i32x4.splat(0);
+    // i32x4.eq gives −1 in each lane that matches: subtracting it counts.
+    for (; i + 4 <= n; i += 4) lanes = i32x4.sub(lanes, i32x4.eq(v128.and(v128.load(at(x, i)), mask), mask));
+    count = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+  }
+  for (; i < n; i++) if ((load<u32>(at(x, i)) & EXPONENT) == EXPONENT) count++;
+  return count;
+}

@@ -9,7 +9,9 @@ export { col2im, conv2dBackward, conv2dForward, conv2dWorkspaceBytes, im2col, im
 export { avgPool2dBackward, avgPool2dForward, avgPool2dWorkspaceBytes, maxPool2dBackward, maxPool2dForward, maxPool2dWorkspaceBytes } from "./pool";
 export { batchNormWorkspaceBytes, channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm";
 export {
+  addInPlace,
   addRowVector,
+  countNonFinite,
   relu,
   reluBackward,
   sgdStep,

@@ -3,7 +3,7 @@
  * closure `npm run bench` times) in a loop under V8's sampling profiler and
  * prints the functions with the most self time.
  *
- *   node dist/bench/profile.js [--backend wasm-simd] [--network batchnorm] [--seconds 5] [--top 20]
+ *   node dist/bench/profile.js [--backend wasm-relaxed-simd] [--network batchnorm] [--seconds 5] [--top 20]
  *
  * It re-runs itself with `node --cpu-prof` (profile written to
  * bench/results/profile/), then summarizes the .cpuprofile it wrote. To
@@ -13,8 +13,10 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { kernelsRelaxedSimdSharedBase64 } from "../src/backend/wasm/generated/kernels-relaxed-simd-shared.js";
 import { kernelsScalarBase64 } from "../src/backend/wasm/generated/kernels-scalar.js";
-import { kernelsSimdBase64 } from "../src/backend/wasm/generated/kernels-simd.js";
+import { kernelsSimdSharedBase64 } from "../src/backend/wasm/generated/kernels-simd-shared.js";
+import { enableRelaxedSimd } from "../src/experiments/backend.js";
 import { backendConfigs, mlpStep } from "./covshift.js";
 import { fmt, table } from "./table.js";
 
@@ -147,7 +149,8 @@ export function summarize(path: string, top: number, wasmNames = new Map<number,
 /** Export names of the kernels build the profiled backend ran. */
 function kernelNames(backend: string): Map<number, string> {
   if (!backend.startsWith("wasm")) return new Map();
-  const b64 = backend === "wasm-scalar" ? kernelsScalarBase64 : kernelsSimdBase64;
+  // The builds backendConfigs loads: shared memory where there is SIMD.
+  const b64 = backend === "wasm-scalar" ? kernelsScalarBase64 : backend === "wasm-relaxed-simd" ? kernelsRelaxedSimdSharedBase64 : kernelsSimdSharedBase64;
   return wasmExportNames(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
 }
 
@@ -156,8 +159,9 @@ if (args.includes("--summarize")) {
 } else if (process.env.COVSHIFT_PROFILE_CHILD === "1") {
   // The child: run the step for the requested time under the profiler.
   const backend = opt("backend", "wasm-simd");
+  enableRelaxedSimd();
   const config = (await backendConfigs([backend])).configs[0];
-  if (config === undefined) throw new Error(`--backend ${backend}: not available (reference, wasm-scalar, wasm-simd)`);
+  if (config === undefined) throw new Error(`--backend ${backend}: not available (reference, wasm-scalar, wasm-simd, wasm-relaxed-simd)`);
   config.activate();
   const step = mlpStep(opt("network", "batchnorm") === "baseline" ? "baseline" : "batchnorm");
   const end = performance.now() + Number(opt("seconds", "5")) * 1000;

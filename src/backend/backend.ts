@@ -208,6 +208,12 @@ export interface Backend {
    */
   softmaxCrossEntropy(logits: Storage, targets: Int32Array, N: number, C: number, probs: Storage): number;
 
+  /** dst[i] += src[i] for every i < dst.length (gradient accumulation). */
+  addInPlace(dst: Storage, src: Storage): void;
+
+  /** How many elements of x are NaN or ±∞ (the optimizer's divergence check). */
+  countNonFinite(x: Storage): number;
+
   /**
    * One SGD step for one parameter, with PyTorch's semantics:
    * d = g + wd·p; buf = μ·buf + (1 − dampening)·d (buf = d on the first step);

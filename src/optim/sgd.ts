@@ -1,5 +1,6 @@
 import { backendFor } from "../backend/index.js";
 import { Storage } from "../tensor/dtype.js";
+import { allocatePersistent } from "../tensor/storageAllocator.js";
 import { Tensor } from "../tensor/tensor.js";
 
 export interface SGDOptions {
@@ -69,14 +70,9 @@ export class SGD {
     for (let i = 0; i < this.params.length; i++) {
       const g = this.params[i].grad;
       if (g === null) continue;
-      // A sum in double is finite exactly when every float32/64 term is
-      // (a float sum of finite terms this size cannot overflow a double).
       const d = g.data;
-      let sum = 0;
-      for (let j = 0; j < d.length; j++) sum += d[j];
-      if (!Number.isFinite(sum)) {
+      if (backendFor(g.dtype).countNonFinite(d) > 0) {
         const bad = d.findIndex((v) => !Number.isFinite(v));
-        if (bad < 0) continue; // finite float64 values so large that their sum overflowed
         throw new Error(
           `SGD.step(): the gradient of parameter ${i} (shape [${this.params[i].shape.join(", ")}]) holds ${d[bad]} at index ${bad}: the run has diverged. No parameter was changed; lower the learning rate or check the data.`,
         );
@@ -87,7 +83,8 @@ export class SGD {
       if (p.grad === null) continue;
       let v = this.velocity[i];
       const first = this.momentum !== 0 && v === null;
-      if (this.momentum !== 0 && v === null) v = this.velocity[i] = new (p.data.constructor as Float32ArrayConstructor)(p.size);
+      // The momentum buffer lives as long as the optimizer: where the backend keeps memory of its own, there (zero-copy).
+      if (this.momentum !== 0 && v === null) v = this.velocity[i] = allocatePersistent(p.dtype, p.size);
       backendFor(p.dtype).sgdStep(p.data, p.grad.data, v, first, this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov);
     }
     this.steps++;

@@ -1,4 +1,4 @@
-import type { Storage } from "./dtype.js";
+import type { DType, Storage } from "./dtype.js";
 
 /**
  * Where the float32 buffers of training steps live. By default every
@@ -44,4 +44,22 @@ export function ownerOf(s: Storage): StorageAllocator | null {
 
 export function storageAllocator(): StorageAllocator | null {
   return current;
+}
+
+/**
+ * Zeroed storage for a buffer that lives as long as its owner, not one step
+ * (an optimizer's momentum): in the backend's memory where there is an
+ * allocator (released once garbage-collected), else on the JavaScript heap.
+ * Only for a few long-lived buffers: the garbage collector does not see the
+ * backend's memory, so short-lived ones belong in scope().
+ */
+export function allocatePersistent(dtype: DType, n: number): Storage {
+  if (dtype === "float32" && current !== null) {
+    const s = current.allocateFloat32(n);
+    if (s !== null) {
+      current.adopt(s);
+      return s;
+    }
+  }
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
 }

@@ -407,6 +407,32 @@ for (const w of builds) {
       }
     });
 
+    it("addInPlace is exact (one correctly rounded float32 sum per element) on 1, 3, 17, 100, 784 and 10⁵ elements", () => {
+      const next = rng(21);
+      for (const n of [1, 3, 17, 100, 784, 100_000]) {
+        const src = randomF32(n, next, 5);
+        const d0 = randomF32(n, next, 5);
+        const d1 = d0.slice();
+        ref.addInPlace(d0, src);
+        w.addInPlace(d1, src);
+        assertSame(d1, d0, `dst (${n} elements)`);
+      }
+    });
+
+    it("countNonFinite counts NaN, +∞ and −∞ (and no finite value: not the largest float32, not subnormals) on awkward lengths", () => {
+      const specials = [NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0, 0];
+      for (const n of [1, 3, 4, 17, 100, 784]) {
+        const x = new Float32Array(n);
+        for (let i = 0; i < n; i++) x[i] = specials[(i * 5 + n) % specials.length];
+        assert.equal(w.countNonFinite(x), ref.countNonFinite(x), `${n} elements`);
+      }
+      const x = new Float32Array(1001);
+      assert.equal(w.countNonFinite(x), 0);
+      x[1000] = NaN; // in the scalar tail
+      x[3] = -Infinity; // in the SIMD body
+      assert.equal(w.countNonFinite(x), 2);
+    });
+
     it("the scratch arena grows for a large call and stays correct for small calls after it", () => {
       const next = rng(17);
       checkGemm(w, next, false, false, 3, 5, 7, 1, 0);

@@ -76,3 +76,16 @@ export function sgdStep(
     param[i] -= lr * d;
   }
 }
+
+/** dst += src, element by element. */
+export function addInPlace(dst: Storage, src: Storage): void {
+  if (src.length < dst.length) throw new RangeError(`addInPlace: src holds ${src.length} elements; dst needs ${dst.length}`);
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+/** How many elements of x are NaN or ±∞. */
+export function countNonFinite(x: Storage): number {
+  let count = 0;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) count++;
+  return count;
+}

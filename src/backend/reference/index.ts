@@ -4,7 +4,9 @@ import { col2im, conv2dBackward, conv2dForward, im2col } from "./conv.js";
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
 import { channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm.js";
 import {
+  addInPlace,
   addRowVector,
+  countNonFinite,
   relu,
   reluBackward,
   sgdStep,
@@ -40,5 +42,7 @@ export const referenceBackend: Backend = {
   relu,
   reluBackward,
   softmaxCrossEntropy,
+  addInPlace,
+  countNonFinite,
   sgdStep,
 };

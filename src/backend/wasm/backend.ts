@@ -220,6 +220,8 @@ export interface KernelExports {
   relu(x: number, y: number, n: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number): void;
   softmaxCrossEntropy(logits: number, targets: number, N: number, C: number, probs: number): number;
+  addInPlace(dst: number, src: number, n: number): void;
+  countNonFinite(x: number, n: number): number;
   sgdStep(
     param: number,
     grad: number,
@@ -648,6 +650,24 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, contex
       const loss = k.softmaxCrossEntropy(pl, pt, N, C, pp);
       arena.output(pp, fp, N * C);
       return loss;
+    },
+
+    addInPlace(dst, src) {
+      const fd = f32(dst, "addInPlace", "dst");
+      const fs = f32(src, "addInPlace", "src");
+      const n = fd.length;
+      need(fs, n, "addInPlace", "src", `${n} elements, as dst`);
+      arena.reset();
+      const pd = arena.update(fd, n);
+      const ps = arena.input(fs, n);
+      k.addInPlace(pd, ps, n);
+      arena.output(pd, fd, n);
+    },
+
+    countNonFinite(x) {
+      const fx = f32(x, "countNonFinite", "x");
+      arena.reset();
+      return k.countNonFinite(arena.input(fx, fx.length), fx.length);
     },
 
     sgdStep(param, grad, velocity, firstStep, lr, momentum, dampening, weightDecay, nesterov) {
