@@ -17,7 +17,7 @@ import { kernelsSimdBase64 } from "../src/backend/wasm/generated/kernels-simd.js
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Figure1Trainer, type ImageSet } from "../src/experiments/figure1/trainer.js";
-import { nn, ops, optim, registerBackend, scope, setBackend, Tensor, ones, zeros } from "../src/index.js";
+import { getBackend, nn, ops, optim, registerBackend, scope, setBackend, Tensor, ones, zeros } from "../src/index.js";
 import { Generator } from "../src/tensor/random.js";
 import {
   bnCases,
@@ -247,15 +247,30 @@ export interface BnResult {
 
 /** ops.batchNormTrain forward and its backward through autograd, with dx, dγ, dβ. */
 export function bnOpStep(s: BnCase): () => void {
-  const x = new Tensor(random(s.N * s.C * s.S, 4), s.shape, true);
-  const dy = new Tensor(random(s.N * s.C * s.S, 5), s.shape);
+  const x = new Tensor(inBackendMemory(random(s.N * s.C * s.S, 4)), s.shape, true);
+  const dy = new Tensor(inBackendMemory(random(s.N * s.C * s.S, 5)), s.shape);
   const gamma = ones([s.C], { requiresGrad: true });
   const beta = zeros([s.C], { requiresGrad: true });
-  return () => {
-    x.grad = gamma.grad = beta.grad = null;
-    const { y } = ops.batchNormTrain(x, gamma, beta, 1e-5);
-    y.backward(dy);
-  };
+  // As a training step runs it: inside scope(), x and dy where a step's activations live (the backend's memory,
+  // when it has one). The gradients accumulate into the kept .grad (as parameters' do after zeroGrad({ setToNone:
+  // false })): one more pass over dx than PyTorch's x.grad = None, which this harness cannot mirror without
+  // letting a 16 MB gradient escape the scope every step.
+  return () =>
+    scope(() => {
+      const { y } = ops.batchNormTrain(x, gamma, beta, 1e-5);
+      y.backward(dy);
+    });
+}
+
+/**
+ * A copy of `values` where a training step's tensors live: the selected
+ * backend's memory when it has an allocator (never released: this program
+ * is short, and each backend instance has its own memory).
+ */
+function inBackendMemory(values: Float32Array): Float32Array {
+  const s = getBackend().storage?.allocateFloat32(values.length) ?? new Float32Array(values.length);
+  s.set(values);
+  return s;
 }
 
 export function benchBatchNorm(configs: BackendConfig[], raw: RawKernels | null, effort: Effort, log: (s: string) => void): BnResult[] {
@@ -298,14 +313,15 @@ export function convStep(): () => void {
   const model = new nn.Sequential(new nn.Conv2d(32, 32, 3, { padding: 1, bias: false, generator: gen }), new nn.BatchNorm2d(32), new nn.ReLU());
   const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const n = CONV_SHAPE.reduce((a, b) => a * b, 1);
-  const x = new Tensor(random(n, 31), CONV_SHAPE, true);
-  const dy = new Tensor(random(n, 32), CONV_SHAPE);
-  return () => {
-    opt.zeroGrad();
-    x.grad = null;
-    model.forward(x).backward(dy);
-    opt.step();
-  };
+  const x = new Tensor(inBackendMemory(random(n, 31)), CONV_SHAPE, true);
+  const dy = new Tensor(inBackendMemory(random(n, 32)), CONV_SHAPE);
+  // As a training step runs: inside scope(), gradients zeroed in place (x's accumulates, see bnOpStep).
+  return () =>
+    scope(() => {
+      opt.zeroGrad({ setToNone: false });
+      model.forward(x).backward(dy);
+      opt.step();
+    });
 }
 
 export interface ConvResult {

@@ -1,6 +1,6 @@
 import { DType, storageFrom } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
-import { escape } from "../tensor/scope.js";
+import { escapeTensor } from "../tensor/scope.js";
 
 /** Parameters and buffers by their PyTorch state-dict keys ("0.weight", "1.running_mean", …). */
 export type StateDict = Record<string, Tensor>;
@@ -25,14 +25,14 @@ export abstract class Module {
   protected registerParameter(name: string, t: Tensor | null): Tensor | null {
     if (t !== null) {
       t.requiresGrad = true;
-      escape(t.storage); // a module built inside scope() keeps its parameters
+      escapeTensor(t); // a module built inside scope() keeps its parameters
     }
     this._parameters.set(name, t);
     return t;
   }
 
   protected registerBuffer(name: string, t: Tensor | null): Tensor | null {
-    if (t !== null) escape(t.storage);
+    if (t !== null) escapeTensor(t);
     this._buffers.set(name, t);
     return t;
   }

@@ -77,8 +77,8 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
-        escape(g); // the gradient outlives a scope() the backward pass runs in
-        t.grad = new (t.constructor as typeof Tensor)(g, t.shape, false);
+        // The gradient outlives a scope() the backward pass runs in (escape may hand back a copy in other memory).
+        t.grad = new (t.constructor as typeof Tensor)(escape(g), t.shape, false);
       } else {
         addInto(t.grad.data, g);
       }

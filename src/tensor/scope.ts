@@ -1,5 +1,5 @@
 import type { DType, Storage } from "./dtype.js";
-import { ownerOf } from "./storageAllocator.js";
+import { ownerOf, storageAllocator, type StorageAllocator } from "./storageAllocator.js";
 
 /**
  * Buffer reuse for training loops: `scope(fn)` runs one step, and when it
@@ -18,10 +18,11 @@ import { ownerOf } from "./storageAllocator.js";
  * typed arrays, as everywhere else in covshift.
  */
 
-/** What a tensor needs to be released: see Tensor. */
+/** What a tensor needs to be released or moved: see Tensor. */
 export interface Releasable {
   readonly storage: Storage;
   release(): void;
+  relocate(storage: Storage): void;
 }
 
 interface ScopeFrame {
@@ -36,13 +37,33 @@ const pool = new Map<string, Storage[]>();
 let hits = 0;
 let misses = 0;
 
-const key = (dtype: DType, n: number) => (dtype === "float64" ? `d${n}` : `f${n}`);
+/**
+ * Pool key: element type, length, and where the storage lives — float32
+ * storage in one backend's memory serves only while that backend's allocator
+ * is the current one (to another backend's kernels it is foreign memory to
+ * copy).
+ */
+function key(dtype: DType, n: number, allocator: StorageAllocator | null): string {
+  if (dtype === "float64") return `d${n}`;
+  return allocator === null ? `f${n}` : `f${n}@${allocatorId(allocator)}`;
+}
+
+const allocatorIds = new WeakMap<StorageAllocator, number>();
+let nextAllocatorId = 1;
+function allocatorId(a: StorageAllocator): number {
+  let id = allocatorIds.get(a);
+  if (id === undefined) {
+    id = nextAllocatorId++;
+    allocatorIds.set(a, id);
+  }
+  return id;
+}
 
 /** A zero-filled storage from the pool when inside a scope, else null. */
 export function takeFromPool(dtype: DType, n: number): Storage | null {
   const frame = stack[stack.length - 1];
   if (frame === undefined) return null;
-  const free = pool.get(key(dtype, n));
+  const free = pool.get(key(dtype, n, dtype === "float32" ? storageAllocator() : null));
   const s = free?.pop();
   if (s === undefined) {
     misses++;
@@ -67,10 +88,32 @@ export function noteGraphNode(node: { backward: unknown }): void {
   stack[stack.length - 1]?.graphs.push(node);
 }
 
-/** Keep a storage alive past the current scope (a leaf's gradient). */
-export function escape(s: Storage): void {
+/**
+ * Keep a storage alive past the current scope (a leaf's gradient); returns
+ * the storage to use from now on. That is `s` itself, except for storage in
+ * a backend's memory (see storageAllocator.ts) when the allocator's budget
+ * for long-lived storage is spent: then a copy on the JavaScript heap, and
+ * `s` goes back to the pool with the scope.
+ */
+export function escape(s: Storage): Storage {
+  if (stack.length === 0) return s;
+  const owner = ownerOf(s);
+  if (owner !== null && !adopted.has(s)) {
+    if (!owner.adopt(s)) return s.slice();
+    adopted.add(s);
+  }
   for (const frame of stack) frame.escaped.add(s);
+  return s;
 }
+
+/** escape() for a tensor's storage, moving the tensor if escape hands back a copy. */
+export function escapeTensor(t: Releasable): void {
+  const s = escape(t.storage);
+  if (s !== t.storage) t.relocate(s);
+}
+
+/** Storages a backend allocator has taken back as long-lived: released when collected, never pooled. */
+const adopted = new WeakSet<Storage>();
 
 export function inScope(): boolean {
   return stack.length > 0;
@@ -83,15 +126,16 @@ export function scopeStats(): { hits: number; misses: number; pooled: number } {
   return { hits, misses, pooled };
 }
 
-function collectResult(value: unknown, keep: Set<Storage>, seen: Set<unknown>): void {
+function collectResult(value: unknown, keep: Set<Storage>, seen: Set<unknown>, tensors: Releasable[]): void {
   if (value === null || typeof value !== "object" || seen.has(value)) return;
   seen.add(value);
   if ("storage" in value && "release" in value) {
     keep.add((value as Releasable).storage);
+    tensors.push(value as Releasable);
     return;
   }
-  if (Array.isArray(value)) for (const v of value) collectResult(v, keep, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectResult(v, keep, seen);
+  if (Array.isArray(value)) for (const v of value) collectResult(v, keep, seen, tensors);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectResult(v, keep, seen, tensors);
 }
 
 /**
@@ -108,18 +152,33 @@ export function scope<T>(fn: () => T): T {
     stack.pop();
   }
   const keep = new Set<Storage>(frame.escaped);
-  collectResult(result, keep, new Set());
+  const returned: Releasable[] = [];
+  collectResult(result, keep, new Set(), returned);
   const outer = stack[stack.length - 1];
+  if (outer === undefined) {
+    // Returned from the outermost scope: storage in a backend's memory becomes long-lived, or, past the
+    // allocator's budget for that, the returned tensors move to copies on the JavaScript heap.
+    for (const t of returned) {
+      const s = t.storage;
+      const owner = ownerOf(s);
+      if (owner === null || adopted.has(s)) continue;
+      if (owner.adopt(s)) adopted.add(s);
+      else {
+        const copy = s.slice();
+        for (const u of returned) if (u.storage === s) u.relocate(copy);
+        keep.delete(s);
+      }
+    }
+  }
   for (const node of frame.graphs) node.backward = null;
   const recycled = new Set<Storage>();
   for (const s of frame.storages) {
     if (keep.has(s)) {
       if (outer !== undefined) outer.storages.push(s);
-      else adoptIfOwned(s); // it now lives as long as whoever holds it
       continue;
     }
     recycled.add(s);
-    const k = key(s instanceof Float64Array ? "float64" : "float32", s.length);
+    const k = key(s instanceof Float64Array ? "float64" : "float32", s.length, ownerOf(s));
     let list = pool.get(k);
     if (list === undefined) pool.set(k, (list = []));
     list.push(s);
@@ -137,10 +196,6 @@ export function scope<T>(fn: () => T): T {
 export function clearPool(): void {
   for (const list of pool.values()) for (const s of list) releaseIfOwned(s);
   pool.clear();
-}
-
-function adoptIfOwned(s: Storage): void {
-  ownerOf(s)?.adopt(s);
 }
 
 function releaseIfOwned(s: Storage): void {

@@ -12,7 +12,8 @@ import type { DType, Storage } from "./dtype.js";
  * Only scoped allocations use it: the scope pool owns those buffers and
  * knows when they die. A buffer that outlives its scopes (a parameter's
  * gradient, a tensor returned from the outermost scope) is `adopt`ed and
- * released when the garbage collector reclaims it.
+ * released when the garbage collector reclaims it — within a budget, past
+ * which such buffers are copied to the JavaScript heap instead.
  */
 export interface StorageAllocator {
   /** n zeroed float32 elements in the backend's memory, or null to fall back to the JavaScript heap. */
@@ -21,8 +22,17 @@ export interface StorageAllocator {
   owns(s: Storage): boolean;
   /** Give `s` back (it must not be used afterwards). */
   release(s: Storage): void;
-  /** `s` outlives every scope: release it once it is garbage-collected. */
-  adopt(s: Storage): void;
+  /**
+   * `s` outlives every scope: keep it, and release it once it is
+   * garbage-collected. Returns false (and keeps nothing) when the budget
+   * for such storage is spent: the garbage collector does not see the
+   * backend's memory, and its finalizers run only when the event loop turns,
+   * so a synchronous loop that lets storage escape every step (say,
+   * zeroGrad() dropping gradients that the next backward pass makes anew)
+   * must not grow that memory without bound. The caller then copies `s`
+   * to the JavaScript heap.
+   */
+  adopt(s: Storage): boolean;
 }
 
 let current: StorageAllocator | null = null;
@@ -57,8 +67,8 @@ export function allocatePersistent(dtype: DType, n: number): Storage {
   if (dtype === "float32" && current !== null) {
     const s = current.allocateFloat32(n);
     if (s !== null) {
-      current.adopt(s);
-      return s;
+      if (current.adopt(s)) return s;
+      current.release(s);
     }
   }
   return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);

@@ -69,6 +69,11 @@ export class Tensor {
     this.gradFn = null;
   }
 
+  /** @internal Called by scope() when this tensor outlives it in other memory (a copy of the same values). */
+  relocate(storage: Storage): void {
+    this._data = storage;
+  }
+
   get size(): number {
     return this.data.length;
   }

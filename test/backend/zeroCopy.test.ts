@@ -93,6 +93,20 @@ describe("zero-copy tensor storage in a shared wasm memory", { skip: !wasmShared
     assert.deepEqual(values, [1, 0, 3]);
   });
 
+  it("the buffer pool hands a backend only buffers in its own memory (another backend's would be copied in and out)", () => {
+    const other = initWasmBackendSync({ sharedMemory: true });
+    select(shared);
+    scope(() => zeros([123, 45])); // a buffer in shared's memory goes to the pool
+    select(other);
+    const owner = scope(() => {
+      const t = zeros([123, 45]);
+      return [other.storage!.owns(t.data), shared.storage!.owns(t.data)];
+    });
+    assert.deepEqual(owner, [true, false]);
+    select(shared);
+    assert.equal(scope(() => shared.storage!.owns(zeros([123, 45]).data)), true, "and the first backend gets its own back");
+  });
+
   it("a conv + BN network trains to the same bits with zero-copy storage as with every operand copied", () => {
     const a = train(shared, 15);
     const b = train(privateMemory, 15);
@@ -104,6 +118,51 @@ describe("zero-copy tensor storage in a shared wasm memory", { skip: !wasmShared
     for (let i = 0; i < a.length; i++) assert.deepEqual(a[i], b[i], `state entry ${i}`);
     // And training did something: the first convolution's weights moved.
     assert.notDeepEqual(a[0], start[0]);
+  });
+
+  it("a synchronous loop whose zeroGrad() drops the gradients every step keeps linear memory bounded, and trains as with a private memory", () => {
+    // Each step's gradients escape the scope (314 KB for the 784×100 weight); finalizers cannot run inside
+    // this loop, so without the allocator's budget for long-lived storage 400 steps would hold 125 MB.
+    const run = (b: WasmBackend) => {
+      select(b);
+      const g = new Generator(5);
+      const model = new nn.Sequential(new nn.Linear(784, 100, { generator: g }), new nn.Sigmoid(), new nn.Linear(100, 10, { generator: g }));
+      const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+      const lossFn = new nn.CrossEntropyLoss();
+      const x = randn([8, 784], new Generator(6), { dtype: "float32" });
+      const y = new Int32Array([0, 1, 2, 3, 4, 5, 6, 7]);
+      let peak = 0;
+      for (let s = 0; s < 400; s++) {
+        scope(() => {
+          opt.zeroGrad(); // drops the gradients: the next backward pass makes new ones
+          lossFn.forward(model.forward(x), y).backward();
+          opt.step();
+        });
+        if (b.sharedMemory) peak = Math.max(peak, b.linearMemoryBytesInUse());
+      }
+      return { state: Object.values(model.stateDict()).map((t) => Float32Array.from(t.data)), peak };
+    };
+    const a = run(shared);
+    const b = run(privateMemory);
+    assert.ok(a.peak < 96 * 2 ** 20, `linear memory in use peaked at ${(a.peak / 2 ** 20).toFixed(1)} MiB`);
+    for (let i = 0; i < a.state.length; i++) assert.deepEqual(a.state[i], b.state[i], `state entry ${i}`);
+  });
+
+  it("tensors returned from the outermost scope stay valid, in linear memory within the budget and copied out past it", () => {
+    const fresh = initWasmBackendSync({ sharedMemory: true }); // its own memory and budget, untouched by the tests before
+    select(fresh);
+    const kept: Tensor[] = [];
+    for (let i = 0; i < 40; i++) {
+      // 4 MiB each: 160 MiB in all, well past the 64 MiB budget.
+      kept.push(scope(() => ops.relu(new Tensor(new Float32Array(2 ** 20).fill(i), [2 ** 20]))));
+    }
+    const inMemory = kept.filter((t) => fresh.storage!.owns(t.data)).length;
+    assert.ok(inMemory >= 1 && inMemory < 40, `${inMemory} of 40 returned tensors stayed in linear memory`);
+    kept.forEach((t, i) => {
+      assert.equal(t.data[0], i);
+      assert.equal(t.data[2 ** 20 - 1], i);
+    });
+    assert.ok(fresh.linearMemoryBytesInUse() < 96 * 2 ** 20, `${(fresh.linearMemoryBytesInUse() / 2 ** 20).toFixed(1)} MiB in use`);
   });
 
   it("clearPool() gives the pooled blocks of linear memory back", () => {

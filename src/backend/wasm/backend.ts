@@ -41,7 +41,7 @@ export interface WasmBackend extends Backend {
  * `npm run bench -- --only threads` on a 2-core machine (see the README), a
  * dispatch to a sleeping worker costs tens of microseconds.
  */
-export const DEFAULT_MIN_PARALLEL_WORK = 1 << 20;
+export const DEFAULT_MIN_PARALLEL_WORK = 1 << 21;
 
 /** What one backend instance owns besides its kernels' exports. */
 export interface WasmBackendContext {

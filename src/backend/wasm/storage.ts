@@ -3,16 +3,28 @@ import type { StorageAllocator } from "../../tensor/storageAllocator.js";
 import type { LinearMemory } from "./linearMemory.js";
 
 /**
+ * Long-lived storage (parameters and gradients made inside scopes, tensors
+ * returned from them) kept in linear memory at most at a time: the
+ * parameters and gradients of networks far larger than the paper's fit.
+ */
+export const DEFAULT_ADOPT_BUDGET = 64 * 2 ** 20;
+
+/**
  * Tensor storage in a shared linear memory (see tensor/storageAllocator.ts):
  * float32 arrays over the memory's SharedArrayBuffer, which the kernels then
  * use in place. The scope pool recycles these arrays step after step; one
- * that outlives its scopes is released when the garbage collector reclaims it.
+ * that outlives its scopes is released when the garbage collector reclaims it,
+ * up to `adoptBudgetBytes` of such storage at a time (see StorageAllocator.adopt).
  */
-export function linearStorageAllocator(heap: LinearMemory): StorageAllocator {
+export function linearStorageAllocator(heap: LinearMemory, adoptBudgetBytes = DEFAULT_ADOPT_BUDGET): StorageAllocator {
   if (!heap.shared) throw new Error("wasm backend: tensor storage in linear memory needs a shared memory");
+  let adoptedBytes = 0;
   const finalizer =
     typeof FinalizationRegistry !== "undefined"
-      ? new FinalizationRegistry<{ p: number; bytes: number }>(({ p, bytes }) => heap.release(p, bytes))
+      ? new FinalizationRegistry<{ p: number; bytes: number }>(({ p, bytes }) => {
+          heap.release(p, bytes);
+          adoptedBytes -= bytes;
+        })
       : null;
   return {
     allocateFloat32(n: number): Float32Array {
@@ -28,9 +40,11 @@ export function linearStorageAllocator(heap: LinearMemory): StorageAllocator {
     release(s: Storage): void {
       heap.release(s.byteOffset, s.byteLength);
     },
-    adopt(s: Storage): void {
-      // Without a FinalizationRegistry the block is never reused: memory, not correctness.
-      finalizer?.register(s, { p: s.byteOffset, bytes: s.byteLength });
+    adopt(s: Storage): boolean {
+      if (finalizer === null || adoptedBytes + s.byteLength > adoptBudgetBytes) return false;
+      finalizer.register(s, { p: s.byteOffset, bytes: s.byteLength });
+      adoptedBytes += s.byteLength;
+      return true;
     },
   };
 }
