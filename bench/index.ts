@@ -376,13 +376,17 @@ async function main(): Promise<void> {
       assumptions: `${FIGURE1.networks} networks × (${FIGURE1.steps} steps + ${FIGURE1.evaluationsPerNetwork} evaluations of 10,000 images), one seed; evaluation without checkpoint writes`,
     };
     ratios.figure1 = figure1;
+    // `covshift figure1` trains the two networks side by side when there are two cores: judge what it does.
+    const asRun = machine.cores >= 2 ? parallel : total;
     lines.push([
       "Figure 1 run time (one seed)",
-      `${fmt(total, 0)} s`,
+      `${fmt(asRun, 0)} s`,
       `≤ ${TARGETS.figure1Seconds} s`,
-      verdict(total <= TARGETS.figure1Seconds),
+      verdict(asRun <= TARGETS.figure1Seconds),
       `${bestBn.config}: 2 × 50,000 steps ${fmt(train, 0)} s + 2 × 100 evaluations ${fmt(evals, 0)} s ` +
-        `(one eval: ${fmt(e.baseline * 1e3, 0)} / ${fmt(e.batchnorm * 1e3, 0)} ms no BN / BN); both runs in parallel on 2 free cores ≈ ${fmt(parallel, 0)} s`,
+        `(one eval: ${fmt(e.baseline * 1e3, 0)} / ${fmt(e.batchnorm * 1e3, 0)} ms no BN / BN) = ${fmt(total, 0)} s one after the other; ` +
+        `${machine.cores >= 2 ? "the two side by side, as figure1 runs them on 2 cores" : "on one core, one after the other"}: ${fmt(asRun, 0)} s ` +
+        `(the real command: node bin/covshift.js figure1 --seeds 1)`,
     ]);
   }
   if (lines.length > 0) {
