@@ -247,16 +247,17 @@ export interface BnResult {
 
 /** ops.batchNormTrain forward and its backward through autograd, with dx, dγ, dβ. */
 export function bnOpStep(s: BnCase): () => void {
-  const x = new Tensor(inBackendMemory(random(s.N * s.C * s.S, 4)), s.shape, true);
+  const xs = inBackendMemory(random(s.N * s.C * s.S, 4));
   const dy = new Tensor(inBackendMemory(random(s.N * s.C * s.S, 5)), s.shape);
   const gamma = ones([s.C], { requiresGrad: true });
   const beta = zeros([s.C], { requiresGrad: true });
-  // As a training step runs it: inside scope(), x and dy where a step's activations live (the backend's memory,
-  // when it has one). The gradients accumulate into the kept .grad (as parameters' do after zeroGrad({ setToNone:
-  // false })): one more pass over dx than PyTorch's x.grad = None, which this harness cannot mirror without
-  // letting a 16 MB gradient escape the scope every step.
+  // As a training step runs it: inside scope(), on an input where a step's activations live (the backend's
+  // memory, when it has one). The input is a leaf made in the scope, so ∂x goes into a recycled buffer and
+  // ends with the step, as PyTorch's x.grad = None lets its allocator reuse the memory.
   return () =>
     scope(() => {
+      gamma.grad = beta.grad = null;
+      const x = new Tensor(xs, s.shape, true);
       const { y } = ops.batchNormTrain(x, gamma, beta, 1e-5);
       y.backward(dy);
     });

@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate, Storage } from "../tensor/dtype.js";
+import { allocate, allocateUninitialized, Storage } from "../tensor/dtype.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** x viewed as (N, C, S): S = L for (N, C, L), H·W for (N, C, H, W), 1 for (N, C). */
@@ -41,7 +41,7 @@ export function batchNormTrain(
   const variance = new Float64Array(C);
   kernels.channelMoments(x.data, N, C, S, mean, variance);
   const { invStd, scale, shift } = affineOf(variance, weight, bias, eps);
-  const y = new Tensor(allocate(x.dtype, x.size), x.shape);
+  const y = new Tensor(allocateUninitialized(x.dtype, x.size), x.shape); // channelAffine writes every element
   kernels.channelAffine(x.data, y.data, N, C, S, mean, scale, shift);
 
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
@@ -57,7 +57,7 @@ export function batchNormTrain(
         a[c] = sumDy[c] / m;
         b[c] = (invStd[c] * invStd[c] * sumDyXmu[c]) / m;
       }
-      const dx = allocate(x.dtype, x.size);
+      const dx = allocateUninitialized(x.dtype, x.size); // channelGradInput writes every element
       kernels.channelGradInput(x.data, g, dx, N, C, S, mean, a, b, scale);
       grads.push(dx);
     } else grads.push(null);
@@ -83,7 +83,7 @@ export function batchNormInference(
   const kernels = backendFor(x.dtype);
   const mean = Float64Array.from(runningMean);
   const { invStd, scale, shift } = affineOf(runningVar, weight, bias, eps);
-  const y = new Tensor(allocate(x.dtype, x.size), x.shape);
+  const y = new Tensor(allocateUninitialized(x.dtype, x.size), x.shape); // channelAffine writes every element
   kernels.channelAffine(x.data, y.data, N, C, S, mean, scale, shift);
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
   return record(y, "batch_norm_inference", inputs, (g) => {
@@ -93,7 +93,7 @@ export function batchNormInference(
     const sumDyXmu = new Float64Array(C);
     if (needSums) kernels.channelGradSums(x.data, g, N, C, S, mean, sumDy, sumDyXmu);
     if (x.requiresGrad) {
-      const dx = allocate(x.dtype, x.size);
+      const dx = allocateUninitialized(x.dtype, x.size); // channelGradInput writes every element
       const zero = new Float64Array(C);
       kernels.channelGradInput(x.data, g, dx, N, C, S, mean, zero, zero, scale);
       grads.push(dx);

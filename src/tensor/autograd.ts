@@ -1,6 +1,6 @@
 import type { Storage } from "./dtype.js";
 import { backendFor } from "../backend/index.js";
-import { escape } from "./scope.js";
+import { escape, madeInCurrentScope } from "./scope.js";
 import type { Tensor } from "./tensor.js";
 
 let gradEnabled = true;
@@ -77,8 +77,10 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
-        // The gradient outlives a scope() the backward pass runs in (escape may hand back a copy in other memory).
-        t.grad = new (t.constructor as typeof Tensor)(escape(g), t.shape, false);
+        // The gradient lives as long as the leaf: past a scope() the backward pass runs in (escape may hand
+        // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
+        const storage = madeInCurrentScope(t) ? g : escape(g);
+        t.grad = new (t.constructor as typeof Tensor)(storage, t.shape, false);
       } else {
         addInto(t.grad.data, g);
       }

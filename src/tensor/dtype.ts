@@ -36,11 +36,25 @@ export function setBufferTracking(enabled: boolean): void {
  * Inside `scope()` it comes from the pool of recycled buffers when one fits.
  */
 export function allocate(dtype: DType, n: number): Storage {
-  const pooled = takeFromPool(dtype, n);
+  return allocateStorage(dtype, n, true);
+}
+
+/**
+ * Storage of `n` elements whose contents are undefined, for an output that a
+ * kernel overwrites whole: a recycled buffer is not zero-filled first (one
+ * pass over memory saved). Outside a scope it is zero-filled like any new
+ * typed array.
+ */
+export function allocateUninitialized(dtype: DType, n: number): Storage {
+  return allocateStorage(dtype, n, false);
+}
+
+function allocateStorage(dtype: DType, n: number, zeroed: boolean): Storage {
+  const pooled = takeFromPool(dtype, n, zeroed);
   if (pooled !== null) return pooled;
   // Inside a scope, float32 storage may come from the backend's own memory (see storageAllocator.ts).
   const allocator = dtype === "float32" && inScope() ? storageAllocator() : null;
-  const s = allocator?.allocateFloat32(n) ?? (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+  const s = allocator?.allocateFloat32(n, zeroed) ?? (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
   noteAllocation(s);
   if (tracking) {
     allocated++;
@@ -51,7 +65,7 @@ export function allocate(dtype: DType, n: number): Storage {
 
 /** Storage of the given dtype holding a copy of `values`. */
 export function storageFrom(dtype: DType, values: ArrayLike<number>): Storage {
-  const s = allocate(dtype, values.length);
+  const s = allocateUninitialized(dtype, values.length); // every element is written just below
   s.set(values as ArrayLike<number>);
   return s;
 }

@@ -60,7 +60,7 @@ function allocatorId(a: StorageAllocator): number {
 }
 
 /** A zero-filled storage from the pool when inside a scope, else null. */
-export function takeFromPool(dtype: DType, n: number): Storage | null {
+export function takeFromPool(dtype: DType, n: number, zeroed = true): Storage | null {
   const frame = stack[stack.length - 1];
   if (frame === undefined) return null;
   const free = pool.get(key(dtype, n, dtype === "float32" ? storageAllocator() : null));
@@ -70,7 +70,7 @@ export function takeFromPool(dtype: DType, n: number): Storage | null {
     return null;
   }
   hits++;
-  s.fill(0);
+  if (zeroed) s.fill(0);
   frame.storages.push(s);
   return s;
 }
@@ -81,7 +81,23 @@ export function noteAllocation(s: Storage): void {
 }
 
 export function noteTensor(t: Releasable): void {
-  stack[stack.length - 1]?.tensors.push(t);
+  const frame = stack[stack.length - 1];
+  if (frame === undefined) return;
+  frame.tensors.push(t);
+  frameOf.set(t, frame);
+}
+
+/** The scope frame each tensor was made in. */
+const frameOf = new WeakMap<Releasable, ScopeFrame>();
+
+/**
+ * Whether `t` was made inside the innermost running scope: then whatever
+ * belongs to it alone (its gradient) can end with that scope too, and
+ * need not escape.
+ */
+export function madeInCurrentScope(t: Releasable): boolean {
+  const frame = stack[stack.length - 1];
+  return frame !== undefined && frameOf.get(t) === frame;
 }
 
 export function noteGraphNode(node: { backward: unknown }): void {
@@ -132,6 +148,9 @@ function collectResult(value: unknown, keep: Set<Storage>, seen: Set<unknown>, t
   if ("storage" in value && "release" in value) {
     keep.add((value as Releasable).storage);
     tensors.push(value as Releasable);
+    // A returned leaf keeps its gradient (made in this scope when the leaf was: see madeInCurrentScope).
+    const grad = (value as { grad?: unknown }).grad;
+    if (grad !== null && grad !== undefined) collectResult(grad, keep, seen, tensors);
     return;
   }
   if (Array.isArray(value)) for (const v of value) collectResult(v, keep, seen, tensors);

@@ -16,8 +16,8 @@ import type { DType, Storage } from "./dtype.js";
  * which such buffers are copied to the JavaScript heap instead.
  */
 export interface StorageAllocator {
-  /** n zeroed float32 elements in the backend's memory, or null to fall back to the JavaScript heap. */
-  allocateFloat32(n: number): Float32Array | null;
+  /** n float32 elements in the backend's memory (zero-filled unless `zeroed` is false), or null to fall back to the JavaScript heap. */
+  allocateFloat32(n: number, zeroed?: boolean): Float32Array | null;
   /** Whether `s` was allocated here. */
   owns(s: Storage): boolean;
   /** Give `s` back (it must not be used afterwards). */

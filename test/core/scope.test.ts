@@ -101,3 +101,27 @@ describe("scope(): buffer reuse across training steps", () => {
     assert.throws(() => fromInner!.data, /scope/);
   });
 });
+
+describe("scope(): gradients of leaves made inside it", () => {
+  it("a leaf made inside a scope has its gradient recycled with it (nothing escapes), and a returned leaf keeps a readable gradient", () => {
+    const x0 = new Float32Array([1, -2, 3, -4]);
+    // Warm the pool, then a step whose leaf is made inside must allocate nothing new.
+    const step = () =>
+      scope(() => {
+        const x = new Tensor(x0, [4], true);
+        ops.sum(ops.relu(x)).backward();
+        return x.grad!.data[0];
+      });
+    step();
+    step();
+    const before = scopeStats().misses;
+    for (let i = 0; i < 10; i++) assert.equal(step(), 1);
+    assert.equal(scopeStats().misses, before, "the leaf's gradient went back to the pool every step");
+    const kept = scope(() => {
+      const x = new Tensor(x0, [4], true);
+      ops.sum(ops.relu(x)).backward();
+      return x;
+    });
+    assert.deepEqual(Array.from(kept.grad!.data), [1, 0, 1, 0], "the returned leaf's gradient is still readable");
+  });
+});

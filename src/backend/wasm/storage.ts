@@ -27,11 +27,11 @@ export function linearStorageAllocator(heap: LinearMemory, adoptBudgetBytes = DE
         })
       : null;
   return {
-    allocateFloat32(n: number): Float32Array {
+    allocateFloat32(n: number, zeroed = true): Float32Array {
       const bytes = n * 4;
       const p = heap.allocate(bytes);
       const s = new Float32Array(heap.buffer, p, n);
-      s.fill(0); // a reused block holds its previous contents
+      if (zeroed) s.fill(0); // a reused block holds its previous contents
       return s;
     },
     owns(s: Storage): boolean {
