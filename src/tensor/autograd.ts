@@ -1,4 +1,4 @@
-import type { Storage } from "./dtype.js";
+import { dtypeOf, storageFrom, type Storage } from "./dtype.js";
 import { backendFor } from "../backend/index.js";
 import { escape, madeInCurrentScope } from "./scope.js";
 import type { Tensor } from "./tensor.js";
@@ -51,7 +51,7 @@ function reverseTopologicalOrder(root: Tensor): Tensor[] {
  * live only during the pass; leaves that require grad accumulate into
  * `.grad` (as in PyTorch, so that several backward passes add up).
  */
-export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolean): void {
+export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolean, borrowed = false): void {
   if (!root.requiresGrad) {
     throw new Error(
       "backward(): this tensor does not require grad and has no graph. Create the inputs or parameters with requiresGrad: true, and do not call it inside noGrad().",
@@ -64,10 +64,18 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
   // output's gradient is never read again. So contributions are summed in
   // place, and a leaf adopts its first gradient without a copy.
   const grads = new Map<Tensor, Storage>([[root, gradRoot]]);
+  // A borrowed root gradient is the caller's array: it is only read. Backward closures never write into the
+  // gradient they receive, but a view op passes it on as its input's gradient, which a sum may then add into,
+  // or a leaf adopt as .grad: both get a copy instead (copy on write).
+  const readOnly = borrowed ? gradRoot : null;
+  const own = (g: Storage): Storage => (g === readOnly ? storageFrom(dtypeOf(g), g) : g);
   const accumulate = (t: Tensor, g: Storage) => {
-    const prev = grads.get(t);
+    let prev = grads.get(t);
     if (prev === undefined) grads.set(t, g);
-    else addInto(prev, g);
+    else {
+      if (prev === readOnly) grads.set(t, (prev = own(prev)));
+      addInto(prev, g);
+    }
   };
 
   for (const t of order) {
@@ -79,7 +87,8 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
       if (t.grad === null) {
         // The gradient lives as long as the leaf: past a scope() the backward pass runs in (escape may hand
         // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
-        const storage = madeInCurrentScope(t) ? g : escape(g);
+        const mine = own(g);
+        const storage = madeInCurrentScope(t) ? mine : escape(mine);
         t.grad = new (t.constructor as typeof Tensor)(storage, t.shape, false);
       } else {
         addInto(t.grad.data, g);

@@ -128,6 +128,13 @@ export class Tensor {
           `backward(): gradient has ${values.length} values but the output has shape [${this.shape.join(", ")}] (${this.size} values)`,
         );
       }
+      // The caller's own array of the right type is used as it is, read-only (runBackward copies it before
+      // anything would write into it); anything else is converted.
+      const sameType = this.dtype === "float64" ? values instanceof Float64Array : values instanceof Float32Array;
+      if (sameType) {
+        runBackward(this, values as Storage, options.retainGraph ?? false, true);
+        return;
+      }
       g = storageFrom(this.dtype, values);
     }
     runBackward(this, g, options.retainGraph ?? false);

@@ -116,3 +116,24 @@ describe("seeded reproducibility", () => {
     assert.ok(!a.n.equals(b.n), "init.normal");
   });
 });
+
+describe("backward(gradient): the caller's gradient array is read, never written or adopted", () => {
+  it("through a view op into a leaf, and into a sum of two paths, dy keeps its values and .grad is a copy", () => {
+    const dy = new Float32Array([1, 2, 3, 4]);
+    const x = new Tensor(new Float32Array([1, 2, 3, 4]), [4], true);
+    // A view: the root gradient passes unchanged to the leaf, which must not adopt the caller's array.
+    ops.reshape(x, [2, 2]).backward(dy);
+    assert.deepEqual(Array.from(x.grad!.data), [1, 2, 3, 4]);
+    assert.notEqual(x.grad!.data, dy, "the leaf's gradient is its own array");
+    ops.reshape(x, [2, 2]).backward(dy); // accumulates into x.grad, not into dy
+    assert.deepEqual(Array.from(x.grad!.data), [2, 4, 6, 8]);
+    assert.deepEqual(Array.from(dy), [1, 2, 3, 4], "dy unchanged");
+    // Two paths into one tensor: r's gradient starts as the caller's array (moved through the view), then gets a sum.
+    const w = new Tensor(new Float32Array([1, 1, 1, 1]), [4], true);
+    const r = ops.mul(w, 3);
+    const v = ops.add(ops.reshape(r, [2, 2]), ops.reshape(r, [2, 2]));
+    ops.reshape(v, [4]).backward(dy);
+    assert.deepEqual(Array.from(w.grad!.data), [6, 12, 18, 24]);
+    assert.deepEqual(Array.from(dy), [1, 2, 3, 4], "dy unchanged after a sum of two paths");
+  });
+});
