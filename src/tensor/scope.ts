@@ -113,12 +113,22 @@ export function noteGraphNode(node: { backward: unknown }): void {
  */
 export function escape(s: Storage): Storage {
   if (stack.length === 0) return s;
-  const owner = ownerOf(s);
-  if (owner !== null && !adopted.has(s)) {
-    if (!owner.adopt(s)) return s.slice();
-    adopted.add(s);
-  }
+  const kept = longLived(s);
+  if (kept !== s) return kept;
   for (const frame of stack) frame.escaped.add(s);
+  return s;
+}
+
+/**
+ * `s` made long-lived: itself when it is on the JavaScript heap or its
+ * backend allocator adopts it, else (the allocator's budget spent) a copy on
+ * the JavaScript heap.
+ */
+function longLived(s: Storage): Storage {
+  const owner = ownerOf(s);
+  if (owner === null || adopted.has(s)) return s;
+  if (!owner.adopt(s)) return s.slice();
+  adopted.add(s);
   return s;
 }
 
@@ -179,14 +189,10 @@ export function scope<T>(fn: () => T): T {
     // allocator's budget for that, the returned tensors move to copies on the JavaScript heap.
     for (const t of returned) {
       const s = t.storage;
-      const owner = ownerOf(s);
-      if (owner === null || adopted.has(s)) continue;
-      if (owner.adopt(s)) adopted.add(s);
-      else {
-        const copy = s.slice();
-        for (const u of returned) if (u.storage === s) u.relocate(copy);
-        keep.delete(s);
-      }
+      const kept = longLived(s);
+      if (kept === s) continue;
+      for (const u of returned) if (u.storage === s) u.relocate(kept);
+      keep.delete(s);
     }
   }
   for (const node of frame.graphs) node.backward = null;

@@ -3,9 +3,9 @@ import type { StorageAllocator } from "../../tensor/storageAllocator.js";
 import type { LinearMemory } from "./linearMemory.js";
 
 /**
- * Long-lived storage (parameters and gradients made inside scopes, tensors
- * returned from them) kept in linear memory at most at a time: the
- * parameters and gradients of networks far larger than the paper's fit.
+ * Most bytes of long-lived storage (parameters and gradients made inside
+ * scopes, tensors returned from them) kept in linear memory at one time;
+ * the parameters and gradients of networks far larger than the paper's fit.
  */
 export const DEFAULT_ADOPT_BUDGET = 64 * 2 ** 20;
 
