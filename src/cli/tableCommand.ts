@@ -96,11 +96,11 @@ export function tableCommand(): Command {
     .option("--lrn", "Inception has Local Response Normalization after the stem (default)")
     .option("--no-lrn", "Inception without Local Response Normalization")
     .option("--distortion <s>", "Inception's photometric distortion strength in [0, 1] (1 ↔ ±0.4 jitter)", num("--distortion"), d.distortion)
-    .addOption(new Option("--shuffle <mode>", "Inception's shuffling (fixed: the same batch order every epoch)").choices([...SHUFFLE_MODES]).default(d.shuffle))
+    .addOption(new Option("--shuffle <mode>", "Inception's shuffling: fixed = shards read without within-shard shuffling, the same batches every epoch (the paper's baseline); shard = within-shard shuffling; thorough = a global shuffle every epoch").choices([...SHUFFLE_MODES]).default(d.shuffle))
     .option("--accel-l2-divisor <x>", "§4.2.1 rows (BN-x5, BN-x30, BN-x5-Sigmoid): L2 weight decay divided by this", num("--accel-l2-divisor"), a.weightDecayDivisor)
     .option("--accel-decay-speedup <x>", "§4.2.1 rows: learning-rate decay this many times faster", num("--accel-decay-speedup"), a.decaySpeedup)
     .option("--accel-distortion <s>", "§4.2.1 rows: photometric distortion strength", num("--accel-distortion"), a.distortion)
-    .addOption(new Option("--accel-shuffle <mode>", "§4.2.1 rows: shuffling").choices([...SHUFFLE_MODES]).default(a.shuffle))
+    .addOption(new Option("--accel-shuffle <mode>", "§4.2.1 rows: shuffling (shard: \"we enabled within-shard shuffling\", §4.2.1 item 6)").choices([...SHUFFLE_MODES]).default(a.shuffle))
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
     .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
     .option("--threads <n>", "threads of each row's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
@@ -114,10 +114,11 @@ export function tableCommand(): Command {
       "after",
       `
 The rows (the paper's §4.2.2), each derived from Inception:
-  inception           lr 0.01, Dropout 0.4, LRN, L2 5e-4, shard shuffling, distortion 1, ReLU, no BN
+  inception           lr 0.01, Dropout 0.4, LRN, L2 5e-4, fixed shards (no within-shard shuffling),
+                        distortion 1, ReLU, no BN
   bn-baseline         + BN before every nonlinearity
   bn-x5               + BN and all of §4.2.1: lr × 5, no Dropout, L2 ÷ 5, lr decay 6× faster,
-                        no LRN, thorough shuffling, distortion 0.25
+                        no LRN, within-shard shuffling, distortion 0.25
   bn-x30              as bn-x5 with lr × 30
   bn-x5-sigmoid       as bn-x5 with sigmoid instead of ReLU
   inception-sigmoid   Inception with sigmoid instead of ReLU

@@ -77,6 +77,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
   const emit = options.onEvent ?? (() => {});
   const t0 = performance.now();
   const resultPath = (id: RowId) => join(outDir, "rows", `${id}.json`);
+  const outputsPath = (id: RowId) => join(outDir, "rows", `${id}.outputs.json`);
   const checkpointPath = (id: RowId) => join(outDir, "checkpoints", `${id}.json`);
   const jobs: RowId[] = [];
   for (const id of rows) {
@@ -106,6 +107,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
         data,
         checkpointPath: checkpointPath(id),
         resultPath: resultPath(id),
+        outputsPath: outputsPath(id),
         resume: options.resume ?? false,
         threads: options.threads ?? 1,
         stopFlag,

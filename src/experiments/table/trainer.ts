@@ -80,6 +80,31 @@ export class RowDivergedError extends Error {
   }
 }
 
+/** The final network's softmax outputs, count × classes row-major, per evaluated split. */
+export interface TableRowOutputs {
+  classes: number;
+  validation: Float32Array;
+  test: Float32Array;
+}
+
+/** CIFAR-10's classes. */
+const CLASSES = 10;
+
+/**
+ * softmax of each row of `logits` (rows × classes) into `out` from `offset`:
+ * p_j = e^(z_j − max z) / Σ_k e^(z_k − max z), in double precision (subtracting the
+ * maximum keeps every exponent ≤ 0, so nothing overflows).
+ */
+export function softmaxRows(logits: ArrayLike<number>, rows: number, classes: number, out: Float32Array, offset = 0): void {
+  for (let r = 0; r < rows; r++) {
+    let max = -Infinity;
+    for (let j = 0; j < classes; j++) max = Math.max(max, logits[r * classes + j]);
+    let sum = 0;
+    for (let j = 0; j < classes; j++) sum += Math.exp(logits[r * classes + j] - max);
+    for (let j = 0; j < classes; j++) out[offset + r * classes + j] = Math.exp(logits[r * classes + j] - max) / sum;
+  }
+}
+
 /** Examples per evaluation batch: large enough to amortize per-call costs, small enough to bound memory. */
 const EVAL_BATCH = 250;
 
@@ -190,9 +215,25 @@ export class TableTrainer {
 
   /** Accuracy on every example of `split`: center crops normalized with the training statistics, inference mode. */
   accuracy(split: CifarSplit): number {
+    return this.evaluate(split, false).accuracy;
+  }
+
+  /**
+   * The class probabilities softmax(z) of every example of `split` (row-major,
+   * count × 10, the form an ensemble averages) and the accuracy of their argmax,
+   * under the same protocol as {@link accuracy}.
+   */
+  probabilities(split: CifarSplit): { accuracy: number; probabilities: Float32Array } {
+    const { accuracy, probabilities } = this.evaluate(split, true);
+    return { accuracy, probabilities: probabilities! };
+  }
+
+  private evaluate(split: CifarSplit, keepProbabilities: boolean): { accuracy: number; probabilities: Float32Array | null } {
     const wasTraining = this.model.training;
     this.model.eval();
     let correct = 0;
+    const probabilities = keepProbabilities ? new Float32Array(split.count * CLASSES) : null;
+    let offset = 0;
     noGrad(() => {
       const { crop } = this.config;
       for (const b of evalBatches(split, { stats: this.data.stats, crop, batchSize: EVAL_BATCH })) {
@@ -201,14 +242,16 @@ export class TableTrainer {
           const logits = this.model.forward(new Tensor(b.x, [b.count, 3, crop, crop])).data;
           for (let r = 0; r < b.count; r++) {
             let best = 0;
-            for (let j = 1; j < 10; j++) if (logits[r * 10 + j] > logits[r * 10 + best]) best = j;
+            for (let j = 1; j < CLASSES; j++) if (logits[r * CLASSES + j] > logits[r * CLASSES + best]) best = j;
             if (best === b.y[r]) correct++;
           }
+          if (probabilities) softmaxRows(logits, b.count, CLASSES, probabilities, offset);
         });
+        offset += b.count * CLASSES;
       }
     });
     this.model.train(wasTraining);
-    return split.count === 0 ? NaN : correct / split.count;
+    return { accuracy: split.count === 0 ? NaN : correct / split.count, probabilities };
   }
 
   /** Measure the validation accuracy and append it, with the mean training loss since the last measurement. */
@@ -222,9 +265,16 @@ export class TableTrainer {
     this.lossCount = 0;
   }
 
-  /** After the last step: the test accuracy. */
-  finish(): void {
-    this.result.testAccuracy = this.accuracy(this.data.test);
+  /**
+   * After the last step: the test accuracy, and the final network's class
+   * probabilities on the validation and test images (what an ensemble of rows
+   * averages, §4.2.3; kept beside table.json rather than in it).
+   */
+  finish(): TableRowOutputs {
+    const validation = this.probabilities(this.data.validation);
+    const test = this.probabilities(this.data.test);
+    this.result.testAccuracy = test.accuracy;
+    return { classes: CLASSES, validation: validation.probabilities, test: test.probabilities };
   }
 
   checkpoint(): TableCheckpoint {
@@ -271,6 +321,25 @@ export class TableTrainer {
     this.step = c.step;
     Object.assign(this.result, structuredClone(c.result));
   }
+}
+
+/** {@link TableRowOutputs} as plain JSON: the float32 arrays as base64 of their little-endian bytes. */
+export interface EncodedRowOutputs {
+  classes: number;
+  validation: string;
+  test: string;
+}
+
+export function encodeRowOutputs(o: TableRowOutputs): EncodedRowOutputs {
+  return { classes: o.classes, validation: toBase64(o.validation), test: toBase64(o.test) };
+}
+
+/** The inverse of {@link encodeRowOutputs}; `where` names the file in errors. */
+export function decodeRowOutputs(e: EncodedRowOutputs, where: string): TableRowOutputs {
+  if (e === null || typeof e !== "object" || !Number.isInteger(e.classes) || typeof e.validation !== "string" || typeof e.test !== "string") {
+    throw new Error(`${where}: expected {"classes": n, "validation": base64, "test": base64} (a finished row's softmax outputs); rerun that row with --resume after deleting the file`);
+  }
+  return { classes: e.classes, validation: fromBase64(e.validation, "float32") as Float32Array, test: fromBase64(e.test, "float32") as Float32Array };
 }
 
 function toBase64(data: Float32Array | Float64Array): string {

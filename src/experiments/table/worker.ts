@@ -8,7 +8,7 @@ import { existsSync, rmSync } from "node:fs";
 import { useBackend } from "../backend.js";
 import { readJson, writeFileAtomic } from "../../io/files.js";
 import type { DerivedRow, TableConfig } from "./rows.js";
-import { TableCheckpoint, TableData, TableTrainer } from "./trainer.js";
+import { encodeRowOutputs, TableCheckpoint, TableData, TableTrainer } from "./trainer.js";
 
 export interface TableWorkerData {
   config: TableConfig;
@@ -17,6 +17,8 @@ export interface TableWorkerData {
   data: TableData;
   checkpointPath: string;
   resultPath: string;
+  /** Where the final network's softmax outputs go (see {@link encodeRowOutputs}); written before the result. */
+  outputsPath: string;
   resume: boolean;
   /** Threads of the wasm kernels. */
   threads: number;
@@ -68,7 +70,8 @@ async function main(): Promise<void> {
       post({ type: "progress", step: trainer.step, loss });
     }
   }
-  trainer.finish();
+  const outputs = trainer.finish();
+  writeFileAtomic(d.outputsPath, JSON.stringify(encodeRowOutputs(outputs)));
   r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
   writeFileAtomic(d.resultPath, JSON.stringify(r));
   rmSync(d.checkpointPath, { force: true });
