@@ -5,8 +5,8 @@
  */
 export { Tensor, tensor, zeros, ones, full } from "./tensor/tensor.js";
 export type { TensorOptions, GradNode } from "./tensor/tensor.js";
-export type { DType, Storage } from "./tensor/dtype.js";
-export { liveBufferCount, setBufferTracking } from "./tensor/dtype.js";
+export type { DType, Storage } from "./backend/storage.js";
+export { liveBufferCount, setBufferTracking } from "./tensor/allocation.js";
 export { noGrad, isGradEnabled } from "./tensor/autograd.js";
 export { scope, scopeStats, clearPool } from "./tensor/scope.js";
 export { Generator, manualSeed, defaultGenerator } from "./tensor/random.js";

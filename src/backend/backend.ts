@@ -1,5 +1,4 @@
-import type { StorageAllocator } from "../tensor/storageAllocator.js";
-import type { Storage } from "../tensor/dtype.js";
+import type { Storage, StorageAllocator } from "./storage.js";
 
 /**
  * A kh×kw window sliding by (sh, sw) over an H×W plane padded by (ph, pw) on

@@ -1,7 +1,6 @@
 import type { Backend } from "./backend.js";
-import type { DType } from "../tensor/dtype.js";
 import { referenceBackend } from "./reference/index.js";
-import { setStorageAllocator } from "../tensor/storageAllocator.js";
+import { setStorageAllocator, type DType } from "./storage.js";
 
 export type { Backend, PoolWindows, Window2d } from "./backend.js";
 export { referenceBackend } from "./reference/index.js";

@@ -1,4 +1,4 @@
-import { DType } from "../tensor/dtype.js";
+import type { DType } from "../backend/storage.js";
 import { Tensor, zeros } from "../tensor/tensor.js";
 import { batchNormInference, batchNormTrain, BatchStats, channelLayout } from "../ops/batchnorm.js";
 import { Module } from "./module.js";

@@ -1,4 +1,4 @@
-import { DType } from "../tensor/dtype.js";
+import type { DType } from "../backend/storage.js";
 import { Generator } from "../tensor/random.js";
 import { Tensor, zeros } from "../tensor/tensor.js";
 import { linear } from "../ops/matmul.js";

@@ -1,4 +1,5 @@
-import { DType, storageFrom } from "../tensor/dtype.js";
+import type { DType } from "../backend/storage.js";
+import { storageFrom } from "../tensor/allocation.js";
 import { Tensor } from "../tensor/tensor.js";
 import { escapeTensor } from "../tensor/scope.js";
 

@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** σ(x) = 1 / (1 + e^(−x)); σ'(x) = σ(x)·(1 − σ(x)), computed from the output. */

@@ -1,5 +1,6 @@
 import { backendFor } from "../backend/index.js";
-import { allocate, allocateUninitialized, Storage } from "../tensor/dtype.js";
+import { allocate, allocateUninitialized } from "../tensor/allocation.js";
+import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** x viewed as (N, C, S): S = L for (N, C, L), H·W for (N, C, H, W), 1 for (N, C). */

@@ -1,4 +1,5 @@
-import { allocate, Storage } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
+import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /**

@@ -1,5 +1,5 @@
 import { backendFor, type Window2d } from "../backend/index.js";
-import { allocate } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** A spatial size given once for both dimensions, or as [h, w]. */

@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** Class indices as an Int32Array, validated against the number of classes. */

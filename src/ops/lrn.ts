@@ -1,4 +1,4 @@
-import { allocate } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 export interface LocalResponseNormOptions {

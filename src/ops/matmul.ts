@@ -1,5 +1,6 @@
 import { backendFor } from "../backend/index.js";
-import { allocate, Storage } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
+import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 function expect2d(t: Tensor, op: string, what: string): void {

@@ -1,5 +1,5 @@
 import { backendFor, type PoolWindows } from "../backend/index.js";
-import { allocate } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 import { Size2, toPair, WindowGeometry, windowGeometry } from "./conv.js";
 

@@ -1,4 +1,5 @@
-import { allocate, sizeOf } from "../tensor/dtype.js";
+import { allocate } from "../tensor/allocation.js";
+import { sizeOf } from "../tensor/shape.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /**

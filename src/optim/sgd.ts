@@ -1,6 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { Storage } from "../tensor/dtype.js";
-import { allocatePersistent } from "../tensor/storageAllocator.js";
+import { allocatePersistent, type Storage } from "../backend/storage.js";
 import { Tensor } from "../tensor/tensor.js";
 
 export interface SGDOptions {

@@ -1,7 +1,28 @@
-import { dtypeOf, storageFrom, type Storage } from "./dtype.js";
+import { dtypeOf, type Storage } from "../backend/storage.js";
+import { storageFrom } from "./allocation.js";
 import { backendFor } from "../backend/index.js";
-import { escape, madeInCurrentScope } from "./scope.js";
-import type { Tensor } from "./tensor.js";
+import { escape, madeInCurrentScope, type Releasable } from "./scope.js";
+
+/**
+ * A node of the define-by-run graph: the op that produced a tensor, its
+ * inputs, and a closure mapping the output's gradient to each input's
+ * gradient (null where an input needs none). `backward` is dropped after use,
+ * which frees whatever the closure saved from the forward pass.
+ */
+export interface GradNode<T extends GraphTensor = GraphTensor> {
+  readonly name: string;
+  inputs: T[];
+  backward: ((gradOut: Storage) => (Storage | null)[]) | null;
+}
+
+/** A tensor as the backward pass sees it (Tensor implements it; this file does not import tensor.ts, which imports it). */
+export interface GraphTensor extends Releasable {
+  readonly requiresGrad: boolean;
+  readonly gradFn: GradNode<GraphTensor> | null;
+  readonly grad: { readonly data: Storage } | null;
+  /** Give a leaf its first gradient: a tensor of its shape over `storage`. */
+  adoptGradient(storage: Storage): void;
+}
 
 let gradEnabled = true;
 
@@ -25,10 +46,10 @@ export function noGrad<T>(fn: () => T): T {
  * computed from it (reverse topological order, root first). Iterative
  * depth-first search: deep graphs cannot overflow the JS stack.
  */
-function reverseTopologicalOrder(root: Tensor): Tensor[] {
-  const postOrder: Tensor[] = [];
-  const visited = new Set<Tensor>([root]);
-  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+function reverseTopologicalOrder(root: GraphTensor): GraphTensor[] {
+  const postOrder: GraphTensor[] = [];
+  const visited = new Set<GraphTensor>([root]);
+  const stack: { t: GraphTensor; next: number }[] = [{ t: root, next: 0 }];
   while (stack.length > 0) {
     const frame = stack[stack.length - 1];
     const inputs = frame.t.gradFn?.inputs ?? [];
@@ -51,7 +72,7 @@ function reverseTopologicalOrder(root: Tensor): Tensor[] {
  * live only during the pass; leaves that require grad accumulate into
  * `.grad` (as in PyTorch, so that several backward passes add up).
  */
-export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolean, borrowed = false): void {
+export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: boolean, borrowed = false): void {
   if (!root.requiresGrad) {
     throw new Error(
       "backward(): this tensor does not require grad and has no graph. Create the inputs or parameters with requiresGrad: true, and do not call it inside noGrad().",
@@ -63,13 +84,13 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
   // output's gradient on to its single input, which is a move, since that
   // output's gradient is never read again. So contributions are summed in
   // place, and a leaf adopts its first gradient without a copy.
-  const grads = new Map<Tensor, Storage>([[root, gradRoot]]);
+  const grads = new Map<GraphTensor, Storage>([[root, gradRoot]]);
   // A borrowed root gradient is the caller's array: it is only read. Backward closures never write into the
   // gradient they receive, but a view op passes it on as its input's gradient, which a sum may then add into,
   // or a leaf adopt as .grad: both get a copy instead (copy on write).
   const readOnly = borrowed ? gradRoot : null;
   const own = (g: Storage): Storage => (g === readOnly ? storageFrom(dtypeOf(g), g) : g);
-  const accumulate = (t: Tensor, g: Storage) => {
+  const accumulate = (t: GraphTensor, g: Storage) => {
     let prev = grads.get(t);
     if (prev === undefined) grads.set(t, g);
     else {
@@ -89,7 +110,7 @@ export function runBackward(root: Tensor, gradRoot: Storage, retainGraph: boolea
         // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
         const mine = own(g);
         const storage = madeInCurrentScope(t) ? mine : escape(mine);
-        t.grad = new (t.constructor as typeof Tensor)(storage, t.shape, false);
+        t.adoptGradient(storage);
       } else {
         addInto(t.grad.data, g);
       }

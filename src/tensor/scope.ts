@@ -1,5 +1,4 @@
-import type { DType, Storage } from "./dtype.js";
-import { ownerOf, storageAllocator, type StorageAllocator } from "./storageAllocator.js";
+import { ownerOf, storageAllocator, type DType, type Storage, type StorageAllocator } from "../backend/storage.js";
 
 /**
  * Buffer reuse for training loops: `scope(fn)` runs one step, and when it

@@ -1,18 +1,11 @@
-import { allocate, checkShape, DType, sizeOf, Storage, storageFrom } from "./dtype.js";
-import { runBackward, isGradEnabled } from "./autograd.js";
+import { allocate, storageFrom } from "./allocation.js";
+import { checkShape, sizeOf } from "./shape.js";
+import type { DType, Storage } from "../backend/storage.js";
+import { runBackward, isGradEnabled, type GradNode as GraphNode } from "./autograd.js";
 import { noteGraphNode, noteTensor } from "./scope.js";
 
-/**
- * A node of the define-by-run graph: the op that produced a tensor, its
- * inputs, and a closure mapping the output's gradient to each input's
- * gradient (null where an input needs none). `backward` is dropped after use,
- * which frees whatever the closure saved from the forward pass.
- */
-export interface GradNode {
-  readonly name: string;
-  inputs: Tensor[];
-  backward: ((gradOut: Storage) => (Storage | null)[]) | null;
-}
+/** A node of the define-by-run graph (see autograd.ts), over Tensors. */
+export type GradNode = GraphNode<Tensor>;
 
 export interface TensorOptions {
   dtype?: DType;
@@ -67,6 +60,11 @@ export class Tensor {
   release(): void {
     this.released = true;
     this.gradFn = null;
+  }
+
+  /** @internal Called by the backward pass: a leaf's first gradient, a tensor of its shape over `storage`. */
+  adoptGradient(storage: Storage): void {
+    this.grad = new Tensor(storage, this.shape, false);
   }
 
   /** @internal Called by scope() when this tensor outlives it in other memory (a copy of the same values). */

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { setFlagsFromString } from "node:v8";
 import { clearPool, Generator, getBackend, nn, ops, optim, registerBackend, scope, setBackend, Tensor, zeros } from "../../src/index.js";
 import { initWasmBackendSync, wasmSharedMemorySupported, type WasmBackend } from "../../src/backend/wasm/index.js";
-import { storageAllocator } from "../../src/tensor/storageAllocator.js";
+import { storageAllocator } from "../../src/backend/storage.js";
 import { randn } from "../core/helpers.js";
 
 setFlagsFromString("--experimental-wasm-relaxed-simd");

@@ -1,4 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
+import type { Storage } from "../storage.js";
 
 // Batch-normalization kernels over x viewed as (N, C, S); see backend.ts.
 // Every reduction accumulates in double precision (JavaScript numbers).

@@ -1,4 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
+import type { Storage } from "../storage.js";
 import type { Window2d } from "../backend.js";
 import { gemm } from "./gemm.js";
 

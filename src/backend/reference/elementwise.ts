@@ -1,4 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
+import type { Storage } from "../storage.js";
 
 export function addRowVector(x: Storage, bias: Storage, y: Storage, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) {

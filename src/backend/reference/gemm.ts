@@ -1,4 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
+import type { Storage } from "../storage.js";
 
 /**
  * Reference GEMM, C = alpha·op(A)·op(B) + beta·C. The loop order of each

@@ -1,4 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
+import type { Storage } from "../storage.js";
 import type { PoolWindows, Window2d } from "../backend.js";
 
 // Pooling kernels over `planes` (H, W) planes; see backend.ts for the contracts.

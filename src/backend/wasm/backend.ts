@@ -1,6 +1,5 @@
 import type { Backend, PoolWindows, Window2d } from "../backend.js";
-import type { Storage } from "../../tensor/dtype.js";
-import type { StorageAllocator } from "../../tensor/storageAllocator.js";
+import type { Storage, StorageAllocator } from "../storage.js";
 import { Arena } from "./arena.js";
 import { controlBytes, splitRange, ThreadTeam, type ThreadSpawner } from "./threads.js";
 import type { LinearMemory } from "./linearMemory.js";

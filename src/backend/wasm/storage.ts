@@ -1,5 +1,4 @@
-import type { Storage } from "../../tensor/dtype.js";
-import type { StorageAllocator } from "../../tensor/storageAllocator.js";
+import type { Storage, StorageAllocator } from "../storage.js";
 import type { LinearMemory } from "./linearMemory.js";
 
 /**

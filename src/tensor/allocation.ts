@@ -1,13 +1,12 @@
 /**
- * Element types and raw storage. Tensors are contiguous, row-major typed
- * arrays; float32 is the default, float64 serves gradient checks and exact
- * reference math.
+ * Tensor storage allocation: every tensor buffer is born here, from the scope
+ * pool, the backend's allocator or the JavaScript heap; and the optional
+ * count of live buffers that the memory tests read. Tensors are contiguous,
+ * row-major typed arrays; float32 is the default, float64 serves gradient
+ * checks and exact reference math.
  */
+import { storageAllocator, type DType, type Storage } from "../backend/storage.js";
 import { inScope, noteAllocation, takeFromPool } from "./scope.js";
-import { storageAllocator } from "./storageAllocator.js";
-
-export type DType = "float32" | "float64";
-export type Storage = Float32Array | Float64Array;
 
 let tracking = false;
 let allocated = 0;
@@ -70,10 +69,6 @@ export function storageFrom(dtype: DType, values: ArrayLike<number>): Storage {
   return s;
 }
 
-export function dtypeOf(s: Storage): DType {
-  return s instanceof Float64Array ? "float64" : "float32";
-}
-
 /**
  * Buffers allocated since `setBufferTracking(true)` and not yet reclaimed.
  * Reclamation is observed through a FinalizationRegistry, so call the GC and
@@ -82,18 +77,4 @@ export function dtypeOf(s: Storage): DType {
 export function liveBufferCount(): number {
   if (!tracking) throw new Error("liveBufferCount: call setBufferTracking(true) first, before the allocations to be counted");
   return allocated - freed;
-}
-
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function checkShape(shape: readonly number[], what = "shape"): void {
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new Error(`${what} must hold non-negative integers; got [${shape.join(", ")}]`);
-    }
-  }
 }

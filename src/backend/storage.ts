@@ -1,19 +1,31 @@
-import type { DType, Storage } from "./dtype.js";
+/**
+ * The ground floor of tensor memory: element types, raw storage, and where
+ * float32 storage is allocated. Kernels read and write `Storage`; the tensor
+ * layer above builds tensors, scopes and autograd on it.
+ */
+
+export type DType = "float32" | "float64";
+/** Contiguous row-major values of one tensor. */
+export type Storage = Float32Array | Float64Array;
+
+export function dtypeOf(s: Storage): DType {
+  return s instanceof Float64Array ? "float64" : "float32";
+}
 
 /**
- * Where the float32 buffers of training steps live. By default every
- * storage is an ordinary typed array on the JavaScript heap. A backend that
- * computes in memory of its own (the wasm backend with a shared linear
- * memory) installs an allocator here so that the buffers allocated inside
- * `scope()` — a training step's activations and gradients, which the pool
- * then recycles step after step — are created in that memory, and its
- * kernels read and write them in place instead of copying them in and out.
+ * Where float32 tensor storage lives. By default every storage is an
+ * ordinary typed array on the JavaScript heap. A backend that computes in
+ * memory of its own (the wasm backend with a shared linear memory) installs
+ * an allocator here so that tensors — a training step's activations and
+ * gradients inside `scope()`, parameters, gradients and optimizer state
+ * outside — are created in that memory, and its kernels read and write them
+ * in place instead of copying them in and out.
  *
- * Only scoped allocations use it: the scope pool owns those buffers and
- * knows when they die. A buffer that outlives its scopes (a parameter's
- * gradient, a tensor returned from the outermost scope) is `adopt`ed and
- * released when the garbage collector reclaims it — within a budget, past
- * which such buffers are copied to the JavaScript heap instead.
+ * Storage made inside a scope is owned by the scope pool, which knows when
+ * it dies. Storage that outlives its scopes, or is made outside any (a
+ * parameter, its gradient, a tensor of a plain training loop), is `adopt`ed
+ * and released when the garbage collector reclaims it — within a budget,
+ * past which such buffers live on the JavaScript heap instead.
  */
 export interface StorageAllocator {
   /** n float32 elements in the backend's memory (zero-filled unless `zeroed` is false), or null to fall back to the JavaScript heap. */
@@ -27,10 +39,8 @@ export interface StorageAllocator {
    * garbage-collected. Returns false (and keeps nothing) when the budget
    * for such storage is spent: the garbage collector does not see the
    * backend's memory, and its finalizers run only when the event loop turns,
-   * so a synchronous loop that lets storage escape every step (say,
-   * zeroGrad() dropping gradients that the next backward pass makes anew)
-   * must not grow that memory without bound. The caller then copies `s`
-   * to the JavaScript heap.
+   * so a synchronous loop that lets storage escape every step must not grow
+   * that memory without bound. The caller then uses the JavaScript heap.
    */
   adopt(s: Storage): boolean;
 }
@@ -39,7 +49,7 @@ let current: StorageAllocator | null = null;
 /** Every allocator ever installed: storage made by one stays its own after another backend is selected. */
 const known: StorageAllocator[] = [];
 
-/** Install (or with null remove) the allocator for scoped float32 storage. Storages made earlier stay valid. */
+/** Install (or with null remove) the allocator for float32 storage. Storages made earlier stay valid. */
 export function setStorageAllocator(allocator: StorageAllocator | null): void {
   current = allocator;
   if (allocator !== null && !known.includes(allocator)) known.push(allocator);
@@ -60,8 +70,6 @@ export function storageAllocator(): StorageAllocator | null {
  * Zeroed storage for a buffer that lives as long as its owner, not one step
  * (an optimizer's momentum): in the backend's memory where there is an
  * allocator (released once garbage-collected), else on the JavaScript heap.
- * Only for a few long-lived buffers: the garbage collector does not see the
- * backend's memory, so short-lived ones belong in scope().
  */
 export function allocatePersistent(dtype: DType, n: number): Storage {
   if (dtype === "float32" && current !== null) {
