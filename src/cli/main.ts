@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { createRequire } from "node:module";
+import { demoCommand } from "./demoCommand.js";
 import { figure1Command } from "./figure1Command.js";
 import { tableCommand } from "./tableCommand.js";
 
@@ -10,6 +11,7 @@ const program = new Command("covshift")
   .version(version)
   .addCommand(figure1Command())
   .addCommand(tableCommand())
+  .addCommand(demoCommand())
   .showHelpAfterError();
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -66,11 +66,7 @@ export function resolveDataDir(dataset: DatasetName, flag?: string, context: Dat
   return path.join(cache, "covshift", dataset);
 }
 
-/**
- * The advice that ends every "this data file is damaged" error: the loaders
- * download missing files, so deleting a bad one is enough to get a good one.
- */
-export const REFETCH_ADVICE = "re-download it or delete it so covshift fetches it again";
+export { REFETCH_ADVICE } from "./idxFormat.js";
 
 /**
  * The closing lines of every "data is missing" error: the two ways to point

@@ -1,22 +1,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { dataDirHelp, REFETCH_ADVICE } from "./datadir.js";
+import { dataDirHelp } from "./datadir.js";
 import { downloadAll, type RemoteFile } from "./download.js";
 import { readIdxFile } from "./idx.js";
+import { MNIST_FILES, MNIST_IMAGE_MAGIC, MNIST_LABEL_MAGIC, mnistGzName, mnistSplitFromIdx, type MnistFile, type MnistSplit } from "./mnistFormat.js";
 
-/** One split of MNIST: `count` images of `rows × cols` bytes (0 = background, 255 = ink), and their digits. */
-export interface MnistSplit {
-  /** count × rows × cols pixel intensities, row-major. */
-  images: Uint8Array;
-  /** The digit (0–9) drawn in each image. */
-  labels: Uint8Array;
-  /** Number of examples (after any `limit`). */
-  count: number;
-  /** Image height in pixels (28). */
-  rows: number;
-  /** Image width in pixels (28). */
-  cols: number;
-}
+export { mnistToFloat, type MnistSplit } from "./mnistFormat.js";
 
 /** Options of {@link loadMnist}. */
 export interface LoadMnistOptions {
@@ -37,30 +26,6 @@ export const MNIST_MIRRORS: readonly string[] = [
   "https://ossci-datasets.s3.amazonaws.com/mnist/",
   "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ];
-
-interface MnistFile {
-  /** Name without format suffix, e.g. "train-images". */
-  stem: string;
-  /** "idx3-ubyte" for images, "idx1-ubyte" for labels. */
-  kind: string;
-  /** md5 of the canonical gzipped file. */
-  md5: string;
-}
-
-const FILES: Record<"train" | "test", { images: MnistFile; labels: MnistFile }> = {
-  train: {
-    images: { stem: "train-images", kind: "idx3-ubyte", md5: "f68b3c2dcbeaaa9fbdd348bbdeb94873" },
-    labels: { stem: "train-labels", kind: "idx1-ubyte", md5: "d53e105ee54ea40749a09fcbcd1e9432" },
-  },
-  test: {
-    images: { stem: "t10k-images", kind: "idx3-ubyte", md5: "9fb629c4189551a2d022fa330f9573f3" },
-    labels: { stem: "t10k-labels", kind: "idx1-ubyte", md5: "ec29112dd5afa0611ce80d1b7f02629c" },
-  },
-};
-
-const IMAGE_MAGIC = 2051;
-const LABEL_MAGIC = 2049;
-const SIDE = 28;
 
 /**
  * Loads the training (60,000) or test (10,000) split of MNIST from `dir`.
@@ -85,83 +50,32 @@ export async function loadMnist(
   opts: LoadMnistOptions = {},
 ): Promise<MnistSplit> {
   checkLimit(opts.limit);
-  const files = FILES[split];
-  let imagesPath = findFile(dir, files.images);
-  let labelsPath = findFile(dir, files.labels);
+  const files = MNIST_FILES[split];
+  let imagesPath = findMnistFile(dir, files.images);
+  let labelsPath = findMnistFile(dir, files.labels);
 
   const missing = [imagesPath === null ? files.images : null, labelsPath === null ? files.labels : null].filter(
     (f): f is MnistFile => f !== null,
   );
   if (missing.length > 0) {
-    const problem = `MNIST (${split} split): ${missing.map(gzName).join(", ")} missing from ${dir}`;
+    const problem = `MNIST (${split} split): ${missing.map(mnistGzName).join(", ")} missing from ${dir}`;
     const howToFix = manualInstructions(dir, missing);
     if (opts.download === false) throw new Error(`${problem} (downloading is turned off).\n${howToFix}`);
     const remote: RemoteFile[] = missing.map((f) => ({
-      name: gzName(f),
+      name: mnistGzName(f),
       md5: f.md5,
-      urls: MNIST_MIRRORS.map((m) => m + gzName(f)),
+      urls: MNIST_MIRRORS.map((m) => m + mnistGzName(f)),
     }));
     await downloadAll(problem, remote, dir, howToFix, { fetchImpl: opts.fetchImpl });
-    imagesPath ??= path.join(dir, gzName(files.images));
-    labelsPath ??= path.join(dir, gzName(files.labels));
+    imagesPath ??= path.join(dir, mnistGzName(files.images));
+    labelsPath ??= path.join(dir, mnistGzName(files.labels));
   }
 
   const [images, labels] = await Promise.all([
-    readIdxFile(imagesPath as string, { magic: IMAGE_MAGIC }),
-    readIdxFile(labelsPath as string, { magic: LABEL_MAGIC }),
+    readIdxFile(imagesPath as string, { magic: MNIST_IMAGE_MAGIC }),
+    readIdxFile(labelsPath as string, { magic: MNIST_LABEL_MAGIC }),
   ]);
-  const [count, rows, cols] = images.dims;
-  if (rows !== SIDE || cols !== SIDE) {
-    throw new Error(
-      `${imagesPath}: holds ${rows} × ${cols} images, but MNIST images are ${SIDE} × ${SIDE}: ` +
-        `this is not the MNIST file; ${REFETCH_ADVICE}`,
-    );
-  }
-  if (labels.dims[0] !== count) {
-    throw new Error(
-      `${imagesPath} holds ${count} images but ${labelsPath} holds ${labels.dims[0]} labels; ` +
-        `they must match one to one, so one of the two files is from a different split or damaged; ` +
-        `${REFETCH_ADVICE}`,
-    );
-  }
-  const bad = labels.data.findIndex((d) => d > 9);
-  if (bad >= 0) {
-    throw new Error(
-      `${labelsPath}: label #${bad} is ${labels.data[bad]}, but MNIST labels are digits 0–9: ` +
-        `the file is damaged or not an MNIST label file; ${REFETCH_ADVICE}`,
-    );
-  }
-
-  const n = opts.limit === undefined ? count : Math.min(opts.limit, count);
-  // Copies, so callers hold plain arrays of exactly n examples rather than
-  // views pinning the whole decompressed file in memory.
-  return {
-    images: new Uint8Array(images.data.subarray(0, n * rows * cols)),
-    labels: new Uint8Array(labels.data.subarray(0, n)),
-    count: n,
-    rows,
-    cols,
-  };
-}
-
-/**
- * Converts pixel bytes to the network's input values.
- *
- * - `"scaled"`: `pixel / 255`, in [0, 1].
- * - `"binary"`: 1 where `pixel >= 128`, else 0 — the midpoint of the byte
- *   range, so strokes (mostly 255 with anti-aliased edges) become 1 and the
- *   background (0) stays 0.
- */
-export function mnistToFloat(images: Uint8Array, mode: "scaled" | "binary"): Float32Array {
-  const out = new Float32Array(images.length);
-  if (mode === "scaled") {
-    for (let i = 0; i < images.length; i++) out[i] = images[i] / 255;
-  } else if (mode === "binary") {
-    for (let i = 0; i < images.length; i++) out[i] = images[i] >= 128 ? 1 : 0;
-  } else {
-    throw new Error(`mnistToFloat: mode must be "scaled" or "binary"; got ${JSON.stringify(mode)}`);
-  }
-  return out;
+  return mnistSplitFromIdx(images, labels, { images: imagesPath as string, labels: labelsPath as string }, opts.limit);
 }
 
 function checkLimit(limit: number | undefined): void {
@@ -170,11 +84,8 @@ function checkLimit(limit: number | undefined): void {
   }
 }
 
-function gzName(f: MnistFile): string {
-  return `${f.stem}-${f.kind}.gz`;
-}
-
-function findFile(dir: string, f: MnistFile): string | null {
+/** The path of `f` in `dir` under any of the names loadMnist accepts, or null when it is not there. */
+export function findMnistFile(dir: string, f: MnistFile): string | null {
   const names = [`${f.stem}-${f.kind}.gz`, `${f.stem}-${f.kind}`, `${f.stem}.${f.kind}`, `${f.stem}.${f.kind}.gz`];
   for (const name of names) {
     const p = path.join(dir, name);
@@ -184,7 +95,7 @@ function findFile(dir: string, f: MnistFile): string | null {
 }
 
 function manualInstructions(dir: string, missing: readonly MnistFile[]): string {
-  const list = missing.map((f) => `      ${gzName(f)}  (md5 ${f.md5}; unpacked as ${f.stem}-${f.kind} also works)`);
+  const list = missing.map((f) => `      ${mnistGzName(f)}  (md5 ${f.md5}; unpacked as ${f.stem}-${f.kind} also works)`);
   return [
     "To fix it, either",
     `  - put these files into ${dir}:`,

@@ -6,6 +6,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { accuracyDomain, sharedDomain } from "./figure1Ranges.js";
 import { lineChartSvg, panelsSvg, stepsFormat, svgToPng, type LineChartSpec, type Series } from "./charts.js";
 
 /** One training run of one network with one seed, as stored in figure1.json. */
@@ -69,18 +70,6 @@ function accuracySeries(runs: Figure1Run[], network: Figure1Run["network"]): Ser
   };
 }
 
-/**
- * The paper's (a) spans 0.7–1; keep that unless a network ends below it, and
- * then lower the floor in steps of 0.05 so its final accuracy stays in view.
- * Early points below the floor are clipped, as in the paper.
- */
-function accuracyDomain(series: Series[]): [number, number] {
-  const finals = series.map((s) => s.y[s.y.length - 1]).filter((v): v is number => v !== undefined && Number.isFinite(v));
-  const lowest = finals.length > 0 ? Math.min(...finals) : 1;
-  const floor = Math.max(0, Math.min(0.7, Math.floor((lowest - 0.05) * 20 + 1e-9) / 20));
-  return [floor, 1];
-}
-
 /** States on the figure what the line and band of (a) are made of. */
 function seedNote(runs: Figure1Run[]): string {
   const counts = new Set((["baseline", "batchnorm"] as const).map((n) => runs.filter((r) => r.network === n).length).filter((c) => c > 0));
@@ -101,7 +90,7 @@ function accuracyChart(runs: Figure1Run[]): LineChartSpec {
     xLabel: "Training steps",
     yLabel: "Test accuracy",
     series,
-    yDomain: accuracyDomain(series),
+    yDomain: accuracyDomain(series.map((x) => x.y[x.y.length - 1])),
     xFormat: stepsFormat(maxStep(runs)),
     width: PANEL_WIDTH,
     height: PANEL_HEIGHT,
@@ -128,26 +117,12 @@ function percentileSeries(run: Figure1Run | undefined): Series[] {
   return PERCENTILES.map(({ key, name, color }) => ({ name, x: run.steps, y: run.sigmoidInput[key], color }));
 }
 
-/** One y range for (b) and (c), so the drift without BN and its absence with BN compare by eye. */
-function sharedDomain(series: Series[]): [number, number] | undefined {
-  const values = series.flatMap((s) => s.y).filter((v) => Number.isFinite(v));
-  if (values.length === 0) return undefined;
-  let lo = Math.min(...values);
-  let hi = Math.max(...values);
-  if (hi - lo < 1e-9) {
-    lo -= 0.5;
-    hi += 0.5;
-  }
-  const pad = 0.06 * (hi - lo);
-  return [lo - pad, hi + pad];
-}
-
 function percentileCharts(runs: Figure1Run[]): [LineChartSpec, LineChartSpec] {
   const base = typicalRun(runs, "baseline");
   const bn = typicalRun(runs, "batchnorm");
   const baseSeries = percentileSeries(base);
   const bnSeries = percentileSeries(bn);
-  const yDomain = sharedDomain([...baseSeries, ...bnSeries]);
+  const yDomain = sharedDomain([...baseSeries, ...bnSeries].flatMap((x) => x.y));
   const chart = (title: string, series: Series[]): LineChartSpec => ({
     title,
     xLabel: "Training steps",

@@ -15,32 +15,21 @@
  *      Workers through webWorkerSpawner (src/browser/wasmThreads.ts) and
  *      every kernel split (minParallelWork = 0), training gives the same
  *      bits as on 1 thread.
- * The suite skips (it does not fail) where there is no Chromium at
- * /usr/bin/chromium (or at $CHROMIUM_PATH) or playwright-core is missing.
+ * The suite skips where there is no Chromium at /usr/bin/chromium (or at
+ * $CHROMIUM_PATH) or playwright-core is missing — and fails instead under
+ * CI=true (see chromium.ts).
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
+import { CHROMIUM_ARGS, chromiumPath, loadPlaywright } from "./chromium.js";
 
-const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-
-let playwright: typeof import("playwright-core") | null = null;
-let skipReason: string | false = false;
-if (!existsSync(chromiumPath)) {
-  skipReason = `no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
-} else {
-  try {
-    playwright = await import("playwright-core");
-  } catch (err) {
-    skipReason = `playwright-core cannot be imported (npm install): ${(err as Error).message}`;
-  }
-}
+const { playwright, skipReason } = await loadPlaywright();
 
 /** The repository root: this file runs as dist/test/browser/browser.test.js. */
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -233,7 +222,7 @@ describe("the core and the wasm backend in Chromium", { skip: skipReason, timeou
   before(async () => {
     server = await startServer();
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await playwright!.chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"], headless: true });
+    browser = await playwright!.chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, headless: true });
   });
 
   after(async () => {

@@ -25,6 +25,10 @@ export interface Figure1Config {
   populationBatches: number;
   /** Kernel backend for float32 work. */
   backend: string;
+  /** Nonlinearity of the hidden layers; the paper's §4.1 uses "sigmoid" (the default when unset). */
+  activation?: "sigmoid" | "relu";
+  /** Momentum of the BN layers' running averages (PyTorch's convention; BatchNorm's default 0.1 when unset). */
+  bnMomentum?: number;
 }
 
 export const defaultFigure1Config: Figure1Config = {
@@ -60,6 +64,12 @@ export function validateFigure1Config(c: Figure1Config): void {
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`figure1: --momentum must be in [0, 1); got ${c.momentum}`);
   if (!(c.initStd > 0)) throw new Error(`figure1: --init-std must be > 0; got ${c.initStd}`);
   if (c.input !== "scaled" && c.input !== "binary") throw new Error(`figure1: --input must be "scaled" or "binary"; got "${c.input}"`);
+  if (c.activation !== undefined && c.activation !== "sigmoid" && c.activation !== "relu") {
+    throw new Error(`figure1: activation must be "sigmoid" or "relu"; got "${c.activation}"`);
+  }
+  if (c.bnMomentum !== undefined && !(c.bnMomentum > 0 && c.bnMomentum <= 1)) {
+    throw new Error(`figure1: BN momentum must be in (0, 1]; got ${c.bnMomentum}`);
+  }
   const last = c.hidden[c.hidden.length - 1];
   if (!Number.isInteger(c.probeUnit) || c.probeUnit < 0 || c.probeUnit >= last) {
     throw new Error(`figure1: --probe-unit must be an integer in [0, ${last - 1}] (units of the last hidden layer); got ${c.probeUnit}`);

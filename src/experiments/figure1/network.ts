@@ -5,10 +5,11 @@ import type { Figure1Config, NetworkKind } from "./config.js";
 /**
  * The §4.1 network: 784 → hidden sigmoid layers → 10 logits. The BN network
  * puts BN before each hidden sigmoid and drops those layers' biases (β takes
- * their place, §3.2). Weights ~ N(0, initStd²), biases 0.
+ * their place, §3.2). Weights ~ N(0, initStd²), biases 0. `config.activation`
+ * "relu" swaps the sigmoids for ReLUs (the browser demo's control).
  *
  * Returns the model and the index of the layer whose output is the input of
- * the last hidden sigmoid (the probed activation).
+ * the last hidden nonlinearity (the probed activation).
  */
 export function buildFigure1Network(
   kind: NetworkKind,
@@ -23,9 +24,9 @@ export function buildFigure1Network(
     nn.init.normal(linear.weight, { std: config.initStd, generator });
     if (linear.bias) nn.init.zeros(linear.bias);
     layers.push(linear);
-    if (kind === "batchnorm") layers.push(new nn.BatchNorm1d(h));
+    if (kind === "batchnorm") layers.push(new nn.BatchNorm1d(h, { momentum: config.bnMomentum }));
     probeLayer = layers.length - 1;
-    layers.push(new nn.Sigmoid());
+    layers.push(config.activation === "relu" ? new nn.ReLU() : new nn.Sigmoid());
     width = h;
   }
   const head = new nn.Linear(width, 10, { generator });

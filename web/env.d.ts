@@ -1,0 +1,2 @@
+/** CSS imported by the page's modules; esbuild bundles it into main.css. */
+declare module "*.css";
