@@ -15,3 +15,7 @@ export type { Backend } from "./backend/index.js";
 export * as ops from "./ops/index.js";
 export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
+export { summary } from "./nn/summary.js";
+export type { SummaryOptions } from "./nn/summary.js";
+export { DataLoader } from "./data/dataLoader.js";
+export type { Batch, DataLoaderOptions, InMemoryDataset } from "./data/dataLoader.js";

@@ -35,6 +35,10 @@ export class Flatten extends Module {
     super();
   }
 
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
+  }
+
   forward(x: Tensor): Tensor {
     return flatten(x, this.startDim, this.endDim);
   }

@@ -2,6 +2,7 @@ import type { DType } from "../backend/storage.js";
 import { Tensor, zeros } from "../tensor/tensor.js";
 import { batchNormInference, batchNormTrain, BatchStats, channelLayout } from "../ops/batchnorm.js";
 import { Module } from "./module.js";
+import { pyBool, pyFloat } from "./repr.js";
 
 export interface BatchNormOptions {
   /** Added to the variance inside the square root; must be > 0. Default 1e-5. */
@@ -92,6 +93,11 @@ export abstract class BatchNormBase extends Module {
       );
     }
     this._momentum = value;
+  }
+
+  override extraRepr(): string {
+    const momentum = this.momentum === null ? "None" : pyFloat(this.momentum);
+    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${momentum}, affine=${pyBool(this.affine)}, track_running_stats=${pyBool(this.trackRunningStats)}`;
   }
 
   /** Training batches seen since the running statistics were last reset. */

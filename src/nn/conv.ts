@@ -4,6 +4,7 @@ import { Tensor, zeros } from "../tensor/tensor.js";
 import { conv2d, Size2, toPair } from "../ops/conv.js";
 import { kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
+import { pyTuple } from "./repr.js";
 
 export interface Conv2dOptions {
   /** Step of the window, one number or [h, w]. Default 1. */
@@ -54,6 +55,13 @@ export class Conv2d extends Module {
       const bound = 1 / Math.sqrt(this.inChannels * this.kernelSize[0] * this.kernelSize[1]);
       uniform(this.bias, { low: -bound, high: bound, generator });
     }
+  }
+
+  override extraRepr(): string {
+    let s = `${this.inChannels}, ${this.outChannels}, kernel_size=${pyTuple(this.kernelSize)}, stride=${pyTuple(this.stride)}`;
+    if (this.padding[0] !== 0 || this.padding[1] !== 0) s += `, padding=${pyTuple(this.padding)}`;
+    if (this.bias === null) s += ", bias=False";
+    return s;
   }
 
   forward(x: Tensor): Tensor {

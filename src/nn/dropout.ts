@@ -2,6 +2,7 @@ import { Generator } from "../tensor/random.js";
 import { Tensor } from "../tensor/tensor.js";
 import { checkDropProbability, dropout } from "../ops/dropout.js";
 import { Module } from "./module.js";
+import { pyFloat } from "./repr.js";
 
 export interface DropoutOptions {
   /** Source of the masks; default the global generator seeded by `manualSeed`. */
@@ -24,6 +25,10 @@ export class Dropout extends Module {
     checkDropProbability(p, "Dropout");
     this.p = p;
     this.generator = options.generator ?? null;
+  }
+
+  override extraRepr(): string {
+    return `p=${pyFloat(this.p)}, inplace=False`;
   }
 
   forward(x: Tensor): Tensor {

@@ -19,3 +19,5 @@ export { Dropout } from "./dropout.js";
 export type { DropoutOptions } from "./dropout.js";
 export { LocalResponseNorm } from "./lrn.js";
 export { Concat } from "./container.js";
+export { summary } from "./summary.js";
+export type { SummaryOptions } from "./summary.js";

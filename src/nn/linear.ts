@@ -4,6 +4,7 @@ import { Tensor, zeros } from "../tensor/tensor.js";
 import { linear } from "../ops/matmul.js";
 import { kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
+import { pyBool } from "./repr.js";
 
 export interface LinearOptions {
   bias?: boolean;
@@ -41,6 +42,10 @@ export class Linear extends Module {
       const bound = 1 / Math.sqrt(this.inFeatures);
       uniform(this.bias, { low: -bound, high: bound, generator });
     }
+  }
+
+  override extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${pyBool(this.bias !== null)}`;
   }
 
   forward(x: Tensor): Tensor {

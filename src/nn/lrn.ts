@@ -1,6 +1,7 @@
 import { Tensor } from "../tensor/tensor.js";
 import { localResponseNorm, LocalResponseNormOptions } from "../ops/lrn.js";
 import { Module } from "./module.js";
+import { pyFloat } from "./repr.js";
 
 /**
  * Local Response Normalization across channels, as PyTorch's
@@ -21,6 +22,10 @@ export class LocalResponseNorm extends Module {
     this.alpha = options.alpha ?? 1e-4;
     this.beta = options.beta ?? 0.75;
     this.k = options.k ?? 1;
+  }
+
+  override extraRepr(): string {
+    return `${this.size}, alpha=${pyFloat(this.alpha)}, beta=${pyFloat(this.beta)}, k=${pyFloat(this.k)}`;
   }
 
   forward(x: Tensor): Tensor {

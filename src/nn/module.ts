@@ -2,6 +2,7 @@ import type { DType } from "../backend/storage.js";
 import { storageFrom } from "../tensor/allocation.js";
 import { Tensor } from "../tensor/tensor.js";
 import { escapeTensor } from "../tensor/scope.js";
+import { addIndent } from "./repr.js";
 
 /** Parameters and buffers by their PyTorch state-dict keys ("0.weight", "1.running_mean", …). */
 export type StateDict = Record<string, Tensor>;
@@ -107,6 +108,35 @@ export abstract class Module {
       }
     }
     return out;
+  }
+
+  /**
+   * This layer's settings as PyTorch's `extra_repr()` prints them, e.g.
+   * `in_features=784, out_features=100, bias=False`; empty for layers
+   * without settings. Layers override it; {@link toString} uses it.
+   */
+  extraRepr(): string {
+    return "";
+  }
+
+  /**
+   * The module tree as PyTorch's `repr(model)` prints it:
+   *
+   *     Sequential(
+   *       (0): Linear(in_features=784, out_features=100, bias=False)
+   *       (1): BatchNorm1d(100, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+   *       (2): Sigmoid()
+   *     )
+   */
+  toString(): string {
+    const extra = this.extraRepr();
+    const extraLines = extra === "" ? [] : extra.split("\n");
+    const childLines = [...this._modules].map(([name, m]) => `(${name}): ${addIndent(m.toString(), 2)}`);
+    const lines = [...extraLines, ...childLines];
+    let body = "";
+    if (lines.length === 1 && childLines.length === 0) body = extraLines[0];
+    else if (lines.length > 0) body = `\n  ${lines.join("\n  ")}\n`;
+    return `${this.constructor.name}(${body})`;
   }
 
   /** Set training mode on this module and every child. */

@@ -2,6 +2,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { adaptiveAvgPool2d, avgPool2d, AvgPool2dOptions, maxPool2d, Pool2dOptions } from "../ops/pool.js";
 import { Size2, toPair } from "../ops/conv.js";
 import { Module } from "./module.js";
+import { pySize } from "./repr.js";
 
 export type { AvgPool2dOptions, Pool2dOptions };
 
@@ -16,6 +17,10 @@ export class MaxPool2d extends Module {
     this.kernelSize = toPair(kernelSize, "MaxPool2d: kernelSize", 1);
     this.stride = toPair(options.stride ?? this.kernelSize, "MaxPool2d: stride", 1);
     this.padding = toPair(options.padding ?? 0, "MaxPool2d: padding", 0);
+  }
+
+  override extraRepr(): string {
+    return `kernel_size=${pySize(this.kernelSize)}, stride=${pySize(this.stride)}, padding=${pySize(this.padding)}, dilation=1, ceil_mode=False`;
   }
 
   forward(x: Tensor): Tensor {
@@ -38,6 +43,10 @@ export class AvgPool2d extends Module {
     this.countIncludePad = options.countIncludePad ?? true;
   }
 
+  override extraRepr(): string {
+    return `kernel_size=${pySize(this.kernelSize)}, stride=${pySize(this.stride)}, padding=${pySize(this.padding)}`;
+  }
+
   forward(x: Tensor): Tensor {
     return avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, countIncludePad: this.countIncludePad });
   }
@@ -50,6 +59,10 @@ export class AdaptiveAvgPool2d extends Module {
   constructor(outputSize: Size2) {
     super();
     this.outputSize = toPair(outputSize, "AdaptiveAvgPool2d: outputSize", 1);
+  }
+
+  override extraRepr(): string {
+    return `output_size=${pySize(this.outputSize)}`;
   }
 
   forward(x: Tensor): Tensor {

@@ -15,3 +15,4 @@ export { dropout } from "./dropout.js";
 export type { DropoutOptions } from "./dropout.js";
 export { localResponseNorm } from "./lrn.js";
 export type { LocalResponseNormOptions } from "./lrn.js";
+export { softmax, logSoftmax, argmax } from "./softmax.js";
