@@ -1,5 +1,6 @@
 import type { DType } from "../backend/storage.js";
-import { Tensor, zeros } from "../tensor/tensor.js";
+import { allocate } from "../tensor/allocation.js";
+import { record, Tensor, zeros } from "../tensor/tensor.js";
 import { batchNormInference, batchNormTrain, BatchStats, channelLayout } from "../ops/batchnorm.js";
 import { Module } from "./module.js";
 import { pyBool, pyFloat } from "./repr.js";
@@ -16,7 +17,11 @@ export interface BatchNormOptions {
   momentum?: number | null;
   /** Learn γ (weight, init 1) and β (bias, init 0). Default true. */
   affine?: boolean;
-  /** Keep running statistics for eval mode; without them BN always uses batch statistics. Default true. */
+  /**
+   * Keep running statistics for eval mode; without them BN always uses batch
+   * statistics. Default true. Settable afterwards as in PyTorch (see
+   * `BatchNormBase.trackRunningStats`).
+   */
   trackRunningStats?: boolean;
   dtype?: DType;
 }
@@ -41,16 +46,22 @@ export abstract class BatchNormBase extends Module {
   readonly numFeatures: number;
   readonly eps: number;
   readonly affine: boolean;
-  readonly trackRunningStats: boolean;
   /** γ, shape (C), or null without `affine` */
   readonly weight: Tensor | null;
   /** β, shape (C), or null without `affine` */
   readonly bias: Tensor | null;
   readonly runningMean: Tensor | null;
   readonly runningVar: Tensor | null;
-  private readonly batchesTracked: Tensor | null;
+  protected readonly batchesTracked: Tensor | null;
   private _momentum: number | null = 0.1;
   private _frozen = false;
+  private _trackRunningStats: boolean;
+  /**
+   * @internal Set by recomputeBatchNormStats while it runs: training-mode
+   * forwards compute plain BN statistics of the whole batch and update the
+   * running statistics, whatever the variant (ghost, renorm, sync).
+   */
+  populationPass = false;
 
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
     super();
@@ -67,7 +78,7 @@ export abstract class BatchNormBase extends Module {
     this.eps = eps;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
     this.affine = options.affine ?? true;
-    this.trackRunningStats = options.trackRunningStats ?? true;
+    this._trackRunningStats = options.trackRunningStats ?? true;
     const dtype = options.dtype ?? "float32";
     this.weight = this.registerParameter("weight", this.affine ? zeros([numFeatures], { dtype }) : null);
     this.bias = this.registerParameter("bias", this.affine ? zeros([numFeatures], { dtype }) : null);
@@ -80,6 +91,27 @@ export abstract class BatchNormBase extends Module {
       this.trackRunningStats ? zeros([], { dtype: "float64" }) : null,
     );
     this.resetParameters();
+  }
+
+  /**
+   * Whether training updates the running statistics. As in PyTorch it can be
+   * changed after construction, and it decides only that: with running
+   * statistics allocated (built with trackRunningStats: true), training with
+   * it false uses batch statistics and updates nothing, and eval still
+   * normalizes with the running statistics; built without them, BN uses
+   * batch statistics always and setting it true changes nothing.
+   */
+  get trackRunningStats(): boolean {
+    return this._trackRunningStats;
+  }
+
+  set trackRunningStats(value: boolean) {
+    this._trackRunningStats = value;
+  }
+
+  /** Whether running statistics exist (they do when built with trackRunningStats: true). */
+  get hasRunningStats(): boolean {
+    return this.runningMean !== null;
   }
 
   get momentum(): number | null {
@@ -111,7 +143,7 @@ export abstract class BatchNormBase extends Module {
 
   /** Running mean 0, running variance 1, counter 0. */
   resetRunningStats(): void {
-    if (!this.trackRunningStats) return;
+    if (!this.hasRunningStats) return;
     this.runningMean!.data.fill(0);
     this.runningVar!.data.fill(1);
     this.batchesTracked!.data[0] = 0;
@@ -129,7 +161,7 @@ export abstract class BatchNormBase extends Module {
    * mode, never update them, and stop training γ and β.
    */
   freeze(): this {
-    if (!this.trackRunningStats) {
+    if (!this.hasRunningStats) {
       throw new Error(`${this.describe()}: freeze() needs running statistics, but this layer was built with trackRunningStats: false`);
     }
     this._frozen = true;
@@ -149,7 +181,7 @@ export abstract class BatchNormBase extends Module {
   protected abstract readonly expectedLayout: string;
   protected abstract acceptsRank(rank: number): boolean;
 
-  private checkInput(x: Tensor): void {
+  protected checkInput(x: Tensor): void {
     if (!this.acceptsRank(x.ndim)) {
       throw new Error(
         `${this.describe()}: expected an input of shape ${this.expectedLayout}; got [${x.shape.join(", ")}] (${x.ndim}-d)`,
@@ -168,19 +200,58 @@ export abstract class BatchNormBase extends Module {
 
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    const useBatchStats = !this.trackRunningStats || (this.training && !this._frozen);
+    // As PyTorch: batch statistics in training (unless frozen), and always when there are no running statistics.
+    const useBatchStats = !this.hasRunningStats || (this.training && !this._frozen);
     if (!useBatchStats) {
       return batchNormInference(x, this.runningMean!.data, this.runningVar!.data, this.weight, this.bias, this.eps);
     }
-    const { N, S } = channelLayout(x);
-    if (N * S <= 1) {
+    const update = this.training && this.trackRunningStats && this.hasRunningStats && !this._frozen;
+    if (x.shape[0] === 0) {
+      if (update) this.batchesTracked!.data[0] += 1; // as PyTorch, whose module counts the batch before the kernel sees it is empty
+      return this.emptyBatch(x);
+    }
+    if (this.populationPass) {
+      this.checkValuesPerChannel(x, x.shape[0]);
+      const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps);
+      this.updateRunningStats(stats);
+      return y;
+    }
+    return this.normalizeBatch(x, update);
+  }
+
+  /**
+   * Training-mode normalization with batch statistics, updating the running
+   * statistics when `update` is true: Algorithm 1 here; the variants (ghost
+   * batches, Batch Renorm, synchronized statistics) override it.
+   */
+  protected normalizeBatch(x: Tensor, update: boolean): Tensor {
+    this.checkValuesPerChannel(x, x.shape[0]);
+    const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps);
+    if (update) this.updateRunningStats(stats);
+    return y;
+  }
+
+  /** Batch statistics over `examples` examples of x need more than one value per channel. */
+  protected checkValuesPerChannel(x: Tensor, examples: number): void {
+    const { S } = channelLayout(x);
+    if (examples * S <= 1) {
       throw new Error(
-        `${this.describe()}: expected more than 1 value per channel when using batch statistics; got input shape [${x.shape.join(", ")}], i.e. ${N * S} value per channel, whose variance is undefined. Drop the last incomplete batch (make every batch at least 2 examples), or call .eval() to normalize with the running statistics.`,
+        `${this.describe()}: expected more than 1 value per channel when using batch statistics; got input shape [${x.shape.join(", ")}], i.e. ${examples * S} value per channel${examples === x.shape[0] ? "" : ` in each group of ${examples} examples`}, whose variance is undefined. Drop the last incomplete batch (make every batch at least 2 examples), or call .eval() to normalize with the running statistics.`,
       );
     }
-    const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps);
-    if (this.training && this.trackRunningStats && !this._frozen) this.updateRunningStats(stats);
-    return y;
+  }
+
+  /**
+   * An empty batch in training, as PyTorch handles it: an empty output,
+   * gradients of zero for γ and β, the running mean and variance untouched
+   * (PyTorch's counter of batches still counts it).
+   */
+  private emptyBatch(x: Tensor): Tensor {
+    const y = new Tensor(allocate(x.dtype, 0), x.shape);
+    const inputs = [x, this.weight, this.bias].filter((t): t is Tensor => t !== null);
+    return record(y, "batch_norm_empty", inputs, () =>
+      inputs.map((t) => (t === x ? allocate(x.dtype, 0) : allocate(t.dtype, t.size))),
+    );
   }
 
   /**
@@ -189,26 +260,38 @@ export abstract class BatchNormBase extends Module {
    * that enters is the unbiased m/(m−1)·σ²_B. Statistics that would store a
    * non-finite value are refused before anything is written.
    */
-  private updateRunningStats(stats: BatchStats): void {
-    const { mean, variance, count: m } = stats;
+  protected updateRunningStats(stats: BatchStats): void {
+    const unbias = stats.count / (stats.count - 1);
+    this.writeRunningStats(stats, (c, f, mean, variance) => [
+      (1 - f) * mean + f * stats.mean[c],
+      (1 - f) * variance + f * stats.variance[c] * unbias,
+    ]);
+  }
+
+  /**
+   * Write the next running statistics, next(c, f, mean, variance) → [mean, variance]
+   * per channel with f the update weight (momentum, or 1/t for the
+   * cumulative average), and count the batch. The new values are computed in
+   * double and rounded to the buffers' dtype first: a finite float32 batch
+   * can still have a variance beyond float32's range, so finiteness is
+   * checked on what would actually be stored, before anything is written.
+   */
+  protected writeRunningStats(stats: BatchStats, next: (c: number, f: number, mean: number, variance: number) => [number, number]): void {
     const tracked = this.batchesTracked!.data[0] + 1;
     const f = this._momentum === null ? 1 / tracked : this._momentum;
-    const unbias = m / (m - 1);
     const rm = this.runningMean!.data;
     const rv = this.runningVar!.data;
     const C = this.numFeatures;
-    // Compute the new values in double and round them to the buffers' dtype
-    // first: a finite float32 batch can still have a variance beyond float32's
-    // range, so finiteness is checked on what would actually be stored.
     const round = rm instanceof Float32Array ? Math.fround : (v: number) => v;
     const nextMean = new Float64Array(C);
     const nextVar = new Float64Array(C);
     for (let c = 0; c < C; c++) {
-      nextMean[c] = round((1 - f) * rm[c] + f * mean[c]);
-      nextVar[c] = round((1 - f) * rv[c] + f * variance[c] * unbias);
+      const [m, v] = next(c, f, rm[c], rv[c]);
+      nextMean[c] = round(m);
+      nextVar[c] = round(v);
       if (!Number.isFinite(nextMean[c]) || !Number.isFinite(nextVar[c])) {
         throw new Error(
-          `${this.describe()}: the batch statistics of channel ${c} (mean ${mean[c]}, variance ${variance[c]}) would leave running statistics that are not finite in ${this.runningMean!.dtype}: the input holds NaN, Infinity or values too large to normalize, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
+          `${this.describe()}: the batch statistics of channel ${c} (mean ${stats.mean[c]}, variance ${stats.variance[c]}) would leave running statistics that are not finite in ${this.runningMean!.dtype}: the input holds NaN, Infinity or values too large to normalize, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
         );
       }
     }
@@ -231,5 +314,13 @@ export class BatchNorm2d extends BatchNormBase {
   protected readonly expectedLayout = "(N, C, H, W)";
   protected acceptsRank(rank: number): boolean {
     return rank === 4;
+  }
+}
+
+/** BN per feature volume, for (N, C, D, H, W) inputs (video, volumetric images): statistics over N·D·H·W values. */
+export class BatchNorm3d extends BatchNormBase {
+  protected readonly expectedLayout = "(N, C, D, H, W)";
+  protected acceptsRank(rank: number): boolean {
+    return rank === 5;
   }
 }

@@ -15,17 +15,22 @@ export type BatchInput = Tensor | readonly [Tensor, ...unknown[]];
  * the BN layers in training mode and momentum null (the cumulative average)
  * and every other layer in eval mode (so Dropout stays off); no optimizer
  * step, no trainable parameter touched. Every module's mode, each BN's
- * momentum and freezing are restored afterwards. If anything fails, the
- * previous running statistics are put back.
+ * momentum, freezing and trackRunningStats are restored afterwards. If
+ * anything fails, the previous running statistics are put back.
+ *
+ * Every BN variant computes plain BN statistics of each whole batch here:
+ * ghost BN does not split it, Batch Renorm applies no correction, SyncBN
+ * does not synchronize — one population estimate whatever the variant.
  */
 export function recomputeBatchNormStats(model: Module, batches: Iterable<BatchInput>): { batches: number } {
-  const bns = [...model.modules()].filter((m): m is BatchNormBase => m instanceof BatchNormBase && m.trackRunningStats);
+  const bns = [...model.modules()].filter((m): m is BatchNormBase => m instanceof BatchNormBase && m.hasRunningStats);
   if (bns.length === 0) return { batches: 0 };
   const modes = new Map<Module, boolean>([...model.modules()].map((m) => [m, m.training]));
   const saved = bns.map((bn) => ({
     bn,
     momentum: bn.momentum,
     frozen: bn.frozen,
+    track: bn.trackRunningStats,
     state: [bn.runningMean!.clone(), bn.runningVar!.clone(), bn.numBatchesTracked],
   }));
   let count = 0;
@@ -37,6 +42,8 @@ export function recomputeBatchNormStats(model: Module, batches: Iterable<BatchIn
           for (const bn of bns) {
             if (bn.frozen) bn.unfreeze();
             bn.momentum = null;
+            bn.trackRunningStats = true;
+            bn.populationPass = true;
             bn.resetRunningStats();
           }
         }
@@ -58,12 +65,26 @@ export function recomputeBatchNormStats(model: Module, batches: Iterable<BatchIn
     throw err;
   } finally {
     for (const [m, mode] of modes) m.training = mode;
-    for (const { bn, momentum, frozen } of saved) {
+    for (const { bn, momentum, frozen, track } of saved) {
       bn.momentum = momentum;
+      bn.trackRunningStats = track;
+      bn.populationPass = false;
       if (frozen) bn.freeze();
     }
   }
   return { batches: count };
+}
+
+/**
+ * AdaBN (Li et al. 2016; the BN paper's conclusion): adapt a trained network
+ * to a new domain by recomputing every BN layer's population statistics on
+ * unlabeled batches of that domain, leaving every trainable parameter as it
+ * is. The same computation as `recomputeBatchNormStats`, under the name
+ * users search for: the model then normalizes the target domain's
+ * activations with the target domain's statistics in eval mode.
+ */
+export function adaptBatchNorm(model: Module, targetBatches: Iterable<BatchInput>): { batches: number } {
+  return recomputeBatchNormStats(model, targetBatches);
 }
 
 function scalar(v: number): Tensor {

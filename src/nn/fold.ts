@@ -23,7 +23,7 @@ import { Sequential } from "./sequential.js";
 export function foldBatchNorm<M extends Module>(model: M): M {
   for (const m of model.modules()) {
     if (!(m instanceof BatchNormBase)) continue;
-    if (!m.trackRunningStats) {
+    if (!m.hasRunningStats) {
       throw new Error(
         `foldBatchNorm: ${m.constructor.name} '${m.path}' has no running statistics (trackRunningStats: false), so it always normalizes with batch statistics and cannot be folded into a fixed layer`,
       );

@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate, allocateUninitialized } from "../tensor/allocation.js";
+import { allocate, allocateUninitialized, storageFrom } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
@@ -19,6 +19,36 @@ export interface BatchStats {
 }
 
 /**
+ * Combines per-channel statistics across the workers of a data-parallel run
+ * (SyncBatchNorm), so that every worker normalizes with the statistics of the
+ * whole batch. Both calls are collective: every worker makes them in the same
+ * order, and every worker gets the same (bit-identical) result.
+ */
+export interface BatchStatsSync {
+  /**
+   * The whole batch's count, mean and biased variance from this worker's
+   * (Chan's parallel merge of count, mean and M2 = count·variance).
+   */
+  combineMoments(count: number, mean: Float64Array, variance: Float64Array): BatchStats;
+  /** Σ over workers of the backward's two per-channel sums, written in place. */
+  sumGradSums(sumDy: Float64Array, sumDyXmu: Float64Array): void;
+}
+
+/**
+ * Batch Renormalization's correction (Ioffe 2017): from the batch statistics
+ * (μ_B, σ_B = sqrt(σ²_B + ε)) the per-channel r and d of
+ * x̂ = (x − μ_B)/σ_B · r + d. They enter the backward as constants.
+ */
+export type RenormCorrection = (stats: BatchStats) => { r: Float64Array; d: Float64Array };
+
+export interface BatchNormTrainOptions {
+  /** Combine the statistics across data-parallel workers (SyncBatchNorm). */
+  sync?: BatchStatsSync;
+  /** Batch Renormalization's r and d (BatchRenorm1d/2d). */
+  renorm?: RenormCorrection;
+}
+
+/**
  * Algorithm 1 over a mini-batch, per channel c with m = N·S values:
  *   μ = (1/m) Σ x,  σ² = (1/m) Σ (x − μ)²,  x̂ = (x − μ)/sqrt(σ² + ε),  y = γ·x̂ + β
  * computed as one pass y = (x − μ)·(γ/sqrt(σ² + ε)) + β.
@@ -28,43 +58,118 @@ export interface BatchStats {
  *   ∂ℓ/∂x = γ/sqrt(σ²+ε) · (g − Σg/m − (x − μ)·Σ g·(x − μ)/(m·(σ²+ε)))
  * i.e. two reductions (Σg and Σg·(x − μ)) and one elementwise pass. Only the
  * input, μ and 1/sqrt(σ²+ε) are kept from the forward.
+ *
+ * With `sync`, μ, σ² and m are the whole data-parallel batch's, and the two
+ * sums in ∂ℓ/∂x are summed over workers (∂ℓ/∂γ, ∂ℓ/∂β stay this worker's
+ * share: the gradient all-reduce adds them up). With `renorm`, the normalized
+ * value is x̂·r + d (Batch Renormalization) with r, d held constant:
+ *   y = γ·r·x̂ + (β + γ·d),  ∂ℓ/∂γ = Σ g·(r·x̂ + d),  ∂ℓ/∂x = r·(BN's ∂ℓ/∂x).
  */
 export function batchNormTrain(
   x: Tensor,
   weight: Tensor | null,
   bias: Tensor | null,
   eps: number,
+  options: BatchNormTrainOptions = {},
 ): { y: Tensor; stats: BatchStats } {
+  const { y, stats } = normalizeInGroups(x, weight, bias, eps, 1, options);
+  return { y, stats: stats[0] };
+}
+
+/**
+ * Ghost Batch Normalization (Hoffer et al. 2017): the batch of N examples is
+ * cut into N/virtualBatchSize consecutive virtual batches, and each is
+ * normalized with its own statistics (Algorithm 1 per virtual batch; the
+ * backward likewise per virtual batch). Returns the statistics of each.
+ */
+export function ghostBatchNormTrain(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+  virtualBatchSize: number,
+): { y: Tensor; stats: BatchStats[] } {
+  const N = x.shape[0];
+  if (!Number.isInteger(virtualBatchSize) || virtualBatchSize <= 0 || N % virtualBatchSize !== 0) {
+    throw new Error(
+      `ghostBatchNormTrain: the virtual batch size must be a positive integer that divides the batch; got ${virtualBatchSize} for a batch of ${N}. Make the batch size a multiple of the virtual batch size.`,
+    );
+  }
+  return normalizeInGroups(x, weight, bias, eps, N / virtualBatchSize, {});
+}
+
+/** Per group of consecutive examples: its statistics and the per-channel affine map that normalizes it. */
+interface GroupNorm {
+  stats: BatchStats;
+  invStd: Float64Array;
+  /** k = γ·r/sqrt(σ² + ε): the forward's scale and the backward's factor */
+  scale: Float64Array;
+  r: Float64Array | null;
+  d: Float64Array | null;
+}
+
+/**
+ * BN in training mode over `groups` consecutive, equal groups of examples
+ * (1 for BN, N/virtualBatchSize for ghost BN). Each group of x is a
+ * contiguous (n, C, S) block, handed to the kernels as a view.
+ */
+function normalizeInGroups(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+  groups: number,
+  options: BatchNormTrainOptions,
+): { y: Tensor; stats: BatchStats[] } {
   const { N, C, S } = channelLayout(x);
-  const m = N * S;
+  const n = N / groups;
+  const block = n * C * S;
   const kernels = backendFor(x.dtype);
-  const mean = new Float64Array(C);
-  const variance = new Float64Array(C);
-  kernels.channelMoments(x.data, N, C, S, mean, variance);
-  const { invStd, scale, shift } = affineOf(variance, weight, bias, eps);
+  const view = (s: Storage, g: number) => (groups === 1 ? s : s.subarray(g * block, (g + 1) * block));
   const y = new Tensor(allocateUninitialized(x.dtype, x.size), x.shape); // channelAffine writes every element
-  kernels.channelAffine(x.data, y.data, N, C, S, mean, scale, shift);
+  const norms: GroupNorm[] = [];
+  for (let g = 0; g < groups; g++) {
+    let stats: BatchStats = { mean: new Float64Array(C), variance: new Float64Array(C), count: n * S };
+    kernels.channelMoments(view(x.data, g), n, C, S, stats.mean, stats.variance);
+    if (options.sync) stats = options.sync.combineMoments(stats.count, stats.mean, stats.variance);
+    const correction = options.renorm ? options.renorm(stats) : null;
+    const { invStd, scale, shift } = affineOf(stats.variance, weight, bias, eps, correction);
+    kernels.channelAffine(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    norms.push({ stats, invStd, scale, r: correction?.r ?? null, d: correction?.d ?? null });
+  }
 
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
-  record(y, "batch_norm", inputs, (g) => {
-    const sumDy = new Float64Array(C);
-    const sumDyXmu = new Float64Array(C);
-    kernels.channelGradSums(x.data, g, N, C, S, mean, sumDy, sumDyXmu);
-    const grads: (Storage | null)[] = [];
-    if (x.requiresGrad) {
+  record(y, "batch_norm", inputs, (grad) => {
+    const dx = x.requiresGrad ? allocateUninitialized(x.dtype, x.size) : null; // channelGradInput writes every element
+    const dw = weight !== null ? new Float64Array(C) : null;
+    const db = bias !== null ? new Float64Array(C) : null;
+    for (let g = 0; g < groups; g++) {
+      const { stats, invStd, scale, r, d } = norms[g];
+      const sumDy = new Float64Array(C);
+      const sumDyXmu = new Float64Array(C);
+      kernels.channelGradSums(view(x.data, g), view(grad, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      // ∂ℓ/∂γ = Σ g·(r·x̂ + d) and ∂ℓ/∂β = Σ g over this worker's values (before any sync).
+      for (let c = 0; c < C; c++) {
+        if (dw) dw[c] += (r ? r[c] : 1) * invStd[c] * sumDyXmu[c] + (d ? d[c] * sumDy[c] : 0);
+        if (db) db[c] += sumDy[c];
+      }
+      if (dx === null) continue;
+      if (options.sync) options.sync.sumGradSums(sumDy, sumDyXmu);
+      const m = stats.count;
       const a = new Float64Array(C);
       const b = new Float64Array(C);
       for (let c = 0; c < C; c++) {
         a[c] = sumDy[c] / m;
         b[c] = (invStd[c] * invStd[c] * sumDyXmu[c]) / m;
       }
-      const dx = allocateUninitialized(x.dtype, x.size); // channelGradInput writes every element
-      kernels.channelGradInput(x.data, g, dx, N, C, S, mean, a, b, scale);
-      grads.push(dx);
-    } else grads.push(null);
-    return [...grads, ...affineGrads(weight, bias, invStd, sumDy, sumDyXmu)];
+      kernels.channelGradInput(view(x.data, g), view(grad, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+    }
+    const grads: (Storage | null)[] = [dx];
+    if (weight !== null) grads.push(storageFrom(weight.dtype, dw!));
+    if (bias !== null) grads.push(storageFrom(bias.dtype, db!));
+    return grads;
   });
-  return { y, stats: { mean, variance, count: m } };
+  return { y, stats: norms.map((g) => g.stats) };
 }
 
 /**
@@ -105,22 +210,26 @@ export function batchNormInference(
 
 /**
  * BN as a per-channel affine map of (x − μ): 1/sqrt(σ² + ε), the scale
- * γ/sqrt(σ² + ε) and the shift β (γ = 1, β = 0 without affine).
+ * γ/sqrt(σ² + ε) and the shift β (γ = 1, β = 0 without affine); with a
+ * Batch Renorm correction, the scale γ·r/sqrt(σ² + ε) and the shift β + γ·d.
  */
 function affineOf(
   variance: ArrayLike<number>,
   weight: Tensor | null,
   bias: Tensor | null,
   eps: number,
+  correction: { r: Float64Array; d: Float64Array } | null = null,
 ): { invStd: Float64Array; scale: Float64Array; shift: Float64Array } {
   const C = variance.length;
   const invStd = new Float64Array(C);
   const scale = new Float64Array(C);
   const shift = new Float64Array(C);
   for (let c = 0; c < C; c++) {
+    const gamma = weight === null ? 1 : weight.data[c];
     invStd[c] = 1 / Math.sqrt(variance[c] + eps);
-    scale[c] = (weight === null ? 1 : weight.data[c]) * invStd[c];
-    shift[c] = bias === null ? 0 : bias.data[c];
+    // Batch Renorm: γ·(x̂·r + d) + β = (x − μ)·γ·r/sqrt(σ² + ε) + (β + γ·d)
+    scale[c] = gamma * (correction ? correction.r[c] : 1) * invStd[c];
+    shift[c] = (bias === null ? 0 : bias.data[c]) + (correction ? gamma * correction.d[c] : 0);
   }
   return { invStd, scale, shift };
 }
