@@ -19,3 +19,5 @@ export { summary } from "./nn/summary.js";
 export type { SummaryOptions } from "./nn/summary.js";
 export { DataLoader } from "./data/dataLoader.js";
 export type { Batch, DataLoaderOptions, InMemoryDataset } from "./data/dataLoader.js";
+export { saveSafetensors, loadSafetensors, readSafetensors } from "./interop/safetensors.js";
+export type { SafetensorsContents, SafetensorsDType } from "./interop/safetensors.js";

@@ -141,6 +141,11 @@ export abstract class BatchNormBase extends Module {
     return this._frozen;
   }
 
+  /** A state dict saved before PyTorch had the counter has no `num_batches_tracked`: it then starts at 0, as in PyTorch. */
+  protected override defaultsForMissingState(): Record<string, number> {
+    return this.trackRunningStats ? { num_batches_tracked: 0 } : {};
+  }
+
   /** Running mean 0, running variance 1, counter 0. */
   resetRunningStats(): void {
     if (!this.hasRunningStats) return;

@@ -176,39 +176,52 @@ export abstract class Module {
   }
 
   /**
+   * State this module may do without when loading, with the value it then
+   * takes — as PyTorch fills in BN's `num_batches_tracked` (0) for state
+   * dicts saved before the counter existed. Keys are local names.
+   */
+  protected defaultsForMissingState(): Record<string, number> {
+    return {};
+  }
+
+  /**
    * Copy values into this module's own tensors (so optimizers keep their
    * references). With `strict` (default) every key must match and nothing
-   * may be missing; shapes must match always. Nothing is written unless the
-   * whole state dict is valid.
+   * may be missing (but state with a default, such as BN's
+   * `num_batches_tracked`, which then starts at 0); shapes must match
+   * always. Every problem is named in one error (missing and unexpected
+   * keys, shape mismatches), and nothing is written unless the whole state
+   * dict is valid.
    */
   loadStateDict(state: StateDict, options: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     const strict = options.strict ?? true;
     const own = new Map<string, Tensor>();
+    const defaults = new Map<string, number>();
     for (const [prefix, m] of this.namedModules()) {
+      const full = (name: string) => (prefix === "" ? name : `${prefix}.${name}`);
       for (const map of [m._parameters, m._buffers]) {
-        for (const [name, t] of map) if (t !== null) own.set(prefix === "" ? name : `${prefix}.${name}`, t);
+        for (const [name, t] of map) if (t !== null) own.set(full(name), t);
       }
+      for (const [name, value] of Object.entries(m.defaultsForMissingState())) defaults.set(full(name), value);
     }
-    const missingKeys = [...own.keys()].filter((k) => !(k in state));
+    const missingKeys = [...own.keys()].filter((k) => !(k in state) && !defaults.has(k));
     const unexpectedKeys = Object.keys(state).filter((k) => !own.has(k));
-    if (strict && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
-      throw new Error(
-        `loadStateDict: the state dict does not match the model.` +
-          (missingKeys.length ? ` Missing keys: ${missingKeys.join(", ")}.` : "") +
-          (unexpectedKeys.length ? ` Unexpected keys: ${unexpectedKeys.join(", ")}.` : "") +
-          ` Pass { strict: false } to load the keys that match.`,
-      );
-    }
+    const problems: string[] = [];
+    if (strict && missingKeys.length > 0) problems.push(`Missing keys: ${missingKeys.join(", ")}.`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`Unexpected keys: ${unexpectedKeys.join(", ")}.`);
     const writes: [Tensor, ArrayLike<number>][] = [];
+    const mismatches: string[] = [];
     for (const [key, target] of own) {
       const src = state[key];
-      if (src === undefined) continue;
+      if (src === undefined) {
+        if (defaults.has(key)) writes.push([target, [defaults.get(key)!]]);
+        continue;
+      }
       const values = src instanceof Tensor ? src.data : (src as ArrayLike<number>);
       const shape = src instanceof Tensor ? src.shape : null;
       if (values.length !== target.size || (shape !== null && shape.join() !== target.shape.join() && target.size !== 1)) {
-        throw new Error(
-          `loadStateDict: '${key}' has shape [${shape?.join(", ") ?? values.length}] but the model expects [${target.shape.join(", ")}]; nothing was loaded.`,
-        );
+        mismatches.push(`'${key}' has shape [${shape?.join(", ") ?? values.length}] but the model expects [${target.shape.join(", ")}]`);
+        continue;
       }
       for (let i = 0; i < values.length; i++) {
         if (!Number.isFinite(values[i])) {
@@ -216,6 +229,13 @@ export abstract class Module {
         }
       }
       writes.push([target, values]);
+    }
+    if (mismatches.length > 0) problems.push(`Shapes differ: ${mismatches.join("; ")}.`);
+    if (problems.length > 0) {
+      throw new Error(
+        `loadStateDict: the state dict does not match the model; nothing was loaded. ${problems.join(" ")}` +
+          (missingKeys.length > 0 || unexpectedKeys.length > 0 ? " Pass { strict: false } to load the keys that match." : ""),
+      );
     }
     for (const [target, values] of writes) target.data.set(values);
     return { missingKeys, unexpectedKeys };
