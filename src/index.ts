@@ -21,3 +21,5 @@ export { DataLoader } from "./data/dataLoader.js";
 export type { Batch, DataLoaderOptions, InMemoryDataset } from "./data/dataLoader.js";
 export { saveSafetensors, loadSafetensors, readSafetensors } from "./interop/safetensors.js";
 export type { SafetensorsContents, SafetensorsDType } from "./interop/safetensors.js";
+export { exportOnnx } from "./interop/onnx/export.js";
+export type { OnnxExportOptions } from "./interop/onnx/export.js";
