@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { demoCommand } from "./demoCommand.js";
 import { figure1Command } from "./figure1Command.js";
 import { tableCommand } from "./tableCommand.js";
+import { exportCommand } from "./exportCommand.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -12,6 +13,7 @@ const program = new Command("covshift")
   .addCommand(figure1Command())
   .addCommand(tableCommand())
   .addCommand(demoCommand())
+  .addCommand(exportCommand())
   .showHelpAfterError();
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -96,6 +96,7 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
         test,
         checkpointPath: join(outDir, "checkpoints", `${name}.json`),
         resultPath: join(outDir, "runs", `${name}.json`),
+        modelPath: join(outDir, "models", name),
         resume: options.resume ?? false,
         threads: options.threads ?? 1,
         stopFlag,

@@ -9,6 +9,7 @@ import { useBackend } from "../backend.js";
 import { readJson, writeFileAtomic } from "../../io/files.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { Figure1Checkpoint, Figure1Trainer, ImageSet } from "./trainer.js";
+import { writeModelFiles } from "../modelFiles.js";
 
 export interface Figure1WorkerData {
   config: Figure1Config;
@@ -19,6 +20,8 @@ export interface Figure1WorkerData {
   test: ImageSet;
   checkpointPath: string;
   resultPath: string;
+  /** The trained network goes to <modelPath>.safetensors and .onnx. */
+  modelPath: string;
   resume: boolean;
   /** Threads of the wasm kernels. */
   threads: number;
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
   }
   if (d.network === "batchnorm") trainer.result.finalTestAccuracyPopulation = trainer.populationAccuracy();
   trainer.result.wallSeconds = elapsed();
+  writeModelFiles(trainer.model, d.modelPath, [1, 784], `figure1 ${d.network} network, seed ${d.seed}, after ${trainer.step} steps (§4.1: 784 → ${d.config.hidden.join(" → ")} sigmoid → 10 logits; input: MNIST pixels ${d.config.input})`, { ...d.config, network: d.network, seed: d.seed, step: trainer.step });
   writeFileAtomic(d.resultPath, JSON.stringify(trainer.result));
   rmSync(d.checkpointPath, { force: true });
   post({ type: "done", result: trainer.result });

@@ -108,6 +108,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
         checkpointPath: checkpointPath(id),
         resultPath: resultPath(id),
         outputsPath: outputsPath(id),
+        modelPath: join(outDir, "models", id),
         resume: options.resume ?? false,
         threads: options.threads ?? 1,
         stopFlag,

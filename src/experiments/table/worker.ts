@@ -9,6 +9,7 @@ import { useBackend } from "../backend.js";
 import { readJson, writeFileAtomic } from "../../io/files.js";
 import type { DerivedRow, TableConfig } from "./rows.js";
 import { encodeRowOutputs, TableCheckpoint, TableData, TableTrainer } from "./trainer.js";
+import { writeModelFiles } from "../modelFiles.js";
 
 export interface TableWorkerData {
   config: TableConfig;
@@ -19,6 +20,8 @@ export interface TableWorkerData {
   resultPath: string;
   /** Where the final network's softmax outputs go (see {@link encodeRowOutputs}); written before the result. */
   outputsPath: string;
+  /** The trained network goes to <modelPath>.safetensors and .onnx. */
+  modelPath: string;
   resume: boolean;
   /** Threads of the wasm kernels. */
   threads: number;
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
   }
   const outputs = trainer.finish();
   writeFileAtomic(d.outputsPath, JSON.stringify(encodeRowOutputs(outputs)));
+  writeModelFiles(trainer.model, d.modelPath, [1, 3, d.config.crop, d.config.crop], `table row ${d.row.id} after ${trainer.step} steps (miniature BN-Inception of §4.2; input: centered ${d.config.crop}×${d.config.crop} crops of CIFAR-10 pixels / 255, NCHW, each channel normalized by the mean and std in settings.inputStats)`, { ...d.config, row: d.row.id, settings: d.row.settings, step: trainer.step, inputStats: d.data.stats });
   r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
   writeFileAtomic(d.resultPath, JSON.stringify(r));
   rmSync(d.checkpointPath, { force: true });
