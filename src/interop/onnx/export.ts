@@ -17,7 +17,10 @@
  *   LocalResponseNorm → LRN for odd sizes; for even sizes, where ONNX's window
  *     sits one channel off PyTorch's, the same sums as a 1×1 convolution
  */
-import protobuf from "protobufjs/light.js";
+import type * as Protobuf from "protobufjs/light.js";
+// protobufjs/light as one ES module, bundled at build time (scripts/bundle-protobuf.mjs): browsers import it unbundled.
+import bundledProtobuf from "./generated/protobufLight.js";
+const protobuf = bundledProtobuf as unknown as typeof Protobuf;
 import { deepCopy } from "../../nn/clone.js";
 import { foldBatchNorm } from "../../nn/fold.js";
 import { Module } from "../../nn/module.js";
@@ -59,9 +62,9 @@ const INT64 = 7;
 
 const AttributeType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
 
-let modelProto: protobuf.Type | null = null;
-function modelType(): protobuf.Type {
-  modelProto ??= protobuf.Root.fromJSON(onnxSchema as unknown as protobuf.INamespace).lookupType("onnx.ModelProto");
+let modelProto: Protobuf.Type | null = null;
+function modelType(): Protobuf.Type {
+  modelProto ??= protobuf.Root.fromJSON(onnxSchema as unknown as Protobuf.INamespace).lookupType("onnx.ModelProto");
   return modelProto;
 }
 
