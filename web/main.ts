@@ -42,6 +42,7 @@ const runButton = $<HTMLButtonElement>("run");
 const resetButton = $<HTMLButtonElement>("reset");
 const applyButton = $<HTMLButtonElement>("apply");
 const populationButton = $<HTMLButtonElement>("population");
+const exportButton = $<HTMLButtonElement>("export");
 const speedSelect = $<HTMLSelectElement>("speed");
 const histogramLayer = $<HTMLSelectElement>("histogram-layer");
 
@@ -308,10 +309,59 @@ function onMessage(m: FromWorker): void {
       populationButton.disabled = false;
       return;
     }
+    case "export":
+      offerDownloads(m);
+      return;
     case "error":
       fail(`The ${m.network === "baseline" ? "baseline" : "BN"} network's worker failed: ${m.message}`);
       return;
   }
+}
+
+// ---- downloads ----------------------------------------------------------
+
+type ExportedFiles = Extract<FromWorker, { type: "export" }>;
+/** Files made by the latest "Prepare downloads", per network, until both have arrived. */
+let pendingExports: Partial<Record<NetworkKind, ExportedFiles>> = {};
+let downloadUrls: string[] = [];
+
+function prepareDownloads(): void {
+  exportButton.disabled = true;
+  pendingExports = {};
+  $("export-status").textContent = "Writing both networks as safetensors and ONNX…";
+  for (const n of NETWORKS) send(n, { type: "export" });
+}
+
+/** Once both networks' files are in, one link per file (an object URL; the old ones are released). */
+function offerDownloads(files: ExportedFiles): void {
+  pendingExports[files.network] = files;
+  if (!NETWORKS.every((n) => pendingExports[n] !== undefined)) return;
+  for (const url of downloadUrls) URL.revokeObjectURL(url);
+  downloadUrls = [];
+  const list = $("downloads");
+  list.replaceChildren();
+  for (const n of NETWORKS) {
+    const f = pendingExports[n]!;
+    for (const [format, bytes, type] of [
+      ["safetensors", f.safetensors, "application/octet-stream"],
+      ["onnx", f.onnx, "application/octet-stream"],
+    ] as const) {
+      // Blob wants an ArrayBuffer-backed view; the worker transferred a plain ArrayBuffer.
+      const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
+      downloadUrls.push(url);
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = `covshift-demo-${n}-step${f.step}.${format}`;
+      link.textContent = link.download;
+      link.dataset.network = n;
+      link.dataset.format = format;
+      const item = document.createElement("li");
+      item.append(link, ` (${n === "batchnorm" ? "with" : "without"} BN, step ${f.step.toLocaleString("en-US")}, ${(bytes.byteLength / 1024).toFixed(0)} KiB)`);
+      list.append(item);
+    }
+  }
+  $("export-status").textContent = "Ready: the links below save the files.";
+  exportButton.disabled = false;
 }
 
 function fail(message: string): void {
@@ -358,7 +408,7 @@ async function boot(): Promise<void> {
   }
   ready = true;
   $("backend").textContent = `Backend: ${backend}${self.crossOriginIsolated ? "" : " — serve the page cross-origin isolated (covshift demo does) for shared memory"}.`;
-  for (const b of [runButton, resetButton, applyButton, populationButton]) b.disabled = false;
+  for (const b of [runButton, resetButton, applyButton, populationButton, exportButton]) b.disabled = false;
   root.setAttribute("aria-busy", "false");
   root.dataset.ready = "true";
   showStatus();
@@ -385,6 +435,8 @@ populationButton.addEventListener("click", () => {
   $("population-result").textContent = "Recomputing the BN layers' statistics over one pass of the training set…";
   send("batchnorm", { type: "population" });
 });
+
+exportButton.addEventListener("click", prepareDownloads);
 
 (window as unknown as { covshiftDemo: unknown }).covshiftDemo = { state, start, pause, reset: () => reset() };
 writeForm(settings);

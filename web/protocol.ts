@@ -86,7 +86,9 @@ export type ToWorker =
   | { type: "stopAt"; steps: number }
   | { type: "pause" }
   /** Algorithm 2: accuracy with population statistics, computed on a copy. */
-  | { type: "population" };
+  | { type: "population" }
+  /** The network as it is now, as files: its state dict as safetensors and the network in inference mode as ONNX. */
+  | { type: "export" };
 
 export type FromWorker =
   | { type: "ready"; network: NetworkKind; backend: string }
@@ -95,4 +97,5 @@ export type FromWorker =
   /** The optimizer met a non-finite gradient: the run stops there (the baseline at a large learning rate). */
   | { type: "diverged"; network: NetworkKind; step: number; message: string }
   | { type: "population"; network: NetworkKind; step: number; runningAccuracy: number; populationAccuracy: number }
+  | { type: "export"; network: NetworkKind; step: number; safetensors: Uint8Array; onnx: Uint8Array }
   | { type: "error"; network: NetworkKind; message: string };

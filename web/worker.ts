@@ -9,7 +9,7 @@
  * event loop, so "pause", "speed" and "population" messages are served while
  * it trains.
  */
-import { nn, noGrad, scope, setBackend, Tensor } from "../src/index.js";
+import { exportOnnx, nn, noGrad, saveSafetensors, scope, setBackend, Tensor } from "../src/index.js";
 import { initWasmBackend } from "../src/backend/wasm/index.js";
 import { defaultFigure1Config, type Figure1Config } from "../src/experiments/figure1/config.js";
 import { Figure1Trainer, type ImageSet } from "../src/experiments/figure1/trainer.js";
@@ -182,6 +182,28 @@ async function loop(): Promise<void> {
   }
 }
 
+/**
+ * The trained network as the files `covshift figure1` writes to --out/models:
+ * the state dict under PyTorch's keys as safetensors, and the network in
+ * inference mode as ONNX (opset 17, dynamic batch), both with the page's
+ * settings and the step in their metadata.
+ */
+function exportFiles(): FromWorker {
+  const t = trainer!;
+  const description = `covshift demo: the §4.1 MNIST network ${network === "batchnorm" ? "with" : "without"} BN after ${t.step} steps`;
+  const metadata = {
+    producer: "covshift demo",
+    description,
+    network,
+    step: String(t.step),
+    input_shape: JSON.stringify([1, INPUT]),
+    settings: JSON.stringify(settings),
+  };
+  const safetensors = saveSafetensors(t.model.stateDict(), metadata);
+  const onnx = exportOnnx(t.model, { inputShape: [1, INPUT], opset: 17, metadata, docString: description });
+  return { type: "export", network, step: t.step, safetensors, onnx };
+}
+
 scopeOfWorker.addEventListener("message", async (event) => {
   const m = event.data;
   try {
@@ -218,6 +240,11 @@ scopeOfWorker.addEventListener("message", async (event) => {
         const runningAccuracy = t.evaluate().accuracy;
         const populationAccuracy = t.populationAccuracy();
         post({ type: "population", network, step: t.step, runningAccuracy, populationAccuracy });
+        break;
+      }
+      case "export": {
+        const files = exportFiles() as Extract<FromWorker, { type: "export" }>;
+        post(files, [files.safetensors.buffer, files.onnx.buffer]);
         break;
       }
     }

@@ -7,6 +7,13 @@
  *  - through window.covshiftDemo, 300 steps of figure1's settings train:
  *    the BN network's test accuracy rises far above its start and above the
  *    baseline's (which is still near chance), every number is finite;
+ *  - "Recompute BN statistics" (Algorithm 2) reports the accuracy before and
+ *    after; "Prepare downloads" offers both networks as safetensors and ONNX:
+ *    the downloaded BN network, loaded back in Node from the safetensors,
+ *    gives the page's test accuracy, and the ONNX file gives the same logits
+ *    in ONNX Runtime;
+ *  - the settings form's Apply (here the ×30 learning rate of §4.2.1)
+ *    restarts both networks from step 0 with the new settings;
  *  - pause() stops both networks (the step no longer moves) and reset()
  *    returns to step 0 with only the step-0 evaluation;
  *  - with the MNIST files missing, the page says which and what to do, the
@@ -22,12 +29,18 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
+import * as ort from "onnxruntime-node";
 import { CHROMIUM_ARGS, chromiumPath, loadPlaywright } from "./chromium.js";
+import { loadSafetensors, noGrad, ops, readSafetensors, Tensor } from "../../src/index.js";
+import { loadMnist } from "../../src/data/public.js";
+import { defaultFigure1Config } from "../../src/experiments/figure1/config.js";
+import { buildFigure1Network } from "../../src/experiments/figure1/network.js";
+import { Generator } from "../../src/tensor/random.js";
 
 const { playwright, skipReason: noBrowser } = await loadPlaywright();
 const skip = noBrowser || (process.env.COVSHIFT_TEST_BACKEND === "wasm" ? "the page's backend does not depend on the suite's; run once" : false);
@@ -92,6 +105,7 @@ interface DemoState {
   running: boolean;
   backend: string;
   crossOriginIsolated: boolean;
+  settings: { lrMultiplier: number; lr: number };
   runs: { baseline: RunSeries; batchnorm: RunSeries };
 }
 type DemoWindow = { covshiftDemo: { state(): DemoState; start(o?: object): void; pause(): void; reset(): void } };
@@ -150,6 +164,62 @@ describe("covshift demo in Chromium", { skip, timeout: 300_000 }, () => {
     assert.equal(await page.locator("#bn-table tbody tr").count(), 12, "4 units of each of the 3 BN layers");
     assert.match((await page.locator("#summary").textContent()) ?? "", /with BN: \d+\.\d% at step 300/);
 
+
+    // Algorithm 2: population statistics, computed on a copy; accuracy before and after.
+    await page.click("#population");
+    await page.waitForFunction(() => /population statistics/.test(document.getElementById("population-result")?.textContent ?? ""), null, { timeout: 120_000, polling: 250 });
+    const population = (await page.locator("#population-result").textContent()) ?? "";
+    assert.match(population, /At step 300: \d+\.\d+% with the running averages → \d+\.\d+% with population statistics/, population);
+
+    // Downloads: both networks in both formats; the BN network's files are the trained network.
+    await page.click("#export");
+    await page.locator("#downloads a").nth(3).waitFor({ timeout: 60_000 });
+    const names = await page.locator("#downloads a").allTextContents();
+    assert.deepEqual(names, [
+      "covshift-demo-baseline-step300.safetensors", "covshift-demo-baseline-step300.onnx",
+      "covshift-demo-batchnorm-step300.safetensors", "covshift-demo-batchnorm-step300.onnx",
+    ]);
+    const saved: Record<string, Uint8Array> = {};
+    const downloads = mkdtempSync(join(tmpdir(), "covshift-demo-downloads-"));
+    try {
+      for (const format of ["safetensors", "onnx"]) {
+        const [download] = await Promise.all([page.waitForEvent("download"), page.click(`#downloads a[data-network=batchnorm][data-format=${format}]`)]);
+        const path = join(downloads, download.suggestedFilename());
+        await download.saveAs(path);
+        saved[format] = new Uint8Array(readFileSync(path));
+      }
+    } finally {
+      rmSync(downloads, { recursive: true, force: true });
+    }
+    const { metadata } = readSafetensors(saved.safetensors);
+    assert.equal(metadata.step, "300");
+    assert.equal(JSON.parse(metadata.settings).lr, 0.01, "the page's settings are in the metadata");
+    const { model } = buildFigure1Network("batchnorm", defaultFigure1Config, new Generator(1));
+    model.loadStateDict(loadSafetensors(saved.safetensors));
+    model.eval();
+    const testSet = await loadMnist({ data: MNIST, split: "test", download: false });
+    const x = new Tensor(testSet.images, [testSet.labels.length, 784]);
+    const logits = noGrad(() => model.forward(x));
+    const predicted = ops.argmax(logits, 1).data;
+    let correct = 0;
+    for (let i = 0; i < testSet.labels.length; i++) if (predicted[i] === testSet.labels[i]) correct++;
+    const nodeAccuracy = correct / testSet.labels.length;
+    // The page computed in Chromium's wasm kernels, this in Node's: a rounding difference may flip an image or two.
+    assert.ok(Math.abs(nodeAccuracy - bnLast) <= 2e-4, `the downloaded BN network scores the page's ${bnLast} in Node: ${nodeAccuracy}`);
+    t.diagnostic(`Algorithm 2: ${population}; downloaded BN network in Node: ${nodeAccuracy} (page: ${bnLast})`);
+    const session = await ort.InferenceSession.create(saved.onnx);
+    try {
+      const rows = 64;
+      const input = new ort.Tensor("float32", testSet.images.slice(0, rows * 784), [rows, 784]);
+      const onnxLogits = (await session.run({ input })).output.data as Float32Array;
+      const ours = logits.data.subarray(0, rows * 10);
+      let worst = 0;
+      for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(onnxLogits[i] - ours[i]) / (1e-4 + Math.abs(ours[i])));
+      assert.ok(worst < 1e-3, `the downloaded ONNX network gives covshift's logits in ONNX Runtime (worst relative difference ${worst})`);
+    } finally {
+      await session.release();
+    }
+
     mkdirSync(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, "demo-page.png");
     await page.screenshot({ path: shot, fullPage: true });
@@ -180,6 +250,24 @@ describe("covshift demo in Chromium", { skip, timeout: 300_000 }, () => {
     assert.equal(fresh.step, 0);
     assert.equal(fresh.running, false);
     assert.equal(fresh.runs.batchnorm.testAccuracy[0], bnFirst, "reset starts from the same initial weights (same seed)");
+
+    // The settings form: ×30 (§4.2.1) and Apply restart both networks from step 0 with it.
+    await page.selectOption("#lr-multiplier", "30");
+    await page.click("#apply");
+    await page.waitForFunction(() => (window as unknown as DemoWindow).covshiftDemo.state().settings.lrMultiplier === 30, null, { timeout: 30_000, polling: 100 });
+    await page.evaluate(() => (window as unknown as DemoWindow).covshiftDemo.start({ steps: 100, stepsPerSecond: "max" }));
+    await page.waitForFunction(
+      () => {
+        const s = (window as unknown as DemoWindow).covshiftDemo.state();
+        return !s.running && s.runs.batchnorm.steps.at(-1) === 100;
+      },
+      null,
+      { timeout: 120_000, polling: 250 },
+    );
+    const fast = await demoState(page);
+    assert.deepEqual(fast.runs.batchnorm.steps, [0, 100], "Apply restarted from step 0");
+    assert.equal(fast.runs.batchnorm.testAccuracy[0], bnFirst, "from the same initial weights");
+    assert.notEqual(fast.runs.batchnorm.testAccuracy[1], batchnorm.testAccuracy[1], "but with the ×30 learning rate: step 100 differs from the ×1 run's");
     assert.deepEqual(problems, [], "no console errors or warnings, no failed requests");
     await page.close();
   });
