@@ -5,12 +5,14 @@
  * `wasm` and `cpu` backends. BN is tf.layers.batchNormalization with Keras
  * momentum 0.9 (≙ 0.1 as the weight of the new batch) and epsilon 1e-5.
  *
- * The packages are devDependencies, loaded by dynamic import: without them
- * the benchmark says so and runs on. The wasm binaries are read from the
- * package's dist directory as a file path, so nothing is downloaded.
+ * The packages live in bench/peers (installed there by `npm run bench` on
+ * first use, see scripts/bench-peers.mjs), not in covshift's devDependencies;
+ * without them the benchmark says so and runs on. The wasm binaries are read
+ * from the package's dist directory as a file path, so nothing is downloaded.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { time, type Effort } from "./measure.js";
 
 export interface TfjsMlpResult {
@@ -31,22 +33,26 @@ export interface TfjsResults {
 }
 
 export async function benchTfjs(effort: Effort, log: (s: string) => void): Promise<TfjsResults> {
-  let tf: typeof import("@tensorflow/tfjs");
-  let wasm: typeof import("@tensorflow/tfjs-backend-wasm");
+  // Untyped: the packages are not installed when covshift is built.
+  let tf: Tf;
+  let wasm: Tf;
+  // From bench/peers (dist/bench/tfjs.js → ../../bench/peers).
+  const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "peers", "package.json"));
   try {
-    tf = await import("@tensorflow/tfjs");
-    wasm = await import("@tensorflow/tfjs-backend-wasm");
+    tf = require("@tensorflow/tfjs");
+    wasm = require("@tensorflow/tfjs-backend-wasm");
   } catch (err) {
     return {
       available: false,
-      notes: [`TensorFlow.js not measured: @tensorflow/tfjs and @tensorflow/tfjs-backend-wasm could not be imported (${firstLine(err)}); they are devDependencies`],
+      notes: [
+        `TensorFlow.js not measured: @tensorflow/tfjs and @tensorflow/tfjs-backend-wasm could not be loaded from bench/peers (${firstLine(err)}); \`npm run bench\` installs them there`,
+      ],
       mlp: [],
     };
   }
   const notes: string[] = [];
   const mlp: TfjsMlpResult[] = [];
   // Nothing may be fetched: point the wasm backend at the binaries in its own package.
-  const require = createRequire(import.meta.url);
   wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/"));
 
   for (const backend of ["wasm", "cpu"] as const) {
@@ -73,8 +79,10 @@ export async function benchTfjs(effort: Effort, log: (s: string) => void): Promi
   return { available: true, notes, version: tf.version.tfjs, mlp };
 }
 
-function tfjsMlpStep(tf: typeof import("@tensorflow/tfjs"), network: "baseline" | "batchnorm") {
-  const init = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: 0 });
+type Tf = any;
+
+function tfjsMlpStep(tf: Tf, network: "baseline" | "batchnorm") {
+  const init = (): unknown => tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: 0 });
   const model = tf.sequential();
   let width = 784;
   for (let i = 0; i < 3; i++) {
@@ -91,7 +99,7 @@ function tfjsMlpStep(tf: typeof import("@tensorflow/tfjs"), network: "baseline" 
   const step = () => {
     tf.tidy(() => {
       // training: true makes BN normalize with the batch statistics and update its moving averages.
-      opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as import("@tensorflow/tfjs").Tensor), false);
+      opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true })), false);
     });
   };
   const dispose = () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { loadChartLibraries } from "../report/charts.js";
 import { ProgressDisplay } from "./progress.js";
 
 /** What the worker threads of an experiment report, as the CLI shows it. */
@@ -37,6 +38,7 @@ export async function runSession(options: {
   start: (hooks: SessionHooks) => Promise<Outcome>;
 }): Promise<void> {
   const { outDir, totalSteps } = options;
+  await loadChartLibraries(); // the reports' charts: a missing package is reported now, not after training
   const progress = new ProgressDisplay(options.accuracyLabel);
   const stopFlag = new SharedArrayBuffer(4);
   let interrupts = 0;

@@ -5,9 +5,11 @@
  * they share one paper-like look: white background, axis titles, a legend,
  * thin lines, no decoration.
  */
-import { Resvg } from "@resvg/resvg-js";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import { createRequire } from "node:module";
+import type * as VegaModule from "vega";
+import type * as VegaLiteModule from "vega-lite";
+import type * as ResvgModule from "@resvg/resvg-js";
+import { CHART_PACKAGES, requirePackages } from "../io/optionalPackages.js";
 
 /** One line of a chart: y against x, optionally with a spread band around it. */
 export interface Series {
@@ -112,7 +114,27 @@ function dejavuWidth(item: { fontSize?: number; fontWeight?: string | number }, 
 // wide for DejaVu Sans: legends then spread out and panels drift apart.
 // Vega reads `textMetrics.width` for all layout (the hook vl-convert uses for
 // the same purpose), so measuring with the real font's widths fixes spacing.
-(vega as unknown as { textMetrics: { width: typeof dejavuWidth } }).textMetrics.width = dejavuWidth;
+
+// vega, vega-lite and resvg are optional peer dependencies (only the CLI
+// draws charts): they are loaded on first use, with one message naming every
+// missing one.
+let chartLibraries: Promise<{ vega: typeof VegaModule; vegaLite: typeof VegaLiteModule }> | null = null;
+
+/**
+ * Loads the chart libraries (once), or throws a message saying which are
+ * missing and how to install them. The commands call it before training, so
+ * a missing package is reported at the start, not after the run.
+ */
+export function loadChartLibraries(): Promise<{ vega: typeof VegaModule; vegaLite: typeof VegaLiteModule }> {
+  if (chartLibraries === null) {
+    requirePackages(CHART_PACKAGES, "Drawing the charts");
+    chartLibraries = Promise.all([import("vega"), import("vega-lite")]).then(([vega, vegaLite]) => {
+      (vega as unknown as { textMetrics: { width: typeof dejavuWidth } }).textMetrics.width = dejavuWidth;
+      return { vega, vegaLite };
+    });
+  }
+  return chartLibraries;
+}
 
 const CONFIG = {
   background: "white",
@@ -284,7 +306,8 @@ function chartLayer(spec: LineChartSpec): Record<string, unknown> {
 }
 
 async function render(vl: Record<string, unknown>): Promise<string> {
-  const { spec } = compile({ ...vl, config: CONFIG } as TopLevelSpec);
+  const { vega, vegaLite } = await loadChartLibraries();
+  const { spec } = vegaLite.compile({ ...vl, config: CONFIG } as VegaLiteModule.TopLevelSpec);
   // renderer "none": no DOM or canvas; toSVG builds the markup from the
   // scenegraph, laid out with the DejaVu widths installed above.
   const view = new vega.View(vega.parse(spec), { renderer: "none" });
@@ -324,6 +347,8 @@ export function svgToPng(svg: string): Uint8Array {
   // DejaVu Sans is installed here (fc-list). On a machine without it resvg
   // takes the first system font; with no fonts at all it skips the text and
   // still renders the marks, so the PNG is always produced.
+  requirePackages(CHART_PACKAGES, "Drawing the charts");
+  const { Resvg } = createRequire(import.meta.url)("@resvg/resvg-js") as typeof ResvgModule;
   const resvg = new Resvg(svg, {
     font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" },
     fitTo: { mode: "zoom", value: 2 },
