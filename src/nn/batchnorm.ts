@@ -146,6 +146,10 @@ export abstract class BatchNormBase extends Module {
     return this.trackRunningStats ? { num_batches_tracked: 0 } : {};
   }
 
+  protected override nonNegativeState(): string[] {
+    return ["running_var", "num_batches_tracked"];
+  }
+
   /** Running mean 0, running variance 1, counter 0. */
   resetRunningStats(): void {
     if (!this.hasRunningStats) return;

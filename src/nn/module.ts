@@ -3,6 +3,7 @@ import { storageFrom } from "../tensor/allocation.js";
 import { Tensor } from "../tensor/tensor.js";
 import { escapeTensor } from "../tensor/scope.js";
 import { addIndent } from "./repr.js";
+import { describeValue } from "../tensor/describe.js";
 
 /** Parameters and buffers by their PyTorch state-dict keys ("0.weight", "1.running_mean", …). */
 export type StateDict = Record<string, Tensor>;
@@ -185,6 +186,15 @@ export abstract class Module {
   }
 
   /**
+   * Local names of state that cannot be negative (BN's `running_var` and
+   * `num_batches_tracked`): loadStateDict refuses a negative value there,
+   * which would otherwise turn evaluation into NaN.
+   */
+  protected nonNegativeState(): string[] {
+    return [];
+  }
+
+  /**
    * Copy values into this module's own tensors (so optimizers keep their
    * references). With `strict` (default) every key must match and nothing
    * may be missing (but state with a default, such as BN's
@@ -194,15 +204,22 @@ export abstract class Module {
    * dict is valid.
    */
   loadStateDict(state: StateDict, options: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    if (state === null || typeof state !== "object" || Array.isArray(state)) {
+      throw new Error(
+        `loadStateDict: expected a state dict (an object of key → Tensor or array of numbers, e.g. model.stateDict()); got ${describeValue(state)}; nothing was loaded.`,
+      );
+    }
     const strict = options.strict ?? true;
     const own = new Map<string, Tensor>();
     const defaults = new Map<string, number>();
+    const nonNegative = new Set<string>();
     for (const [prefix, m] of this.namedModules()) {
       const full = (name: string) => (prefix === "" ? name : `${prefix}.${name}`);
       for (const map of [m._parameters, m._buffers]) {
         for (const [name, t] of map) if (t !== null) own.set(full(name), t);
       }
       for (const [name, value] of Object.entries(m.defaultsForMissingState())) defaults.set(full(name), value);
+      for (const name of m.nonNegativeState()) nonNegative.add(full(name));
     }
     const missingKeys = [...own.keys()].filter((k) => !(k in state) && !defaults.has(k));
     const unexpectedKeys = Object.keys(state).filter((k) => !own.has(k));
@@ -217,6 +234,9 @@ export abstract class Module {
         if (defaults.has(key)) writes.push([target, [defaults.get(key)!]]);
         continue;
       }
+      if (!(src instanceof Tensor) && !isArrayLike(src)) {
+        throw new Error(`loadStateDict: '${key}' must be a Tensor or an array of numbers; got ${describeValue(src)}; nothing was loaded.`);
+      }
       const values = src instanceof Tensor ? src.data : (src as ArrayLike<number>);
       const shape = src instanceof Tensor ? src.shape : null;
       if (values.length !== target.size || (shape !== null && shape.join() !== target.shape.join() && target.size !== 1)) {
@@ -224,8 +244,15 @@ export abstract class Module {
         continue;
       }
       for (let i = 0; i < values.length; i++) {
-        if (!Number.isFinite(values[i])) {
-          throw new Error(`loadStateDict: '${key}' holds a non-finite value (${values[i]}) at index ${i}; nothing was loaded.`);
+        const v = values[i];
+        if (typeof v !== "number") {
+          throw new Error(`loadStateDict: '${key}' holds ${describeValue(v)} at index ${i} where a finite number belongs; nothing was loaded.`);
+        }
+        if (!Number.isFinite(v)) {
+          throw new Error(`loadStateDict: '${key}' holds a non-finite value (${v}) at index ${i}; nothing was loaded.`);
+        }
+        if (v < 0 && nonNegative.has(key)) {
+          throw new Error(`loadStateDict: '${key}' holds ${v} at index ${i}, but it cannot be negative (a variance or a count); nothing was loaded.`);
         }
       }
       writes.push([target, values]);
@@ -240,6 +267,10 @@ export abstract class Module {
     for (const [target, values] of writes) target.data.set(values);
     return { missingKeys, unexpectedKeys };
   }
+}
+
+function isArrayLike(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || ArrayBuffer.isView(v);
 }
 
 /** Parameter storage of the module's dtype, from plain numbers. */

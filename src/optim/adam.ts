@@ -1,6 +1,7 @@
 import { backendFor } from "../backend/index.js";
 import { allocatePersistent, type Storage } from "../backend/storage.js";
 import { Tensor } from "../tensor/tensor.js";
+import { describeValue } from "../tensor/describe.js";
 
 export interface AdamOptions {
   /** Step size α (default 1e-3). */
@@ -145,17 +146,30 @@ export class Adam {
   /** Restores a {@link stateDict}; nothing changes unless the whole state fits these parameters. */
   loadStateDict(state: AdamState): void {
     const name = this.constructor.name;
+    if (state === null || typeof state !== "object" || Array.isArray(state)) {
+      throw new Error(`${name}.loadStateDict: expected { steps, expAvg, expAvgSq, maxExpAvgSq } as ${name}.stateDict() returns; got ${describeValue(state)}; nothing was loaded`);
+    }
     for (const key of ["expAvg", "expAvgSq", "maxExpAvgSq"] as const) {
       const list = state[key];
       if (!Array.isArray(list) || list.length !== this.params.length) {
-        throw new Error(`${name}.loadStateDict: ${key} has ${list?.length} entries, the optimizer ${this.params.length} parameters`);
+        throw new Error(
+          `${name}.loadStateDict: ${key} must be an array with one entry per parameter (${this.params.length}); got ${describeValue(list)}; nothing was loaded`,
+        );
       }
       list.forEach((s, i) => {
-        if (s !== null && s.length !== this.params[i].size) {
-          throw new Error(`${name}.loadStateDict: ${key}[${i}] has ${s.length} values, the parameter ${this.params[i].size}`);
+        if (s === null) return;
+        if (!Array.isArray(s) && !ArrayBuffer.isView(s)) {
+          throw new Error(`${name}.loadStateDict: ${key}[${i}] must be an array of numbers or null; got ${describeValue(s)}; nothing was loaded`);
         }
-        if (s !== null && s.some((x) => !Number.isFinite(x))) {
-          throw new Error(`${name}.loadStateDict: ${key}[${i}] holds a non-finite value; nothing was loaded`);
+        if (s.length !== this.params[i].size) {
+          throw new Error(`${name}.loadStateDict: ${key}[${i}] has ${s.length} values, the parameter ${this.params[i].size}; nothing was loaded`);
+        }
+        const bad = Array.prototype.findIndex.call(s, (x: unknown) => typeof x !== "number" || !Number.isFinite(x));
+        if (bad >= 0) {
+          throw new Error(`${name}.loadStateDict: ${key}[${i}] holds ${describeValue(s[bad])} at index ${bad} where a finite number belongs; nothing was loaded`);
+        }
+        if (key !== "expAvg" && Array.prototype.some.call(s, (x: number) => x < 0)) {
+          throw new Error(`${name}.loadStateDict: ${key}[${i}] holds a negative value (a running average of squares cannot be negative); nothing was loaded`);
         }
       });
     }

@@ -3,6 +3,7 @@ import { checkShape, sizeOf } from "./shape.js";
 import type { DType, Storage } from "../backend/storage.js";
 import { runBackward, isGradEnabled, type GradNode as GraphNode } from "./autograd.js";
 import { noteGraphNode, noteTensor } from "./scope.js";
+import { describeValue } from "./describe.js";
 
 /** A node of the define-by-run graph (see autograd.ts), over Tensors. */
 export type GradNode = GraphNode<Tensor>;
@@ -199,6 +200,15 @@ export function tensor(values: ArrayLike<number> | Nested, shape?: readonly numb
   } else {
     flat = values as ArrayLike<number>;
     inferred = [flat.length];
+  }
+  if (!ArrayBuffer.isView(flat)) {
+    for (let i = 0; i < flat.length; i++) {
+      if (typeof flat[i] !== "number") {
+        throw new Error(
+          `tensor(): values must be numbers; got ${describeValue(flat[i])} at flat index ${i}. Convert the data first (e.g. Number(x)), or pass a typed array.`,
+        );
+      }
+    }
   }
   const finalShape = shape ?? inferred;
   if (sizeOf(finalShape) !== flat.length) {
