@@ -4,6 +4,7 @@ import { demoCommand } from "./demoCommand.js";
 import { figure1Command } from "./figure1Command.js";
 import { tableCommand } from "./tableCommand.js";
 import { exportCommand } from "./exportCommand.js";
+import { jacobianCommand } from "./jacobianCommand.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -12,6 +13,7 @@ const program = new Command("covshift")
   .version(version)
   .addCommand(figure1Command())
   .addCommand(tableCommand())
+  .addCommand(jacobianCommand())
   .addCommand(demoCommand())
   .addCommand(exportCommand())
   .showHelpAfterError();
