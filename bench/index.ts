@@ -6,6 +6,8 @@
  *   npm run build && npm run bench [-- --quick] [-- --only mlp,gemm,bn,conv,peers] [-- --json PATH]
  *
  * Sections:
+ *   default  what `import "covshift"` gives, timed first in a fresh process with no flags (bench/defaultPath.ts):
+ *          the plain loop (no scope) on the MLP and the conv step, and plain ÷ scoped; the targets are judged on it
  *   mlp    the §4.1 network's SGD step (784-100-100-100-10 sigmoid, batch 60), with and without BN,
  *          on every backend and thread count; and one Figure 1 evaluation (10,000 test images)
  *   gemm   GFLOP/s at the network's Linear shapes, 64×784×112 (target ≥ 35 on one core) and 256³
@@ -47,14 +49,18 @@ import { fmt, table } from "./table.js";
 import { benchTfjs, type TfjsResults } from "./tfjs.js";
 import { benchThreads, type ThreadResults } from "./threads.js";
 import { benchTorch, type TorchResults } from "./torch.js";
+import type { DefaultPathResults } from "./defaultPath.js";
 
 enableRelaxedSimd(); // before the first wasm compile: Node 20 keeps relaxed SIMD behind a V8 flag
 
-const SECTIONS = ["mlp", "gemm", "bn", "conv", "threads", "peers"] as const;
+const SECTIONS = ["default", "mlp", "gemm", "bn", "conv", "threads", "peers"] as const;
 type Section = (typeof SECTIONS)[number];
 
-/** Targets of issue 4, item 5. */
+/** Targets of issue 4, item 5, and issue 9 (the default path: plainVsScoped, defaultVsTorch, defaultConvVsTorch, vsTfjs). */
 const TARGETS = {
+  defaultVsTorch: 1.0,
+  defaultConvVsTorch: 0.5,
+  plainVsScoped: 0.9,
   vsTorch: 0.5,
   vsTfjs: 10,
   gemmGflops: 35,
@@ -128,7 +134,22 @@ async function main(): Promise<void> {
   };
   const startedAt = new Date().toISOString();
 
+  // First, before this process loads any build: what a user gets, in a fresh process.
+  const loadAt: Record<string, number> = {};
+  const mark = (part: string) => (loadAt[part] = loadavg()[0]);
+  let defaultPath: DefaultPathResults | null = null;
+  const defaultNotes: string[] = [];
+  if (has("default")) {
+    mark("covshift default");
+    log("default path: import \"covshift\", plain loop, in a fresh node");
+    const script = fileURLToPath(new URL("./defaultPath.js", import.meta.url));
+    const run = spawnSync(process.execPath, [script, ...(options.quick ? ["--quick"] : [])], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (run.status === 0) defaultPath = JSON.parse(run.stdout.trim().split("\n").pop()!) as DefaultPathResults;
+    else defaultNotes.push(`default path: node ${script} failed (exit ${run.status})`);
+  }
+
   const { configs, notes } = await backendConfigs(options.backends);
+  notes.unshift(...defaultNotes);
   const raw = options.backends === undefined || options.backends.includes("wasm-simd") ? rawSimdKernels() : null;
   let mlp: MlpResult[] = [];
   let evaluation: ReturnType<typeof benchEvaluation> | null = null;
@@ -140,9 +161,7 @@ async function main(): Promise<void> {
   let tfjs: TfjsResults | null = null;
   let threads: ThreadResults | null = null;
 
-  // The 1-minute load average as each part starts: peers run at other moments than covshift, so a ratio is only as fair as these are close.
-  const loadAt: Record<string, number> = {};
-  const mark = (part: string) => (loadAt[part] = loadavg()[0]);
+  // The 1-minute load average as each part starts (loadAt, above): peers run at other moments than covshift, so a ratio is only as fair as these are close.
   if (has("mlp")) {
     mark("covshift mlp");
     mlp = benchMlp(configs, effort, log);
@@ -171,9 +190,10 @@ async function main(): Promise<void> {
   }
   if (has("peers")) {
     const work = (["mlp", "gemm", "bn", "conv"] as const).filter(has);
+    if (has("default")) for (const w of ["mlp", "conv"] as const) if (!work.includes(w)) work.push(w);
     mark("pytorch");
     torch = benchTorch({ quick: options.quick, sections: work.length > 0 ? [...work] : ["mlp", "gemm", "bn", "conv"], threads: [1, 2] }, log);
-    if (work.length === 0 || has("mlp")) {
+    if (work.length === 0 || has("mlp") || has("default")) {
       mark("tfjs");
       tfjs = await benchTfjs(effort, log);
     }
@@ -199,9 +219,24 @@ async function main(): Promise<void> {
   const configLabels = configs.map((c) => c.label);
   const ratios: Record<string, unknown> = {};
 
+  if (defaultPath !== null) {
+    say();
+    say(`Default: what \`import "covshift"\` gives (${defaultPath.backend}), no flags, a plain loop without scope(): opt.zeroGrad(); loss = lossFn.forward(model.forward(x), y); loss.backward(); opt.step()`);
+    const b = defaultPath.mlp.find((r) => r.network === "baseline");
+    const n = defaultPath.mlp.find((r) => r.network === "batchnorm");
+    say(
+      table(
+        ["", "MLP no BN steps/s", "MLP BN steps/s", "MLP BN ms/step", "conv step ms"],
+        [[`covshift default (${defaultPath.backend}, 1 thread)`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(defaultPath.conv.msPerStep, 1)]],
+      ),
+    );
+    const p = defaultPath.plainVsScoped;
+    say(`plain loop ÷ the same loop inside scope() (alternating rounds): ${fmt(p.plainStepsPerSecond, 0)} ÷ ${fmt(p.scopedStepsPerSecond, 0)} steps/s = ${fmt(p.ratio, 2)}×`);
+  }
+
   if (mlp.length > 0 || torch?.mlp.length || tfjs?.mlp.length) {
     say();
-    say("MLP training step, §4.1 network (784-100-100-100-10 sigmoid, batch 60, SGD momentum 0.9: zeroGrad, forward, loss, backward, step)");
+    say("Tuned: MLP training step inside scope() on every build, §4.1 network (784-100-100-100-10 sigmoid, batch 60, SGD momentum 0.9: zeroGrad, forward, loss, backward, step)");
     const rows: string[][] = [];
     for (const label of configLabels) {
       const b = mlp.find((r) => r.config === label && r.network === "baseline");
@@ -297,6 +332,31 @@ async function main(): Promise<void> {
 
   const lines: string[][] = [];
   const verdict = (ok: boolean) => (ok ? "meets target" : "BELOW target");
+  if (defaultPath !== null) {
+    const n = defaultPath.mlp.find((r) => r.network === "batchnorm")!;
+    const torchBest = bestBy(torch?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
+    const tfBest = bestBy(tfjs?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
+    const torchConv = bestBy(torch?.conv ?? [], (r) => -r.msPerStep);
+    const who = `default ${defaultPath.backend}, plain loop`;
+    if (torchBest) {
+      const x = n.stepsPerSecond / torchBest.stepsPerSecond;
+      ratios.defaultMlpBnVsTorch = { ratio: x, target: TARGETS.defaultVsTorch, covshift: n, torch: torchBest };
+      lines.push(["MLP with BN, default ÷ PyTorch's best", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultVsTorch}×`, verdict(x >= TARGETS.defaultVsTorch), `${who} ${fmt(n.stepsPerSecond, 0)} vs ${torchBest.threads} thread(s) ${fmt(torchBest.stepsPerSecond, 0)} steps/s`]);
+    }
+    if (tfBest) {
+      const x = n.stepsPerSecond / tfBest.stepsPerSecond;
+      ratios.defaultMlpBnVsTfjs = { ratio: x, target: TARGETS.vsTfjs, covshift: n, tfjs: tfBest };
+      lines.push(["MLP with BN, default ÷ TF.js's best", `${fmt(x, 1)}×`, `≥ ${TARGETS.vsTfjs}×`, verdict(x >= TARGETS.vsTfjs), `${who} ${fmt(n.stepsPerSecond, 0)} vs TF.js ${tfBest.backend} ${fmt(tfBest.stepsPerSecond, 0)} steps/s`]);
+    }
+    if (torchConv) {
+      const x = torchConv.msPerStep / defaultPath.conv.msPerStep;
+      ratios.defaultConvVsTorch = { ratio: x, target: TARGETS.defaultConvVsTorch, covshiftMs: defaultPath.conv.msPerStep, torch: torchConv };
+      lines.push(["conv step, default ÷ PyTorch's best", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultConvVsTorch}×`, verdict(x >= TARGETS.defaultConvVsTorch), `${who} ${fmt(defaultPath.conv.msPerStep, 1)} ms vs ${torchConv.threads} thread(s) ${fmt(torchConv.msPerStep, 1)} ms`]);
+    }
+    const p = defaultPath.plainVsScoped;
+    ratios.plainVsScoped = { ...p, target: TARGETS.plainVsScoped };
+    lines.push(["MLP with BN, plain loop ÷ scope()", `${fmt(p.ratio, 2)}×`, `≥ ${TARGETS.plainVsScoped}×`, verdict(p.ratio >= TARGETS.plainVsScoped), `${defaultPath.backend}: ${fmt(p.plainStepsPerSecond, 0)} vs ${fmt(p.scopedStepsPerSecond, 0)} steps/s, alternating rounds`]);
+  }
   const bestBn = bestBy(mlp.filter((r) => r.network === "batchnorm"), (r) => r.stepsPerSecond);
   if (bestBn) {
     const torchBest = bestBy(torch?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
@@ -304,25 +364,25 @@ async function main(): Promise<void> {
       const x = bestBn.stepsPerSecond / torchBest.stepsPerSecond;
       ratios.mlpBnVsTorch = { ratio: x, target: TARGETS.vsTorch, covshift: bestBn, torch: torchBest };
       lines.push([
-        "MLP with BN ÷ PyTorch's best",
+        "MLP with BN, tuned ÷ PyTorch's best",
         `${fmt(x, 2)}×`,
         `≥ ${TARGETS.vsTorch}×`,
         verdict(x >= TARGETS.vsTorch),
         `${bestBn.config} ${fmt(bestBn.stepsPerSecond, 0)} vs ${torchBest.threads} thread(s) ${fmt(torchBest.stepsPerSecond, 0)} steps/s`,
       ]);
-    } else lines.push(["MLP with BN ÷ PyTorch's best", "—", `≥ ${TARGETS.vsTorch}×`, "", torch?.notes[0] ?? "PyTorch not run (--only without peers)"]);
+    } else lines.push(["MLP with BN, tuned ÷ PyTorch's best", "—", `≥ ${TARGETS.vsTorch}×`, "", torch?.notes[0] ?? "PyTorch not run (--only without peers)"]);
     const tfBest = bestBy(tfjs?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
     if (tfBest) {
       const x = bestBn.stepsPerSecond / tfBest.stepsPerSecond;
       ratios.mlpBnVsTfjs = { ratio: x, target: TARGETS.vsTfjs, covshift: bestBn, tfjs: tfBest };
       lines.push([
-        "MLP with BN ÷ TF.js's best",
+        "MLP with BN, tuned ÷ TF.js's best",
         `${fmt(x, 1)}×`,
         `≥ ${TARGETS.vsTfjs}×`,
         verdict(x >= TARGETS.vsTfjs),
         `${bestBn.config} ${fmt(bestBn.stepsPerSecond, 0)} vs TF.js ${tfBest.backend} ${fmt(tfBest.stepsPerSecond, 0)} steps/s`,
       ]);
-    } else lines.push(["MLP with BN ÷ TF.js's best", "—", `≥ ${TARGETS.vsTfjs}×`, "", tfjs?.notes[0] ?? "TF.js not run (--only without peers)"]);
+    } else lines.push(["MLP with BN, tuned ÷ TF.js's best", "—", `≥ ${TARGETS.vsTfjs}×`, "", tfjs?.notes[0] ?? "TF.js not run (--only without peers)"]);
   }
   const target = gemm.find((g) => g.M === 64 && g.N === 112 && g.K === 784);
   if (target) {
@@ -424,7 +484,7 @@ async function main(): Promise<void> {
       convGflops: `${convFlops} flop per step (forward, dW and dx GEMMs) / seconds per step / 1e9`,
     },
     targets: TARGETS,
-    covshift: { backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv, threads },
+    covshift: { default: defaultPath, backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv, threads },
     pytorch: torch,
     tfjs,
     ratios,

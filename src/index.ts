@@ -3,6 +3,11 @@
  * The core (tensors, autograd, kernels, nn, optim) uses no Node-only API and
  * runs in browsers; data loaders and the CLI live at the edges.
  */
+import { loadDefaultBackend } from "./backend/default.js";
+
+// The fast kernels are the default: the best wasm build this engine runs (see backend/default.ts).
+await loadDefaultBackend();
+
 export { Tensor, tensor, zeros, ones, full } from "./tensor/tensor.js";
 export type { TensorOptions, GradNode } from "./tensor/tensor.js";
 export type { DType, Storage } from "./backend/storage.js";

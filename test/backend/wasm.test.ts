@@ -64,12 +64,15 @@ describe("wasm backend: loading", () => {
     assert.throws(() => initWasmBackendSync({ simd: false, relaxed: true }), /cannot be combined/);
   });
 
-  it("initWasmBackend registers the backend under the name 'wasm' for setBackend", async () => {
+  it("initWasmBackend registers the backend under the build's name and as 'wasm' for setBackend", async () => {
     const w = await initWasmBackend({ simd: false });
-    assert.equal(w.name, "wasm");
+    assert.equal(w.name, "wasm-scalar");
     assert.equal(wasmVariant(), "scalar");
     const before = getBackend();
     setBackend("wasm");
+    assert.equal(getBackend(), w);
+    setBackend("reference");
+    setBackend("wasm-scalar");
     assert.equal(getBackend(), w);
     setBackend(before.name);
   });

@@ -9,7 +9,8 @@ export type WasmVariant = "relaxed-simd" | "simd" | "scalar";
 
 /** The wasm backend: the Backend kernels, plus the build that runs them. */
 export interface WasmBackend extends Backend {
-  readonly name: "wasm";
+  /** The build: "wasm-relaxed-simd", "wasm-simd" or "wasm-scalar" (each also selectable as "wasm"). */
+  readonly name: `wasm-${WasmVariant}`;
   readonly variant: WasmVariant;
   /** Whether linear memory is shared: then the tensors of training steps live in it (zero-copy). */
   readonly sharedMemory: boolean;
@@ -253,7 +254,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, contex
   const teamFor = (work: number): number => (team !== null && work >= minParallelWork ? team.size : 1);
 
   return {
-    name: "wasm",
+    name: `wasm-${variant}`,
     variant,
     sharedMemory: heap.shared,
     storage,

@@ -1,0 +1,95 @@
+/**
+ * What a user gets: run as its own Node process (no flags, no preload) by
+ * `npm run bench`, before anything else, this program imports the package's
+ * entry (dist/src/index.js, what `import "covshift"` loads) and times the
+ * plain PyTorch-style loop — zeroGrad, forward, loss, backward, step, no
+ * scope() — on the §4.1 MLP (with and without BN) and on the convolution
+ * step, on whatever backend the import selected. The same MLP step inside
+ * scope() is timed in alternating rounds with the plain one, so that their
+ * ratio is measured under the same load. Prints JSON on stdout.
+ *
+ *   node dist/bench/defaultPath.js [--quick]
+ */
+import { getBackend, nn, optim, scope, Tensor } from "../src/index.js";
+import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
+import { buildFigure1Network } from "../src/experiments/figure1/network.js";
+import { Generator } from "../src/tensor/random.js";
+import { efforts, random, time, type TimeOptions } from "./measure.js";
+
+export interface DefaultPathResults {
+  /** getBackend().name after `import "covshift"`. */
+  backend: string;
+  mlp: { network: NetworkKind; stepsPerSecond: number; medianStepsPerSecond: number; msPerStep: number }[];
+  /** The BN MLP step plain and inside scope(), in alternating rounds. */
+  plainVsScoped: { plainStepsPerSecond: number; scopedStepsPerSecond: number; ratio: number };
+  conv: { msPerStep: number; medianMsPerStep: number };
+}
+
+const BATCH = defaultFigure1Config.batchSize;
+
+/** One plain training step of the §4.1 network, as a user writes it. */
+function mlpStep(network: NetworkKind, scoped: boolean): () => void {
+  const { model } = buildFigure1Network(network, defaultFigure1Config, new Generator(0));
+  const opt = new optim.SGD(model.parameters(), { lr: defaultFigure1Config.lr, momentum: defaultFigure1Config.momentum });
+  const lossFn = new nn.CrossEntropyLoss();
+  const x = new Tensor(random(BATCH * 784, 11).map((v) => v + 0.5), [BATCH, 784]);
+  const labels = Int32Array.from({ length: BATCH }, (_, i) => (i * 7) % 10);
+  model.train();
+  const step = () => {
+    opt.zeroGrad();
+    const loss = lossFn.forward(model.forward(x), labels);
+    loss.backward();
+    opt.step();
+  };
+  return scoped ? () => scope(step) : step;
+}
+
+/** The bench's convolution step (bench/covshift.ts convStep), written plainly: tensors on the JavaScript heap, no scope. */
+function convStep(): () => void {
+  const shape = [64, 32, 16, 16];
+  const gen = new Generator(0);
+  const model = new nn.Sequential(new nn.Conv2d(32, 32, 3, { padding: 1, bias: false, generator: gen }), new nn.BatchNorm2d(32), new nn.ReLU());
+  const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const n = shape.reduce((a, b) => a * b, 1);
+  const x = new Tensor(random(n, 31), shape, true);
+  const dy = new Tensor(random(n, 32), shape);
+  return () => {
+    opt.zeroGrad();
+    x.grad = null;
+    model.forward(x).backward(dy);
+    opt.step();
+  };
+}
+
+/** Best seconds per call of a and of b, over rounds that alternate between them. */
+function alternate(a: () => void, b: () => void, o: TimeOptions): [number, number] {
+  time(a, { ...o, rounds: 1 });
+  time(b, { ...o, rounds: 1 });
+  let bestA = Infinity;
+  let bestB = Infinity;
+  for (let r = 0; r < (o.rounds ?? 10); r++) {
+    bestA = Math.min(bestA, time(a, { ...o, rounds: 1, warmupMs: 0, warmupCalls: 0 }).best);
+    bestB = Math.min(bestB, time(b, { ...o, rounds: 1, warmupMs: 0, warmupCalls: 0 }).best);
+  }
+  return [bestA, bestB];
+}
+
+function main(): void {
+  const effort = efforts[process.argv.includes("--quick") ? "quick" : "full"];
+  const mlp: DefaultPathResults["mlp"] = [];
+  for (const network of ["baseline", "batchnorm"] as const) {
+    const t = time(mlpStep(network, false), { ...effort.fast, warmupMs: Math.max(effort.fast.warmupMs ?? 0, 1000) });
+    mlp.push({ network, stepsPerSecond: 1 / t.best, medianStepsPerSecond: 1 / t.median, msPerStep: t.best * 1e3 });
+  }
+  const [plain, scoped] = alternate(mlpStep("batchnorm", false), mlpStep("batchnorm", true), effort.fast);
+  const c = time(convStep(), effort.slow);
+  const out: DefaultPathResults = {
+    backend: getBackend().name,
+    mlp,
+    plainVsScoped: { plainStepsPerSecond: 1 / plain, scopedStepsPerSecond: 1 / scoped, ratio: scoped / plain },
+    conv: { msPerStep: c.best * 1e3, medianMsPerStep: c.median * 1e3 },
+  };
+  console.log(JSON.stringify(out));
+}
+
+main();

@@ -1,0 +1,77 @@
+/**
+ * A plain PyTorch-style loop — zeroGrad, forward, loss, backward, step,
+ * without scope() — on whatever backend the suite selects: 10,000 steps,
+ * one synchronous stretch from step 1,000 to step 10,000 (no turn of the
+ * event loop, so no finalizer runs in between), keep the live tensor
+ * buffers, the JavaScript heap and the wasm backend's linear memory flat.
+ * Needs node --expose-gc (npm test passes it).
+ */
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { Generator, getBackend, liveBufferCount, nn, optim, setBufferTracking, Tensor } from "../../src/index.js";
+import type { WasmBackend } from "../../src/backend/wasm/index.js";
+
+async function settle(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) assert.fail("globalThis.gc is undefined: run node with --expose-gc");
+  for (let i = 0; i < 6; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Bytes of the active backend's own memory in use (0 for the reference backend). */
+function backendBytes(): number {
+  const b = getBackend() as Partial<WasmBackend>;
+  return typeof b.linearMemoryBytesInUse === "function" ? b.linearMemoryBytesInUse() : 0;
+}
+
+it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live buffers, heap and backend memory stay flat from step 1,000", async () => {
+  await settle();
+  setBufferTracking(true);
+  const g = new Generator(9);
+  const model = new nn.Sequential(
+    new nn.Linear(20, 32, { bias: false, generator: g }),
+    new nn.BatchNorm1d(32),
+    new nn.Sigmoid(),
+    new nn.Linear(32, 10, { generator: g }),
+  );
+  const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  const lossFn = new nn.CrossEntropyLoss();
+  const batches = Array.from({ length: 8 }, (_, b) => {
+    const x = new Float32Array(16 * 20);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37 + b) + ((i * 7 + b) % 3) * 0.1;
+    return { x: new Tensor(x, [16, 20]), y: Int32Array.from({ length: 16 }, (_, i) => (i * 3 + b) % 10) };
+  });
+  const step = (i: number): number => {
+    const { x, y } = batches[i % batches.length];
+    opt.zeroGrad();
+    const loss = lossFn.forward(model.forward(x), y);
+    loss.backward();
+    opt.step();
+    return i % 1000 === 0 ? loss.item() : NaN;
+  };
+  const first = step(0);
+  for (let i = 1; i < 1000; i++) step(i);
+  await settle();
+  const at1000 = { buffers: liveBufferCount(), heap: process.memoryUsage().heapUsed, backend: backendBytes() };
+  let last = NaN;
+  for (let i = 1000; i < 10_000; i++) {
+    const l = step(i);
+    if (!Number.isNaN(l)) last = l;
+  }
+  const backendBeforeGc = backendBytes();
+  await settle();
+  const at10000 = { buffers: liveBufferCount(), heap: process.memoryUsage().heapUsed, backend: backendBytes() };
+  setBufferTracking(false);
+  assert.ok(last < first, `training ran (loss ${first} → ${last})`);
+  assert.ok(at10000.buffers <= at1000.buffers + 50, `live buffers grew from ${at1000.buffers} at step 1,000 to ${at10000.buffers} at step 10,000`);
+  const heapGrowthMB = (at10000.heap - at1000.heap) / 2 ** 20;
+  assert.ok(heapGrowthMB <= 4, `heapUsed after gc grew by ${heapGrowthMB.toFixed(2)} MB from step 1,000 to step 10,000 (limit 4 MB)`);
+  // Backend memory: flat even before the collector runs (a synchronous loop must not grow it).
+  assert.ok(
+    backendBeforeGc <= at1000.backend + 2 ** 20,
+    `the backend's memory in use grew from ${at1000.backend} to ${backendBeforeGc} bytes over 9,000 synchronous steps (limit +1 MiB)`,
+  );
+  assert.ok(at10000.backend <= at1000.backend + 2 ** 20, `the backend's memory in use grew from ${at1000.backend} to ${at10000.backend} bytes`);
+});
