@@ -11,6 +11,7 @@
 
 import { gemm, gemmWorkspaceBytes } from "./gemm";
 import { loadWidened, sumLanes64 } from "./simd";
+import { Window } from "./window";
 
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
@@ -115,8 +116,9 @@ function col2imPadded(cols: usize, C: i32, PH: i32, PW: i32, kh: i32, kw: i32, s
 }
 
 /** Bytes of workspace im2col and col2im need: a padded copy of the image. */
-export function im2colWorkspaceBytes(C: i32, H: i32, W: i32, ph: i32, pw: i32): usize {
-  return paddedImageBytes(C, H, W, ph, pw);
+export function im2colWorkspaceBytes(C: i32, g: usize): usize {
+  const w = changetype<Window>(g);
+  return paddedImageBytes(C, w.H, w.W, w.ph, w.pw);
 }
 
 /**
@@ -126,19 +128,21 @@ export function im2colWorkspaceBytes(C: i32, H: i32, W: i32, ph: i32, pw: i32): 
 export function im2col(
   x: usize,
   C: i32,
-  H: i32,
-  W: i32,
-  kh: i32,
-  kw: i32,
-  sh: i32,
-  sw: i32,
-  ph: i32,
-  pw: i32,
-  OH: i32,
-  OW: i32,
+  g: usize,
   cols: usize,
   work: usize,
 ): void {
+  const w = changetype<Window>(g);
+  const H = w.H;
+  const W = w.W;
+  const kh = w.kh;
+  const kw = w.kw;
+  const sh = w.sh;
+  const sw = w.sw;
+  const ph = w.ph;
+  const pw = w.pw;
+  const OH = w.OH;
+  const OW = w.OW;
   const PH = H + 2 * ph;
   const PW = W + 2 * pw;
   zero(work, C * PH * PW);
@@ -150,19 +154,21 @@ export function im2col(
 export function col2im(
   cols: usize,
   C: i32,
-  H: i32,
-  W: i32,
-  kh: i32,
-  kw: i32,
-  sh: i32,
-  sw: i32,
-  ph: i32,
-  pw: i32,
-  OH: i32,
-  OW: i32,
+  g: usize,
   dx: usize,
   work: usize,
 ): void {
+  const w = changetype<Window>(g);
+  const H = w.H;
+  const W = w.W;
+  const kh = w.kh;
+  const kw = w.kw;
+  const sh = w.sh;
+  const sw = w.sw;
+  const ph = w.ph;
+  const pw = w.pw;
+  const OH = w.OH;
+  const OW = w.OW;
   const PH = H + 2 * ph;
   const PW = W + 2 * pw;
   zero(work, C * PH * PW);
@@ -180,7 +186,9 @@ export function col2im(
  * Bytes of workspace conv2dForward and conv2dBackward need: one column
  * matrix, one padded image and the largest GEMM workspace.
  */
-export function conv2dWorkspaceBytes(C: i32, H: i32, W: i32, kh: i32, kw: i32, ph: i32, pw: i32, O: i32, OH: i32, OW: i32): usize {
+export function conv2dWorkspaceBytes(C: i32, O: i32, window: usize): usize {
+  const w = changetype<Window>(window);
+  const H = w.H, W = w.W, kh = w.kh, kw = w.kw, ph = w.ph, pw = w.pw, OH = w.OH, OW = w.OW;
   const K = C * kh * kw;
   const L = OH * OW;
   const g = max(gemmWorkspaceBytes(O, L, K), max(gemmWorkspaceBytes(O, K, L), gemmWorkspaceBytes(K, L, O)));
@@ -198,21 +206,23 @@ export function conv2dForward(
   y: usize,
   N: i32,
   C: i32,
-  H: i32,
-  W: i32,
   O: i32,
-  kh: i32,
-  kw: i32,
-  sh: i32,
-  sw: i32,
-  ph: i32,
-  pw: i32,
-  OH: i32,
-  OW: i32,
+  g: usize,
   work: usize,
   n0: i32,
   n1: i32,
 ): void {
+  const w = changetype<Window>(g);
+  const H = w.H;
+  const W = w.W;
+  const kh = w.kh;
+  const kw = w.kw;
+  const sh = w.sh;
+  const sw = w.sw;
+  const ph = w.ph;
+  const pw = w.pw;
+  const OH = w.OH;
+  const OW = w.OW;
   const K = C * kh * kw;
   const L = OH * OW;
   const pointwise = isPointwise(kh, kw, sh, sw, ph, pw);
@@ -266,23 +276,25 @@ export function conv2dBackward(
   gb: usize,
   N: i32,
   C: i32,
-  H: i32,
-  W: i32,
   O: i32,
-  kh: i32,
-  kw: i32,
-  sh: i32,
-  sw: i32,
-  ph: i32,
-  pw: i32,
-  OH: i32,
-  OW: i32,
+  g: usize,
   work: usize,
   n0: i32,
   n1: i32,
   o0: i32,
   o1: i32,
 ): void {
+  const w = changetype<Window>(g);
+  const H = w.H;
+  const W = w.W;
+  const kh = w.kh;
+  const kw = w.kw;
+  const sh = w.sh;
+  const sw = w.sw;
+  const ph = w.ph;
+  const pw = w.pw;
+  const OH = w.OH;
+  const OW = w.OW;
   const K = C * kh * kw;
   const L = OH * OW;
   const HW = H * W;

@@ -11,6 +11,8 @@
 // along the output row), divided by the product of the two divisors. The
 // backward is the same in reverse.
 
+import { Window } from "./window";
+
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
 }
@@ -42,9 +44,10 @@
 }
 
 /** Bytes of workspace maxPool2dForward needs: with SIMD, one plane padded with −∞ and a spill tile; none without. */
-export function maxPool2dWorkspaceBytes(H: i32, W: i32, kw: i32, sw: i32, ph: i32, pw: i32, OW: i32): usize {
+export function maxPool2dWorkspaceBytes(g: usize): usize {
   if (!ASC_FEATURE_SIMD) return 0;
-  return align64(<usize>((H + 2 * ph) * paddedWidth(W, kw, sw, pw, OW)) << 2) + 32;
+  const w = changetype<Window>(g);
+  return align64(<usize>((w.H + 2 * w.ph) * paddedWidth(w.W, w.kw, w.sw, w.pw, w.OW)) << 2) + 32;
 }
 
 export function maxPool2dForward(
@@ -52,18 +55,20 @@ export function maxPool2dForward(
   y: usize,
   argmax: usize,
   planes: i32,
-  H: i32,
-  W: i32,
-  kh: i32,
-  kw: i32,
-  sh: i32,
-  sw: i32,
-  ph: i32,
-  pw: i32,
-  OH: i32,
-  OW: i32,
+  g: usize,
   work: usize,
 ): void {
+  const w = changetype<Window>(g);
+  const H = w.H;
+  const W = w.W;
+  const kh = w.kh;
+  const kw = w.kw;
+  const sh = w.sh;
+  const sw = w.sw;
+  const ph = w.ph;
+  const pw = w.pw;
+  const OH = w.OH;
+  const OW = w.OW;
   if (ASC_FEATURE_SIMD) {
     maxPool2dForwardSimd(x, y, argmax, planes, H, W, kh, kw, sh, sw, ph, pw, OH, OW, work);
     return;

@@ -110,3 +110,12 @@ describe("layering of src/", () => {
     assert.deepEqual(circles, [], `import circles:\n${circles.map((c) => c.join(" ↔ ")).join("\n")}`);
   });
 });
+
+describe("the wasm glue", () => {
+  it("no file of src/backend/wasm is over 400 lines", () => {
+    const long = sourceFiles(join(SRC, "backend", "wasm"))
+      .map((f) => [relative(SRC, f), readFileSync(f, "utf8").split("\n").length] as const)
+      .filter(([, n]) => n > 400);
+    assert.deepEqual(long, []);
+  });
+});
