@@ -21,7 +21,16 @@ export interface DefaultPathResults {
   backend: string;
   mlp: { network: NetworkKind; stepsPerSecond: number; medianStepsPerSecond: number; msPerStep: number }[];
   /** The BN MLP step plain and inside scope(), in alternating rounds. */
-  plainVsScoped: { plainStepsPerSecond: number; scopedStepsPerSecond: number; ratio: number };
+  plainVsScoped: {
+    plainStepsPerSecond: number;
+    scopedStepsPerSecond: number;
+    /** plain ÷ scoped steps/s by the wall clock. */
+    ratio: number;
+    plainCpuMsPerStep: number;
+    scopedCpuMsPerStep: number;
+    /** plain ÷ scoped steps per CPU second. */
+    cpuRatio: number;
+  };
   conv: { msPerStep: number; medianMsPerStep: number };
 }
 
@@ -61,17 +70,32 @@ function convStep(): () => void {
   };
 }
 
-/** Best seconds per call of a and of b, over rounds that alternate between them. */
-function alternate(a: () => void, b: () => void, o: TimeOptions): [number, number] {
+/**
+ * Best seconds per call of a and of b over rounds that alternate between
+ * them, by the wall clock and by this process's CPU time (which other jobs
+ * on a busy machine disturb less; one thread, so the two agree when idle).
+ */
+function alternate(a: () => void, b: () => void, o: TimeOptions): { wall: [number, number]; cpu: [number, number] } {
   time(a, { ...o, rounds: 1 });
   time(b, { ...o, rounds: 1 });
-  let bestA = Infinity;
-  let bestB = Infinity;
+  const wall: [number, number] = [Infinity, Infinity];
+  const cpu: [number, number] = [Infinity, Infinity];
+  const roundMs = (o.roundSeconds ?? 0.05) * 1000;
   for (let r = 0; r < (o.rounds ?? 10); r++) {
-    bestA = Math.min(bestA, time(a, { ...o, rounds: 1, warmupMs: 0, warmupCalls: 0 }).best);
-    bestB = Math.min(bestB, time(b, { ...o, rounds: 1, warmupMs: 0, warmupCalls: 0 }).best);
+    [a, b].forEach((f, i) => {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      let n = 0;
+      do {
+        f();
+        n++;
+      } while (performance.now() - t0 < roundMs);
+      const c = process.cpuUsage(c0);
+      wall[i] = Math.min(wall[i], (performance.now() - t0) / 1000 / n);
+      cpu[i] = Math.min(cpu[i], (c.user + c.system) / 1e6 / n);
+    });
   }
-  return [bestA, bestB];
+  return { wall, cpu };
 }
 
 function main(): void {
@@ -81,12 +105,20 @@ function main(): void {
     const t = time(mlpStep(network, false), { ...effort.fast, warmupMs: Math.max(effort.fast.warmupMs ?? 0, 1000) });
     mlp.push({ network, stepsPerSecond: 1 / t.best, medianStepsPerSecond: 1 / t.median, msPerStep: t.best * 1e3 });
   }
-  const [plain, scoped] = alternate(mlpStep("batchnorm", false), mlpStep("batchnorm", true), effort.fast);
+  const alt = alternate(mlpStep("batchnorm", false), mlpStep("batchnorm", true), effort.fast);
+  const [plain, scoped] = alt.wall;
   const c = time(convStep(), effort.slow);
   const out: DefaultPathResults = {
     backend: getBackend().name,
     mlp,
-    plainVsScoped: { plainStepsPerSecond: 1 / plain, scopedStepsPerSecond: 1 / scoped, ratio: scoped / plain },
+    plainVsScoped: {
+      plainStepsPerSecond: 1 / plain,
+      scopedStepsPerSecond: 1 / scoped,
+      ratio: scoped / plain,
+      plainCpuMsPerStep: alt.cpu[0] * 1e3,
+      scopedCpuMsPerStep: alt.cpu[1] * 1e3,
+      cpuRatio: alt.cpu[1] / alt.cpu[0],
+    },
     conv: { msPerStep: c.best * 1e3, medianMsPerStep: c.median * 1e3 },
   };
   console.log(JSON.stringify(out));
