@@ -102,6 +102,8 @@ export function tableCommand(): Command {
     .option("--accel-distortion <s>", "§4.2.1 rows: photometric distortion strength", num("--accel-distortion"), a.distortion)
     .addOption(new Option("--accel-shuffle <mode>", "§4.2.1 rows: shuffling (shard: \"we enabled within-shard shuffling\", §4.2.1 item 6)").choices([...SHUFFLE_MODES]).default(a.shuffle))
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
+    .option("--ensemble <k>", "§4.2.3: also train k members of --ensemble-row with seeds seed … seed+k−1 and report the accuracy of their averaged softmax outputs (the paper: 6)", int("--ensemble"))
+    .addOption(new Option("--ensemble-row <row>", "the row the ensemble's members are made of").choices([...ROW_IDS]).default("bn-x30"))
     .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
     .option("--threads <n>", "threads of each row's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
@@ -169,9 +171,10 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
             limits,
             download: o.download,
             stopFlag,
+            ensemble: o.ensemble === undefined ? undefined : { row: o.ensembleRow as RowId, size: o.ensemble },
             onEvent: (e) => {
               const m = e.message;
-              show(ROW_NAMES[e.row], m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * m.testAccuracy).toFixed(2)}%` } : m);
+              show(ROW_NAMES[e.row] + (e.memberSeed === undefined ? "" : ` seed ${e.memberSeed}`), m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * m.testAccuracy).toFixed(2)}%` } : m);
             },
           }),
       });

@@ -399,7 +399,8 @@ describe("table: the command", () => {
       const stdout = execFileSync(
         process.execPath,
         ["bin/covshift.js", "table", "--data", CIFAR, "--train-limit", "256", "--val-limit", "128", "--test-limit", "64",
-          "--steps", "4", "--eval-every", "2", "--width", "small", "--rows", "inception,bn-x5", "--out", out],
+          "--steps", "4", "--eval-every", "2", "--width", "small", "--rows", "inception,bn-x5",
+          "--ensemble", "2", "--ensemble-row", "bn-x5", "--out", out],
         { encoding: "utf8", env: { ...process.env, CI: "1" }, stdio: ["ignore", "pipe", "pipe"] },
       );
       assert.match(stdout, /Inception table/);
@@ -423,6 +424,17 @@ describe("table: the command", () => {
       assert.match(md, /\| Network \| Steps to Inception's max/);
       assert.match(md, /BN-x5\*\*: BN before every nonlinearity.*learning rate × 5/);
       for (const f of ["figure2.svg", "figure2.png"]) assert.ok(existsSync(join(out, f)), `${f} written`);
+      // The ensemble (§4.2.3): BN-x5 seed 0 is the table's own row, seed 1 a member trained for it.
+      const e = t.ensemble;
+      assert.equal(e.size, 2);
+      assert.equal(e.row, "bn-x5");
+      assert.deepEqual(e.members.map((m: { seed: number }) => m.seed), [0, 1]);
+      assert.equal(e.members[0].testAccuracy, t.rows[1].testAccuracy, "member 0's outputs are the BN-x5 row's");
+      assert.equal(e.members[0].validationAccuracy, t.rows[1].validationAccuracy.at(-1));
+      for (const v of [e.validationAccuracy, e.testAccuracy, e.members[1].testAccuracy]) assert.ok(v >= 0 && v <= 1);
+      assert.ok(existsSync(join(out, "rows", "bn-x5-seed1.outputs.json")));
+      assert.match(md, /\| Ensemble of 2 BN-x5 \| — \|/);
+      assert.match(md, /## Ensemble \(§4\.2\.3\)/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@
  * and table.md.
  */
 import type { TableLimits } from "./data.js";
+import type { EnsembleResult } from "./ensemble.js";
 import type { RowId, TableConfig } from "./rows.js";
 import type { TableRowResult } from "./trainer.js";
 
@@ -33,6 +34,8 @@ export interface TableResult {
   inceptionMax: number | null;
   notes: string[];
   wallSeconds: number;
+  /** §4.2.3, with --ensemble: the members and their averaged softmax outputs. */
+  ensemble?: EnsembleResult;
 }
 
 /** The first of `steps` at which `accuracy` reaches `target` (≥), or null. */
@@ -108,6 +111,7 @@ export function tableMarkdown(result: TableResult): string {
     `| Network | Steps to ${target} | Max accuracy | Test accuracy |`,
     `|---|---|---|---|`,
     ...result.rows.map((r) => `| ${r.name} | ${r.stepsToInceptionMax === null ? "—" : int(r.stepsToInceptionMax)} | ${pct(r.maxAccuracy)} | ${pct(r.testAccuracy)} |`),
+    ...(result.ensemble ? [`| Ensemble of ${result.ensemble.size} ${result.ensemble.name} | — | ${pct(result.ensemble.validationAccuracy)} (final) | ${pct(result.ensemble.testAccuracy)} |`] : []),
     ``,
   ];
   for (const n of result.notes) lines.push(`Note: ${n}`, ``);
@@ -115,9 +119,23 @@ export function tableMarkdown(result: TableResult): string {
     `"Steps to ${target}" is the first evaluated step at which the row's validation accuracy reaches the Inception row's maximum (— if never); ` +
       `"Max accuracy" is the row's highest validation accuracy; "Test accuracy" is measured once, after the last step, on ${c.limits.test === undefined ? "the test images" : `${int(c.limits.test)} test images`}.`,
     ``,
-    `## What each row changes (from the Inception row)`,
-    ``,
   );
+  const e = result.ensemble;
+  if (e) {
+    lines.push(
+      `## Ensemble (§4.2.3)`,
+      ``,
+      `${e.size} ${e.name} networks, seeds ${e.members.map((m) => m.seed).join(", ")} (initial weights, batch order, augmentations and Dropout differ; the settings are the row's), ` +
+        `predicting by the arithmetic mean of their softmax outputs. Accuracies of the final networks (not the maximum over training):`,
+      ``,
+      `| | validation | test |`,
+      `|---|---|---|`,
+      ...e.members.map((m) => `| ${e.name}, seed ${m.seed} | ${pct(m.validationAccuracy)} | ${pct(m.testAccuracy)} |`),
+      `| **ensemble** | **${pct(e.validationAccuracy)}** | **${pct(e.testAccuracy)}** |`,
+      ``,
+    );
+  }
+  lines.push(`## What each row changes (from the Inception row)`, ``);
   for (const r of result.rows) lines.push(`- **${r.name}**: ${r.differences.join("; ")}.`);
   lines.push(
     ``,
