@@ -4,7 +4,8 @@ import { BatchNormBase } from "./batchnorm.js";
 import { Module } from "./module.js";
 
 /** A mini-batch given as its input tensor, or as a tuple whose first element is the input. */
-export type BatchInput = Tensor | readonly [Tensor, ...unknown[]];
+/** A batch's input: a tensor, a tuple led by it, or an object holding it as `x` (a `DataLoader` batch). */
+export type BatchInput = Tensor | readonly [Tensor, ...unknown[]] | { readonly x: Tensor };
 
 /**
  * Algorithm 2, step 10: replace every BN layer's running statistics with
@@ -47,7 +48,7 @@ export function recomputeBatchNormStats(model: Module, batches: Iterable<BatchIn
             bn.resetRunningStats();
           }
         }
-        const input = batch instanceof Tensor ? batch : batch[0];
+        const input = batch instanceof Tensor ? batch : Array.isArray(batch) ? (batch[0] as Tensor) : (batch as { x: Tensor }).x;
         model.forward(input);
         count++;
       }

@@ -26,8 +26,9 @@
  *
  * The learning rate decays stepwise and exponentially, as the paper's
  * ("lr × 0.94 every 2 epochs" in REFERENCE_RUNS):
- *   lr(step) = lr0 · lrDecay^⌊step / lrDecayEvery⌋,
- * with lrDecayEvery = 1,406 steps by default: 2 epochs of the 45,000
+ *   lr(step) = lr0 · lrDecay^⌊step / lrDecayEvery⌋
+ * (the trainer steps an `optim.ExponentialLR` with gamma = lrDecay once
+ * every lrDecayEvery training steps, as a PyTorch user would), with lrDecayEvery = 1,406 steps by default: 2 epochs of the 45,000
  * training images at batch 64 (2 × ⌊45,000 / 64⌋ = 2 × 703). "6× faster"
  * (§4.2.1 item 4) divides that interval by 6: ⌊1,406 / 6⌉ = 234 steps.
  * The interval is in steps, not epochs, so that --train-limit changes the

@@ -14,7 +14,7 @@ import { nn, noGrad, optim, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
 import { scope } from "../../tensor/scope.js";
 import { buildInception } from "./inception.js";
-import { learningRate, ROW_NAMES, type DerivedRow, type RowId, type RowSettings, type TableConfig } from "./rows.js";
+import { ROW_NAMES, type DerivedRow, type RowId, type RowSettings, type TableConfig } from "./rows.js";
 
 /** The three splits and the training set's per-channel statistics (computed once by the caller). */
 export interface TableData {
@@ -117,6 +117,8 @@ export class TableTrainer {
   readonly settings: RowSettings;
   step = 0;
   private readonly optimizer: optim.SGD;
+  /** lr0 · lrDecay^⌊step / lrDecayEvery⌋ (rows.ts): one ExponentialLR step per lrDecayEvery training steps. */
+  private readonly schedule: optim.ExponentialLR;
   private readonly pipeline: CifarPipeline;
   private readonly dropoutGenerator: Generator;
   private readonly lossFn = new nn.CrossEntropyLoss();
@@ -143,6 +145,7 @@ export class TableTrainer {
       dropoutGenerator: this.dropoutGenerator,
     });
     this.optimizer = new optim.SGD(this.model.parameters(), { lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay });
+    this.schedule = new optim.ExponentialLR(this.optimizer, { gamma: s.lrDecay });
     this.pipeline = new CifarPipeline(data.train, {
       batchSize: config.batchSize,
       crop: config.crop,
@@ -172,9 +175,19 @@ export class TableTrainer {
     return this.step >= this.config.steps;
   }
 
-  /** The learning rate of the next step. */
+  /**
+   * The learning rate of the next step: the schedule is caught up to
+   * ⌊step / lrDecayEvery⌋ decays first (it is a function of the step alone,
+   * so a restored trainer gets there the same way as an uninterrupted one).
+   */
   get lr(): number {
-    return learningRate(this.settings, this.step);
+    return this.syncSchedule();
+  }
+
+  private syncSchedule(): number {
+    const decays = Math.floor(this.step / this.settings.lrDecayEvery);
+    while (this.schedule.lastEpoch < decays) this.schedule.step();
+    return this.optimizer.lr;
   }
 
   /**
@@ -186,7 +199,7 @@ export class TableTrainer {
     // The pipeline refills the same arrays for the next batch, after this step is done with them.
     const batch = this.pipeline.nextBatch();
     const x = new Tensor(batch.x, this.pipeline.shape);
-    this.optimizer.lr = this.lr;
+    this.syncSchedule();
     this.model.train();
     let value: number;
     try {
@@ -260,7 +273,7 @@ export class TableTrainer {
     r.steps.push(this.step);
     r.validationAccuracy.push(this.accuracy(this.data.validation));
     r.trainLoss.push(this.lossCount > 0 ? this.lossSum / this.lossCount : NaN);
-    r.learningRate.push(learningRate(this.settings, Math.max(0, this.step - 1)));
+    r.learningRate.push(this.optimizer.lr); // the rate of the last step (the initial one before any)
     this.lossSum = 0;
     this.lossCount = 0;
   }
