@@ -4,7 +4,8 @@
  * a millisecond). The look follows the CLI's PNGs (src/report/figure1Plots.ts
  * and charts.ts): white ground, thin lines, the baseline dashed in
  * vermillion and the BN network solid in blue (Okabe–Ito colours), the
- * percentiles 85/50/15 in blue/black/green, one y range shared by (b) and (c).
+ * percentiles 85/50/15 in reddish purple/black/green (never the networks'
+ * colours), one y range shared by (b) and (c).
  */
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -14,7 +15,7 @@ export { accuracyDomain, sharedDomain } from "../src/report/figure1Ranges.js";
 export const COLORS = {
   baseline: "#D55E00",
   batchnorm: "#0072B2",
-  p85: "#0072B2",
+  p85: "#CC79A7",
   p50: "#000000",
   p15: "#009E73",
 } as const;

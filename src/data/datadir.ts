@@ -23,14 +23,16 @@ export interface DataDirContext {
  *
  * The first rule that applies wins:
  *
- * 1. `flag` — the CLI's `--data DIR` — is used exactly as given (resolved
- *    against the current directory), with no sub-folder added: whoever types
- *    a path means that folder.
- * 2. The `COVSHIFT_DATA` environment variable names a folder that may hold
- *    several data sets: `$COVSHIFT_DATA/<dataset>` (`mnist` or `cifar10`) is
- *    used if that sub-folder exists, otherwise `$COVSHIFT_DATA` itself. This
- *    lets one variable serve both a tree like `data/mnist`, `data/cifar10`
- *    and a folder holding one data set's files directly.
+ * 1. `flag` — the CLI's `--data DIR`, the loaders' `data` option —
+ *    resolved against the current directory: `DIR/<dataset>` (`mnist` or
+ *    `cifar10`) if that sub-folder exists, otherwise `DIR` itself. So both
+ *    `--data ../shared/data` (the parent of `mnist/` and `cifar10/`) and
+ *    `--data ../shared/data/mnist` find the MNIST files.
+ * 2. The `COVSHIFT_DATA` environment variable, by the same rule:
+ *    `$COVSHIFT_DATA/<dataset>` if that sub-folder exists, otherwise
+ *    `$COVSHIFT_DATA` itself. One variable serves both a tree like
+ *    `data/mnist`, `data/cifar10` and a folder holding one data set's files
+ *    directly.
  * 3. A per-user cache: `%LOCALAPPDATA%\covshift\<dataset>` on Windows
  *    (`~\AppData\Local\...` if the variable is unset), elsewhere
  *    `$XDG_CACHE_HOME/covshift/<dataset>`, or `~/.cache/covshift/<dataset>`
@@ -45,14 +47,9 @@ export function resolveDataDir(dataset: DatasetName, flag?: string, context: Dat
   const platform = context.platform ?? process.platform;
   const home = context.homedir ?? os.homedir();
 
-  if (flag !== undefined && flag !== "") return path.resolve(flag);
-
+  if (flag !== undefined && flag !== "") return datasetFolder(flag, dataset);
   const shared = env.COVSHIFT_DATA;
-  if (shared !== undefined && shared !== "") {
-    const root = path.resolve(shared);
-    const sub = path.join(root, dataset);
-    return isDirectory(sub) ? sub : root;
-  }
+  if (shared !== undefined && shared !== "") return datasetFolder(shared, dataset);
 
   if (platform === "win32") {
     // Built with path.win32 so the answer is a Windows path even when the
@@ -74,10 +71,17 @@ export { REFETCH_ADVICE } from "./idxFormat.js";
  */
 export function dataDirHelp(dataset: DatasetName): string {
   return (
-    `  - or point covshift at a folder that already holds them: pass --data DIR on the command line, ` +
-    `or set the environment variable COVSHIFT_DATA=DIR (covshift then reads DIR/${dataset} if that ` +
-    `folder exists, else DIR itself).`
+    `  - or point covshift at a folder that already holds them: pass --data DIR on the command line ` +
+    `(or { data: DIR } to the loaders of covshift/data), or set the environment variable COVSHIFT_DATA=DIR ` +
+    `(covshift then reads DIR/${dataset} if that folder exists, else DIR itself).`
   );
+}
+
+/** `dir/<dataset>` if that folder exists, else `dir` (resolved against the current directory). */
+function datasetFolder(dir: string, dataset: DatasetName): string {
+  const root = path.resolve(dir);
+  const sub = path.join(root, dataset);
+  return isDirectory(sub) ? sub : root;
 }
 
 function isDirectory(p: string): boolean {

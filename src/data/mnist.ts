@@ -58,8 +58,13 @@ export async function loadMnist(
     (f): f is MnistFile => f !== null,
   );
   if (missing.length > 0) {
-    const problem = `MNIST (${split} split): ${missing.map(mnistGzName).join(", ")} missing from ${dir}`;
-    const howToFix = manualInstructions(dir, missing);
+    // The instructions list every MNIST file the folder lacks, both splits', so that
+    // one message says all there is to put there (figure1 loads both splits).
+    const other = split === "train" ? "test" : "train";
+    const otherMissing = [MNIST_FILES[other].images, MNIST_FILES[other].labels].filter((f) => findMnistFile(dir, f) === null);
+    const also = otherMissing.length > 0 ? ` (and ${otherMissing.map(mnistGzName).join(", ")} of the ${other} split)` : "";
+    const problem = `MNIST (${split} split): ${missing.map(mnistGzName).join(", ")} missing from ${dir}${also}`;
+    const howToFix = manualInstructions(dir, split === "train" ? [...missing, ...otherMissing] : [...otherMissing, ...missing]);
     if (opts.download === false) throw new Error(`${problem} (downloading is turned off).\n${howToFix}`);
     const remote: RemoteFile[] = missing.map((f) => ({
       name: mnistGzName(f),

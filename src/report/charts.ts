@@ -45,11 +45,40 @@ export function stepsFormat(maxStep: number): string {
   return maxStep >= 10_000 ? "~s" : ",~f";
 }
 
+/**
+ * Round tick values from `lo` to `hi`: multiples of 1, 2 or 5 × 10^k, the
+ * smallest such step that makes at most `maxIntervals` intervals — 0, 10k,
+ * 20k … 50k for 50,000 steps; 0, 1,000 … 6,000 for 6,000. Vega's own ticks
+ * on a domain that is not "nice" can come out as 5k, 15k … 45k.
+ */
+export function roundTicks(lo: number, hi: number, maxIntervals = 6): number[] {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || hi <= lo) return Number.isFinite(lo) ? [lo] : [];
+  const span = hi - lo;
+  let step = Math.pow(10, Math.floor(Math.log10(span / maxIntervals)));
+  for (const m of [1, 2, 5, 10]) {
+    if (span / (m * step) <= maxIntervals + 1e-9) {
+      step *= m;
+      break;
+    }
+  }
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + 1e-9 * step; t += step) ticks.push(Math.round(t / step) * step || 0); // || 0: never "-0"
+  return ticks;
+}
+
+/** A dot on one series' curve, in that series' colour, e.g. where it reaches a target. */
+export interface Marker {
+  /** The series (by name) whose colour the dot takes. */
+  series: string;
+  x: number;
+  y: number;
+}
+
 /** Everything needed to draw one line chart. */
 export interface LineChartSpec {
   title: string;
-  /** Smaller second line under the title, e.g. how the band was computed. */
-  subtitle?: string;
+  /** Smaller line(s) under the title, e.g. how the band was computed (an array: one line each). */
+  subtitle?: string | string[];
   xLabel: string;
   yLabel: string;
   series: Series[];
@@ -63,6 +92,8 @@ export interface LineChartSpec {
   xFormat?: string;
   /** Dotted horizontal reference lines. */
   rules?: HorizontalRule[];
+  /** Dots on the curves (filled, in their series' colour, white-edged). */
+  markers?: Marker[];
 }
 
 // Colour-blind-safe (Okabe–Ito), dark enough to read as thin lines on white.
@@ -254,6 +285,11 @@ function chartLayer(spec: LineChartSpec): Record<string, unknown> {
     // Vega picks one SI prefix for the whole axis, which writes 0 as "0k".
     if (spec.xFormat.endsWith("s")) xAxis.labelExpr = "datum.value === 0 ? '0' : datum.label";
   }
+  const xs = spec.series.flatMap((s) => s.x).filter((v) => Number.isFinite(v));
+  if (xs.length > 0) {
+    xAxis.values = roundTicks(Math.min(...xs), Math.max(...xs));
+    xAxis.labelOverlap = false; // the round values are few enough to all be written
+  }
   const x = { field: "x", type: "quantitative", title: spec.xLabel, scale: { zero: false, nice: false }, axis: xAxis };
   const y = { field: "y", type: "quantitative", title: spec.yLabel, scale: yScale };
   // `clip` keeps a line that leaves a fixed y range from being drawn over the axes.
@@ -277,6 +313,17 @@ function chartLayer(spec: LineChartSpec): Record<string, unknown> {
     mark: { type: "line", clip: true },
     encoding: { x, y, color, strokeDash },
   });
+  if (spec.markers && spec.markers.length > 0) {
+    const colorOf = new Map(names.map((n, i) => [n, colors[i]!]));
+    for (const m of spec.markers) {
+      if (!colorOf.has(m.series)) throw new Error(`chart "${spec.title}": a marker names series "${m.series}", which the chart does not have.`);
+    }
+    layers.push({
+      data: { values: spec.markers.map((m) => ({ x: m.x, y: m.y, fill: colorOf.get(m.series) })) },
+      mark: { type: "point", filled: true, size: 60, stroke: "white", strokeWidth: 1, opacity: 1, clip: true },
+      encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" }, fill: { field: "fill", type: "nominal", scale: null, legend: null } },
+    });
+  }
   for (const rule of spec.rules ?? []) {
     const ruleData = { values: [{ y: rule.y, label: rule.label ?? "" }] };
     layers.push({

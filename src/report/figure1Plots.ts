@@ -80,17 +80,36 @@ function seedNote(runs: Figure1Run[]): string {
   return seeds.size === 1 ? `seed ${runs[0]!.seed}` : "one seed per network";
 }
 
+/**
+ * Says on the chart what the y axis cuts off, as the paper's 0.7–1 axis
+ * does without saying: for each series with points below the floor, the
+ * last step at which it is below.
+ */
+function clipNote(series: Series[], floor: number): string | null {
+  if (floor <= 0) return null;
+  const below = series
+    .map((s) => {
+      const last = s.x.filter((_, i) => s.y[i]! < floor).at(-1);
+      const name = s.name.charAt(0).toLowerCase() + s.name.slice(1);
+      return last === undefined ? null : `${name} below until step ${last.toLocaleString("en-US")}`;
+    })
+    .filter((t): t is string => t !== null);
+  return below.length === 0 ? null : `cut at ${floor.toFixed(2)}: ${below.join(", ")}`;
+}
+
 function accuracyChart(runs: Figure1Run[]): LineChartSpec {
   const series = (["baseline", "batchnorm"] as const)
     .map((n) => accuracySeries(runs, n))
     .filter((s): s is Series => s !== null);
+  const yDomain = accuracyDomain(series.map((x) => x.y[x.y.length - 1]));
+  const clipped = clipNote(series, yDomain[0]);
   return {
     title: "(a) Test accuracy",
-    subtitle: seedNote(runs),
+    subtitle: clipped === null ? seedNote(runs) : [seedNote(runs), clipped],
     xLabel: "Training steps",
     yLabel: "Test accuracy",
     series,
-    yDomain: accuracyDomain(series.map((x) => x.y[x.y.length - 1])),
+    yDomain,
     xFormat: stepsFormat(maxStep(runs)),
     width: PANEL_WIDTH,
     height: PANEL_HEIGHT,
@@ -106,8 +125,10 @@ function typicalRun(runs: Figure1Run[], network: Figure1Run["network"]): Figure1
   return runs.filter((r) => r.network === network).sort((a, b) => a.seed - b.seed)[0];
 }
 
+// Colours of their own: blue and vermillion mean "with BN" and "without BN"
+// in (a), so no percentile may wear them.
 const PERCENTILES = [
-  { key: "p85", name: "85th percentile", color: "#0072B2" },
+  { key: "p85", name: "85th percentile", color: "#CC79A7" },
   { key: "p50", name: "50th percentile", color: "#000000" },
   { key: "p15", name: "15th percentile", color: "#009E73" },
 ] as const;

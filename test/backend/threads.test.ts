@@ -8,6 +8,7 @@
  * non-multiples of the 4×8 tile); and misuse gets a clear error.
  */
 import { after, before, describe, it } from "node:test";
+import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
 import { setFlagsFromString } from "node:v8";
 import { Generator, getBackend, nn, optim, registerBackend, scope, setBackend } from "../../src/index.js";
@@ -57,7 +58,7 @@ describe("splitRange: the shares of a split kernel", () => {
   });
 });
 
-describe("wasm kernels on several threads", { skip: !wasmSharedMemorySupported() && "no shared WebAssembly memory here" }, () => {
+describeOrSkip("wasm kernels on several threads", { skip: !wasmSharedMemorySupported() && "no shared WebAssembly memory here" }, () => {
   let b: WasmBackend;
   before(() => {
     b = initWasmBackendSync({ sharedMemory: true });

@@ -9,6 +9,7 @@
  * pooled blocks are given back by clearPool().
  */
 import { after, describe, it } from "node:test";
+import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
 import { setFlagsFromString } from "node:v8";
 import { clearPool, Generator, getBackend, nn, ops, optim, registerBackend, scope, setBackend, Tensor, zeros } from "../../src/index.js";
@@ -65,7 +66,7 @@ function train(b: WasmBackend, steps: number): Float32Array[] {
   return out;
 }
 
-describe("zero-copy tensor storage in a shared wasm memory", { skip: !wasmSharedMemorySupported() && "no shared WebAssembly memory here" }, () => {
+describeOrSkip("zero-copy tensor storage in a shared wasm memory", { skip: !wasmSharedMemorySupported() && "no shared WebAssembly memory here" }, () => {
   const shared = initWasmBackendSync({ sharedMemory: true });
   const privateMemory = initWasmBackendSync({ sharedMemory: false, relaxed: shared.variant === "relaxed-simd" });
 

@@ -20,6 +20,7 @@
  * CI=true (see chromium.ts).
  */
 import { after, before, describe, it } from "node:test";
+import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -213,7 +214,7 @@ function assertSameBits(actual: Run, expected: Run, label: string): void {
   }
 }
 
-describe("the core and the wasm backend in Chromium", { skip: skipReason, timeout: 60_000 }, () => {
+describeOrSkip("the core and the wasm backend in Chromium", { skip: skipReason, timeout: 60_000 }, () => {
   let server: Server | null = null;
   let browser: Browser | null = null;
   let origin = "";

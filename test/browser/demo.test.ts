@@ -27,6 +27,7 @@
  * reference-backend pass (it skips under COVSHIFT_TEST_BACKEND=wasm).
  */
 import { after, before, describe, it } from "node:test";
+import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -111,7 +112,7 @@ interface DemoState {
 type DemoWindow = { covshiftDemo: { state(): DemoState; start(o?: object): void; pause(): void; reset(): void } };
 const demoState = (page: Page) => page.evaluate(() => (window as unknown as DemoWindow).covshiftDemo.state()) as Promise<DemoState>;
 
-describe("covshift demo in Chromium", { skip, timeout: 300_000 }, () => {
+describeOrSkip("covshift demo in Chromium", { skip, timeout: 300_000 }, () => {
   let browser: Browser | null = null;
   let server: DemoServerProcess | null = null;
 

@@ -189,6 +189,17 @@ describe("downloading missing MNIST files", () => {
     assert.deepEqual(urls, []);
   });
 
+  it("lists every missing file of both splits at once, so one message says all there is to put in the folder", async () => {
+    const dir = makeTempDir();
+    const { fetchImpl } = offlineFetch();
+    await assert.rejects(loadMnist(dir, "train", { download: false, fetchImpl }), (err: Error) => {
+      assert.match(err.message, /train-images-idx3-ubyte\.gz, train-labels-idx1-ubyte\.gz missing from .* \(and t10k-images-idx3-ubyte\.gz, t10k-labels-idx1-ubyte\.gz of the test split\)/);
+      const listed = err.message.split("\n").filter((l) => /^ {6}\S+\.gz {2}\(md5/.test(l));
+      assert.equal(listed.length, 4, err.message);
+      return true;
+    });
+  });
+
   it("offline, tries every mirror, then says exactly which files to put in which folder", async () => {
     const dir = makeTempDir();
     const { fetchImpl, urls } = offlineFetch();
@@ -271,9 +282,14 @@ describe("mnistToFloat", () => {
 describe("resolveDataDir", () => {
   const home = "/home/ada";
 
-  it("uses the --data flag exactly as given, over COVSHIFT_DATA", () => {
+  it("uses the --data flag over COVSHIFT_DATA: the folder itself, or its mnist/ sub-folder when there is one (the parent of mnist/ works)", () => {
     const env = { COVSHIFT_DATA: makeTempDir() };
     assert.equal(resolveDataDir("mnist", "/srv/digits", { env, homedir: home }), "/srv/digits");
+    const parent = makeTempDir();
+    fs.mkdirSync(path.join(parent, "mnist"));
+    assert.equal(resolveDataDir("mnist", parent, { env, homedir: home }), path.join(parent, "mnist"));
+    assert.equal(resolveDataDir("mnist", path.join(parent, "mnist"), { env, homedir: home }), path.join(parent, "mnist"));
+    assert.equal(resolveDataDir("cifar10", parent, { env, homedir: home }), parent, "no cifar10/ inside: the folder itself");
   });
 
   it("uses COVSHIFT_DATA/<dataset> when that folder exists, else COVSHIFT_DATA itself", () => {

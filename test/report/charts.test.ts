@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { lineChartSvg, panelsSvg, stepsFormat, svgToPng, type LineChartSpec } from "../../src/report/charts.js";
+import { lineChartSvg, panelsSvg, roundTicks, stepsFormat, svgToPng, type LineChartSpec } from "../../src/report/charts.js";
 import { writeFigure1Plots, type Figure1Result, type Figure1Run } from "../../src/report/figure1Plots.js";
 import { writeFigure2Plot } from "../../src/report/tablePlots.js";
 
@@ -113,6 +113,30 @@ describe("stepsFormat", () => {
   });
 });
 
+describe("round ticks", () => {
+  it("steps of 1, 2 or 5 × 10^k, at most 6 intervals: 0, 10k … 50k for 50,000 steps; 0, 1,000 … 6,000; 500s for 2,000", () => {
+    assert.deepEqual(roundTicks(0, 50_000), [0, 10_000, 20_000, 30_000, 40_000, 50_000]);
+    assert.deepEqual(roundTicks(500, 50_000), [10_000, 20_000, 30_000, 40_000, 50_000]);
+    assert.deepEqual(roundTicks(100, 6000), [1000, 2000, 3000, 4000, 5000, 6000]);
+    assert.deepEqual(roundTicks(0, 2000), [0, 500, 1000, 1500, 2000]);
+    assert.deepEqual(roundTicks(0, 45), [0, 10, 20, 30, 40]);
+  });
+
+  it("a 50,000-step chart is labelled 10k, 20k … 50k, not 5k, 15k … 45k", async () => {
+    const svg = await lineChartSvg({ ...spec, series: [{ name: "s", x: [500, 25_000, 50_000], y: [0, 1, 2] }], xFormat: stepsFormat(50_000) });
+    for (const label of ["10k", "20k", "30k", "40k", "50k"]) assert.ok(drawsText(svg, label), `no ${label} label`);
+    for (const label of ["5k", "15k", "25k", "35k", "45k"]) assert.ok(!drawsText(svg, label), `a ${label} label`);
+  });
+});
+
+describe("markers", () => {
+  it("a marker is drawn as a dot in its series' colour; one naming an unknown series is an error", async () => {
+    const s: LineChartSpec = { ...spec, series: [{ name: "a", x: [0, 1], y: [0, 1], color: "#123456" }], markers: [{ series: "a", x: 1, y: 1 }] };
+    assert.match(await lineChartSvg(s), /fill="#123456"/);
+    await assert.rejects(lineChartSvg({ ...s, markers: [{ series: "b", x: 1, y: 1 }] }), /marker names series "b"/);
+  });
+});
+
 describe("panelsSvg", () => {
   it("puts every panel's title, series names and the overall title into one SVG", async () => {
     const other: LineChartSpec = { ...spec, title: "Second panel", series: [{ name: "85th percentile", x: [0, 1], y: [1, 2] }] };
@@ -155,6 +179,8 @@ describe("writeFigure1Plots", () => {
       assert.ok(drawsText(a, "Without BN") && drawsText(a, "With BN"), "figure1a lacks a network's legend entry");
       const b = await readFile(join(dir, "figure1b.svg"), "utf8");
       for (const p of ["15th percentile", "50th percentile", "85th percentile"]) assert.ok(drawsText(b, p), `figure1b lacks "${p}"`);
+      // A colour means one thing across the panels: the networks' colours of (a) are not percentiles' in (b).
+      for (const networkColour of ["#0072B2", "#D55E00"]) assert.ok(!b.includes(`stroke="${networkColour}"`), `figure1b draws a percentile in ${networkColour}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -193,6 +219,10 @@ describe("writeFigure2Plot", () => {
       const svg = await readFile(join(dir, "figure2.svg"), "utf8");
       for (const r of rows) assert.ok(drawsText(svg, r.name), `figure2 lacks row "${r.name}"`);
       assert.ok(drawsText(svg, "Inception max: 59.0%"), "figure2 lacks the rule at Inception's maximum");
+      assert.match(svg, />Figure 2, in miniature on CIFAR-10[^<]*<\/text>/, "the title says CIFAR-10 and miniature");
+      assert.ok(drawsText(svg, "single center crop on the validation split; dots: where each row first reaches Inception's best"));
+      // One dot per row that reaches 59%: Inception at 3,000, BN-x5 at 1,000 (its first evaluation at ≥ 0.59).
+      assert.equal((svg.match(/aria-roledescription="point"/g) ?? []).length, 2, "one dot for each row reaching Inception's best");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
