@@ -139,20 +139,34 @@ export class DataLoader implements Iterable<Batch> {
 
   /** The batch of the examples `indices`, in that order (a new tensor and label array). */
   batch(indices: ArrayLike<number>): Batch {
-    const { images, labels, shape } = this.dataset;
-    const size = this.exampleSize;
     const n = indices.length;
-    const x = this.dtype === "float64" ? new Float64Array(n * size) : new Float32Array(n * size);
+    const x = this.dtype === "float64" ? new Float64Array(n * this.exampleSize) : new Float32Array(n * this.exampleSize);
     const y = new Int32Array(n);
     const picked = Int32Array.from(indices);
+    this.fillBatch(picked, x, y);
+    const batch: Batch = { x: new Tensor(x, [n, ...this.dataset.shape.slice(1)]), y, indices: picked };
+    return this.transform === null ? batch : this.transform(batch);
+  }
+
+  /**
+   * Copies the examples `indices` into caller-owned arrays — `x` (at least
+   * indices.length × example size values) and `y` — without allocating: the
+   * form for a training loop that reuses one batch buffer every step (figure1
+   * does). The transform hook is not applied.
+   */
+  fillBatch(indices: ArrayLike<number>, x: Float32Array | Float64Array, y: Int32Array): void {
+    const { images, labels } = this.dataset;
+    const size = this.exampleSize;
+    const n = indices.length;
+    if (x.length < n * size || y.length < n) {
+      throw new Error(`DataLoader.fillBatch: ${n} examples need ${n * size} values in x and ${n} in y; got ${x.length} and ${y.length}`);
+    }
     for (let b = 0; b < n; b++) {
-      const i = picked[b];
+      const i = indices[b];
       if (!(i >= 0 && i < this.count)) throw new Error(`DataLoader.batch: index ${i} is outside the data set's 0 … ${this.count - 1}`);
       x.set(images.subarray(i * size, (i + 1) * size), b * size);
       y[b] = labels[i];
     }
-    const batch: Batch = { x: new Tensor(x, [n, ...shape.slice(1)]), y, indices: picked };
-    return this.transform === null ? batch : this.transform(batch);
   }
 }
 

@@ -281,6 +281,17 @@ describe("DataLoader", () => {
     assert.deepEqual(seen, [...new Generator(7).permutation(N).subarray(0, 9)]);
   });
 
+  test("fillBatch copies the chosen examples into caller-owned arrays (figure1's allocation-free batches), as batch() would", () => {
+    const loader = new DataLoader(dataset, { batchSize: 2 });
+    const x = new Float32Array(8);
+    const y = new Int32Array(2);
+    loader.fillBatch([9, 2], x, y);
+    const made = loader.batch([9, 2]);
+    assert.deepEqual([...x], [...made.x.data]);
+    assert.deepEqual([...y], [...made.y]);
+    assert.throws(() => loader.fillBatch([0, 1, 2], x, y), /3 examples need 12 values in x and 3 in y; got 8 and 2/);
+  });
+
   test("the transform hook sees and replaces every batch", () => {
     const loader = new DataLoader(dataset, {
       batchSize: 5,

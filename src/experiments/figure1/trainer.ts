@@ -1,4 +1,4 @@
-import { nn, noGrad, optim, scope, Tensor } from "../../index.js";
+import { DataLoader, nn, noGrad, optim, scope, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
@@ -58,6 +58,7 @@ export class Figure1Trainer {
   private readonly optimizer: optim.SGD;
   private readonly lossFn = new nn.CrossEntropyLoss();
   private readonly dataGenerator: Generator;
+  private readonly loader: DataLoader;
   private epochGenerator: number[];
   private permutation: Int32Array;
   private cursor = 0;
@@ -80,8 +81,15 @@ export class Figure1Trainer {
     this.optimizer = new optim.SGD(this.model.parameters(), { lr: config.lr, momentum: config.momentum });
     // Seeded apart from the initialization, so that both networks of a seed see the same batches.
     this.dataGenerator = new Generator(1_000_003 + seed);
+    // The batches are the core's DataLoader's: a fresh permutation of the training set every
+    // epoch, the incomplete last batch dropped. The trainer keeps the epoch's order and its
+    // position itself (they go into checkpoints) and fills one reused batch buffer.
+    this.loader = new DataLoader(
+      { images: train.images, labels: train.labels, shape: [train.count, INPUT] },
+      { batchSize: config.batchSize, shuffle: true, dropLast: true, generator: this.dataGenerator },
+    );
     this.epochGenerator = this.dataGenerator.getState();
-    this.permutation = this.dataGenerator.permutation(train.count);
+    this.permutation = this.loader.epochOrder();
     this.batchX = new Tensor(new Float32Array(config.batchSize * INPUT), [config.batchSize, INPUT]);
     this.batchY = new Int32Array(config.batchSize);
     this.result = {
@@ -104,14 +112,10 @@ export class Figure1Trainer {
     const B = this.config.batchSize;
     if (this.cursor + B > this.train.count) {
       this.epochGenerator = this.dataGenerator.getState();
-      this.permutation = this.dataGenerator.permutation(this.train.count);
+      this.permutation = this.loader.epochOrder();
       this.cursor = 0;
     }
-    for (let b = 0; b < B; b++) {
-      const idx = this.permutation[this.cursor + b];
-      this.batchX.data.set(this.train.images.subarray(idx * INPUT, (idx + 1) * INPUT), b * INPUT);
-      this.batchY[b] = this.train.labels[idx];
-    }
+    this.loader.fillBatch(this.permutation.subarray(this.cursor, this.cursor + B), this.batchX.data as Float32Array, this.batchY);
     this.cursor += B;
   }
 
