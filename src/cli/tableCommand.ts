@@ -174,7 +174,7 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
             ensemble: o.ensemble === undefined ? undefined : { row: o.ensembleRow as RowId, size: o.ensemble },
             onEvent: (e) => {
               const m = e.message;
-              show(ROW_NAMES[e.row] + (e.memberSeed === undefined ? "" : ` seed ${e.memberSeed}`), m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * m.testAccuracy).toFixed(2)}%` } : m);
+              show(ROW_NAMES[e.row] + (e.memberSeed === undefined ? "" : ` seed ${e.memberSeed}`), m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * (m.testAccuracy as number)).toFixed(2)}%` } : m);
             },
           }),
       });

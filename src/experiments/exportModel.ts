@@ -2,12 +2,13 @@
  * `covshift export`: a network the experiments trained, rebuilt from what
  * they leave — a model file (`<out>/models/<name>.safetensors`, whose
  * metadata holds the run's settings) or a checkpoint of an unfinished run
- * (`<out>/checkpoints/<name>.json`, with the settings in `<out>/state.json`)
+ * (`<out>/checkpoints/<name>.safetensors`, with the settings in `<out>/state.json`)
  * — and written as ONNX or safetensors.
  */
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Generator, nn, Tensor } from "../index.js";
+import { CHECKPOINT_FORMAT, modelStateFrom, readCheckpoint } from "./runner/checkpoint.js";
 import { exportOnnx } from "../interop/onnx/export.js";
 import { loadSafetensorsFile } from "../io/safetensorsFile.js";
 import { readJson, writeFileAtomic } from "../io/files.js";
@@ -48,11 +49,14 @@ function tableModel(config: TableConfig, row: RowSettings): nn.Sequential {
 /** Read a model file or checkpoint of figure1 or table; every error names the file and says what it expected. */
 export function loadTrainedNetwork(path: string): LoadedNetwork {
   if (!existsSync(path)) throw new Error(`export: ${path} does not exist`);
-  if (path.endsWith(".safetensors")) return fromModelFile(path);
-  if (path.endsWith(".json")) return fromCheckpoint(path);
+  if (path.endsWith(".safetensors")) return isCheckpointFile(path) ? fromCheckpoint(path) : fromModelFile(path);
   throw new Error(
-    `export: ${path} is neither a model file (.safetensors, as figure1 and table write into <out>/models/) nor a checkpoint (.json, in <out>/checkpoints/)`,
+    `export: ${path} is neither a model file (.safetensors, as figure1 and table write into <out>/models/) nor a checkpoint (.safetensors in <out>/checkpoints/)`,
   );
+}
+
+function isCheckpointFile(path: string): boolean {
+  return loadSafetensorsFile(path).metadata.format === CHECKPOINT_FORMAT;
 }
 
 function fromModelFile(path: string): LoadedNetwork {
@@ -81,49 +85,36 @@ function fromModelFile(path: string): LoadedNetwork {
   return { model, inputShape, description: metadata.description ?? basename(path), settings: metadata.settings };
 }
 
+/** A checkpoint (runner/checkpoint.ts: verified by its checksum) with the run's settings from <out>/state.json. */
 function fromCheckpoint(path: string): LoadedNetwork {
-  const checkpoint = readJson<Record<string, unknown>>(path);
-  const isCheckpoint = (typeof checkpoint.network === "string" || typeof checkpoint.row === "string") && checkpoint.model !== null && typeof checkpoint.model === "object";
-  if (!isCheckpoint) throw new Error(`export: ${path} is not a checkpoint of covshift figure1 or table (expected "network" or "row", and "model")`);
+  const checkpoint = readCheckpoint(path);
   const statePath = join(dirname(dirname(path)), "state.json");
   if (!existsSync(statePath)) {
-    throw new Error(`export: ${path} looks like a checkpoint, but ${statePath}, which holds its run's settings, is missing; export a checkpoint inside the --out directory its run wrote`);
+    throw new Error(`export: ${path} is a checkpoint, but ${statePath}, which holds its run's settings, is missing; export a checkpoint inside the --out directory its run wrote`);
   }
   const config = readJson<{ config: Record<string, unknown> }>(statePath).config;
-  if (typeof checkpoint.network === "string" && checkpoint.model !== null && typeof checkpoint.model === "object") {
-    const settings: Figure1Settings = { ...(config as unknown as Figure1Config), network: checkpoint.network as NetworkKind, seed: checkpoint.seed as number };
+  const state = checkpoint.state;
+  if (checkpoint.command === "figure1") {
+    const settings: Figure1Settings = { ...(config as unknown as Figure1Config), network: state.network as NetworkKind, seed: state.seed as number };
     const model = figure1Model(settings);
-    const own = model.stateDict();
-    const state: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(checkpoint.model as Record<string, number[]>)) {
-      state[k] = new Tensor(own[k]?.dtype === "float64" ? Float64Array.from(v) : Float32Array.from(v), own[k]?.shape ?? [v.length]);
-    }
-    loadInto(model, state, path);
-    const description = `figure1 ${settings.network} network, seed ${settings.seed}, checkpoint at step ${checkpoint.step}`;
-    return { model, inputShape: [1, 784], description, settings: JSON.stringify({ ...settings, step: checkpoint.step }) };
+    loadInto(model, modelStateFrom(checkpoint.tensors, model.stateDict()), path);
+    const description = `figure1 ${settings.network} network, seed ${settings.seed}, checkpoint at step ${state.step}`;
+    return { model, inputShape: [1, 784], description, settings: JSON.stringify({ ...settings, step: state.step }) };
   }
-  const result = checkpoint.result as { settings?: RowSettings } | undefined;
-  if (typeof checkpoint.row === "string" && result?.settings !== undefined && checkpoint.model !== null && typeof checkpoint.model === "object") {
+  const result = state.result as { settings?: RowSettings } | undefined;
+  if (checkpoint.command === "table" && result?.settings !== undefined) {
     const table = config as unknown as TableConfig;
     const model = tableModel(table, result.settings);
-    const own = model.stateDict();
-    const state: Record<string, Tensor> = {};
-    for (const [k, b64] of Object.entries(checkpoint.model as Record<string, string>)) {
-      const bytes = Buffer.from(b64, "base64");
-      const copy = new Uint8Array(bytes); // aligned
-      const data = own[k]?.dtype === "float64" ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer);
-      state[k] = new Tensor(data, own[k]?.shape ?? [data.length]);
-    }
-    loadInto(model, state, path);
-    const description = `table row ${checkpoint.row}, checkpoint at step ${checkpoint.step}`;
+    loadInto(model, modelStateFrom(checkpoint.tensors, model.stateDict()), path);
+    const description = `table row ${state.row}, checkpoint at step ${state.step}`;
     return {
       model,
       inputShape: [1, 3, table.crop, table.crop],
       description,
-      settings: JSON.stringify({ ...table, row: checkpoint.row, settings: result.settings, step: checkpoint.step }),
+      settings: JSON.stringify({ ...table, row: state.row, settings: result.settings, step: state.step }),
     };
   }
-  throw new Error(`export: ${path} is not a checkpoint of covshift figure1 or table (expected "network" or "row", and "model")`);
+  throw new Error(`export: ${path} is a checkpoint of covshift ${checkpoint.command}, which export does not rebuild (it knows figure1 and table)`);
 }
 
 function loadInto(model: nn.Module, state: Record<string, Tensor>, path: string): void {

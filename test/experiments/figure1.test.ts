@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { noGrad, Tensor } from "../../src/index.js";
@@ -10,6 +10,7 @@ import { loadFigure1Data } from "../../src/experiments/figure1/data.js";
 import { percentiles } from "../../src/experiments/figure1/percentile.js";
 import { runFigure1 } from "../../src/experiments/figure1/run.js";
 import { Figure1Trainer } from "../../src/experiments/figure1/trainer.js";
+import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 
 const MNIST = resolve("../shared/data/mnist");
 const small: Figure1Config = { ...defaultFigure1Config, steps: 40, evalEvery: 10, seeds: 1, populationBatches: 5, backend: "reference" };
@@ -55,7 +56,7 @@ describe("figure1: percentile probe", () => {
 });
 
 describe("figure1: resume", () => {
-  it("a checkpoint taken mid-run and restored (through JSON) continues to the bit-identical result", async () => {
+  it("a checkpoint taken mid-run and restored (through the checkpoint format's bytes) continues to the bit-identical result", async () => {
     const { train, test } = await loadFigure1Data(MNIST, "scaled", limits);
     for (const network of ["baseline", "batchnorm"] as const) {
       const whole = new Figure1Trainer(network, 3, small, train, test);
@@ -69,7 +70,7 @@ describe("figure1: resume", () => {
         first.trainStep();
         if (first.step % small.evalEvery === 0) first.record();
       }
-      const saved = JSON.parse(JSON.stringify(first.checkpoint()));
+      const saved = decodeCheckpoint(encodeCheckpoint({ command: "figure1", run: "x", backend: "reference" }, first.checkpoint()), "(in memory)");
       const second = new Figure1Trainer(network, 3, small, train, test);
       second.restore(saved);
       while (!second.done) {
@@ -112,7 +113,7 @@ describe("figure1: resume", () => {
       const resumed = await runFigure1({ config, dataDir: MNIST, outDir: parted, jobs: 2, limits, resume: true });
       assert.equal(resumed.status, "complete");
       if (full.status !== "complete" || resumed.status !== "complete") return;
-      const strip = (runs: typeof full.result.runs) => runs.map(({ wallSeconds: _w, ...rest }) => rest);
+      const strip = (runs: typeof full.result.runs) => runs.map(({ wallSeconds: _w, trainSeconds: _t, ...rest }) => rest);
       assert.deepEqual(strip(resumed.result.runs), strip(full.result.runs));
     } finally {
       rmSync(whole, { recursive: true, force: true });
@@ -161,7 +162,7 @@ describe("figure1: the command", () => {
       spawnSync(process.execPath, ["bin/covshift.js", "figure1", ...args], { encoding: "utf8", env: { ...process.env, CI: "1" } });
     const missing = tempDir();
     try {
-      const r1 = run(["--data", missing, "--no-download", "--steps", "10", "--out", join(missing, "out")]);
+      const r1 = run(["--data", missing, "--no-download", "--steps", "10", "--eval-every", "5", "--out", join(missing, "out")]);
       assert.equal(r1.status, 1);
       assert.match(r1.stderr, /train-images-idx3-ubyte/);
       assert.doesNotMatch(r1.stderr, /    at /, "no stack trace");
@@ -171,6 +172,22 @@ describe("figure1: the command", () => {
       const r3 = run(["--steps", "many"]);
       assert.notEqual(r3.status, 0);
       assert.match(r3.stderr, /--steps must be an integer/);
+      // Checked before the data is read: each names the option, what it got and what it accepts.
+      writeFileSync(join(missing, "a-file"), "not a folder");
+      for (const [args, message] of [
+        [["--jobs", "0"], /--jobs must be a whole number ≥ 1 \(runs trained at once\); got 0/],
+        [["--threads", "-3"], /--threads must be a whole number ≥ 1 .*; got -3/],
+        [["--resume", "--overwrite"], /--resume and --overwrite contradict each other/],
+        [["--train-limit", "30"], /--train-limit must be a whole number ≥ 60 .*; got 30/],
+        [["--test-limit", "0"], /--test-limit must be a whole number ≥ 1; got 0/],
+        [["--steps", "100", "--eval-every", "200"], /--eval-every \(200\) must be at most --steps \(100\)/],
+        [["--out", join(missing, "a-file")], /--out .*a-file is a file, not a directory/],
+      ] as const) {
+        const r = run(["--data", missing, "--no-download", "--out", join(missing, "out"), ...args]);
+        assert.equal(r.status, 1, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message, args.join(" "));
+        assert.doesNotMatch(r.stderr, /    at /, "no stack trace");
+      }
     } finally {
       rmSync(missing, { recursive: true, force: true });
     }

@@ -18,6 +18,7 @@ function run(network: "baseline" | "batchnorm", steps: number[], accuracy: (s: n
     trainLoss: steps.map(() => 1),
     sigmoidInput: { p15: steps.map((s) => -s / 1000), p50: steps.map(() => 0), p85: steps.map((s) => s / 1000) },
     wallSeconds: 1,
+    trainSeconds: 1,
   };
 }
 

@@ -31,6 +31,7 @@ import {
 } from "../../src/experiments/table/rows.js";
 import { runTable } from "../../src/experiments/table/run.js";
 import { RowDivergedError, TableTrainer, type TableData, type TableRowResult } from "../../src/experiments/table/trainer.js";
+import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 
 const CIFAR = resolve("../shared/data/cifar10");
 
@@ -307,7 +308,7 @@ describe("table: training", () => {
     }
   }
 
-  it("a checkpoint taken mid-run and restored (through JSON) continues to the bit-identical result", () => {
+  it("a checkpoint taken mid-run and restored (through the checkpoint format's bytes) continues to the bit-identical result", () => {
     const data = syntheticData();
     // Inception: Dropout, LRN, fixed shards, distortions. BN-x5: BN, within-shard shuffling, lr decay every ⌊4/6⌉ = 1 step.
     for (const id of ["inception", "bn-x5"] as const) {
@@ -318,7 +319,7 @@ describe("table: training", () => {
       const first = new TableTrainer(row, tiny, data);
       // 32 images / 8 = 4 batches per epoch: stopping at 5 resumes inside the second epoch, between evaluations.
       train(first, 5);
-      const saved = JSON.parse(JSON.stringify(first.checkpoint()));
+      const saved = decodeCheckpoint(encodeCheckpoint({ command: "table", run: "x", backend: "reference" }, first.checkpoint()), "(in memory)");
       const second = new TableTrainer(row, tiny, data);
       second.restore(saved);
       train(second, tiny.steps);
@@ -368,7 +369,7 @@ describe("table: stop and resume", () => {
         },
       });
       assert.equal(stopped.status, "interrupted");
-      assert.ok(existsSync(join(parted, "checkpoints", "bn-x5.json")), "checkpoints were written");
+      assert.ok(existsSync(join(parted, "checkpoints", "bn-x5.safetensors")), "checkpoints were written");
       await assert.rejects(runTable({ ...common, outDir: parted }), /--resume/);
       await assert.rejects(runTable({ ...common, config: { ...config, steps: 20 }, outDir: parted, resume: true }), /other settings.*steps/);
       const events: string[] = [];
@@ -449,7 +450,7 @@ describe("table: the command", () => {
       const file = { steps: 2, evalEvery: 2, width: 1 / 32, rows: ["bn-x30"], overrides: { "bn-x30": { lr: 0.123 } }, limits: { train: 64, validation: 16, test: 32 } };
       writeFileSync(cfg, JSON.stringify(file));
       const out = join(dir, "out");
-      const ok = run(["--config", cfg, "--steps", "1", "--test-limit", "16", "--data", CIFAR, "--out", out]);
+      const ok = run(["--config", cfg, "--steps", "1", "--eval-every", "1", "--test-limit", "16", "--data", CIFAR, "--out", out]);
       assert.equal(ok.status, 0, ok.stderr);
       const t = JSON.parse(readFileSync(join(out, "table.json"), "utf8"));
       assert.equal(t.config.steps, 1, "--steps overrides the file");
@@ -467,7 +468,7 @@ describe("table: the command", () => {
       const r2 = run(["--config", cfg, "--data", CIFAR, "--out", join(dir, "o2")]);
       assert.equal(r2.status, 1);
       assert.match(r2.stderr, /unknown setting "learningRate"/);
-      const r3 = run(["--data", dir, "--no-download", "--steps", "1", "--out", join(dir, "o3")]);
+      const r3 = run(["--data", dir, "--no-download", "--steps", "1", "--eval-every", "1", "--out", join(dir, "o3")]);
       assert.equal(r3.status, 1);
       assert.match(r3.stderr, /data_batch_1\.bin/);
       for (const r of [r1, r2, r3]) assert.doesNotMatch(r.stderr, /    at /, "no stack trace");

@@ -20,6 +20,7 @@ import { buildFigure1Network } from "../../src/experiments/figure1/network.js";
 import { runTable } from "../../src/experiments/table/run.js";
 import { defaultTableConfig, type TableConfig } from "../../src/experiments/table/rows.js";
 import { loadTrainedNetwork } from "../../src/experiments/exportModel.js";
+import { readCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 import { Generator } from "../../src/index.js";
 import { assertAllClose } from "../core/helpers.js";
 import { hashedInputs } from "./fixtureModels.js";
@@ -86,13 +87,15 @@ describe("figure1 keeps its networks", () => {
         },
       });
       assert.equal(stopped.status, "interrupted");
-      const checkpoint = join(parted, "checkpoints", "batchnorm-seed0.json");
-      const saved = JSON.parse(readFileSync(checkpoint, "utf8"));
+      const checkpoint = join(parted, "checkpoints", "batchnorm-seed0.safetensors");
+      const saved = readCheckpoint(checkpoint);
       const target = join(parted, "exported.safetensors");
       const r2 = covshift(["export", checkpoint, "--format", "safetensors", "--output", target]);
       assert.equal(r2.status, 0, r2.stderr);
       const exported = loadSafetensors(new Uint8Array(readFileSync(target)));
-      for (const [k, v] of Object.entries(saved.model as Record<string, number[]>)) assert.deepEqual([...exported[k].data], v, k);
+      const modelKeys = Object.keys(saved.tensors).filter((k) => k.startsWith("model."));
+      assert.deepEqual(Object.keys(exported).sort(), modelKeys.map((k) => k.slice("model.".length)).sort());
+      for (const k of modelKeys) assert.deepEqual([...exported[k.slice("model.".length)].data], [...saved.tensors[k].data], k);
       const r3 = covshift(["export", checkpoint, "--format", "onnx"]);
       assert.equal(r3.status, 0, r3.stderr);
       assert.ok(existsSync(join(parted, "checkpoints", "batchnorm-seed0.onnx")));
@@ -100,7 +103,7 @@ describe("figure1 keeps its networks", () => {
       // errors: what cannot be exported says why, without a stack trace
       const bad = covshift(["export", join(out, "figure1.json"), "--format", "onnx"]);
       assert.equal(bad.status, 1);
-      assert.match(bad.stderr, /^covshift: export: .*figure1\.json is not a checkpoint of covshift figure1 or table/);
+      assert.match(bad.stderr, /^covshift: export: .*figure1\.json is neither a model file .* nor a checkpoint/);
       const noFormat = covshift(["export", bnFile]);
       assert.equal(noFormat.status, 1);
       assert.match(noFormat.stderr, /--format/);

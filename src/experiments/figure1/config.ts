@@ -59,6 +59,9 @@ export function validateFigure1Config(c: Figure1Config): void {
   positiveInt("eval-every", c.evalEvery);
   positiveInt("seeds", c.seeds);
   positiveInt("population-batches", c.populationBatches);
+  if (c.evalEvery > c.steps) {
+    throw new Error(`figure1: --eval-every (${c.evalEvery}) must be at most --steps (${c.steps}): the run is measured every --eval-every steps`);
+  }
   if (c.batchSize < 2) throw new Error("figure1: --batch-size must be at least 2 (BN needs two values per unit)");
   if (!(c.lr > 0)) throw new Error(`figure1: --lr must be > 0; got ${c.lr}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`figure1: --momentum must be in [0, 1); got ${c.momentum}`);

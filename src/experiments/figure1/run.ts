@@ -1,14 +1,13 @@
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { writeFigure1Plots } from "../../report/figure1Plots.js";
 import { readJson, writeFileAtomic } from "../../io/files.js";
-import { prepareOutputDir } from "../outputDir.js";
+import { checkLimit } from "../runner/options.js";
+import { resultPathOf, runExperiment, type JobEvent, type JobPlan } from "../runner/runner.js";
+import type { Figure1JobPayload } from "./job.js";
 import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
 import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";
 import type { Figure1RunResult } from "./trainer.js";
-import type { Figure1WorkerData, Figure1WorkerMessage } from "./worker.js";
 
 export interface Figure1RunOptions {
   config: Figure1Config;
@@ -34,7 +33,7 @@ export interface Figure1RunOptions {
 export interface Figure1Event {
   network: NetworkKind;
   seed: number;
-  message: Figure1WorkerMessage | { type: "skipped" } | { type: "queued" };
+  message: JobEvent;
 }
 
 export type Figure1Outcome =
@@ -44,92 +43,66 @@ export type Figure1Outcome =
 const runName = (network: NetworkKind, seed: number) => `${network}-seed${seed}`;
 
 /**
- * Train both networks for every seed (in parallel worker threads), then write
- * figure1.json, the plots and summary.md into outDir. Interrupted runs leave
- * checkpoints from which `resume` continues to exactly the result an
- * uninterrupted run gives.
+ * Train both networks for every seed (in parallel worker threads, by the
+ * experiment runner), then write figure1.json, the plots and summary.md into
+ * outDir. Interrupted runs leave checkpoints from which `resume` continues
+ * to exactly the result an uninterrupted run gives.
  */
 export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Outcome> {
   const { config, outDir } = options;
   validateFigure1Config(config);
   const limits = options.limits ?? {};
-  // Data first: a missing or damaged file stops us before anything is written.
-  const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
-  const train = shareImageSet(loaded.train);
-  const test = shareImageSet(loaded.test);
-  const { wallBefore, saveWallSeconds } = prepareOutputDir({
-    command: "figure1",
-    outDir,
-    doneDir: "runs",
-    config,
-    limits,
-    resume: options.resume,
-    overwrite: options.overwrite,
-    comparable: (c) => ({ ...c, backend: "" }), // the backend changes speed, not the run
-  });
-
-  const stopFlag = options.stopFlag ?? new SharedArrayBuffer(4);
-  const stop = new Int32Array(stopFlag);
-  const emit = options.onEvent ?? (() => {});
-  const t0 = performance.now();
-  const jobs: { network: NetworkKind; seed: number }[] = [];
-  for (let seed = 0; seed < config.seeds; seed++) {
-    for (const network of ["baseline", "batchnorm"] as const) {
-      if (options.resume && existsSync(join(outDir, "runs", `${runName(network, seed)}.json`))) {
-        emit({ network, seed, message: { type: "skipped" } });
-      } else {
-        jobs.push({ network, seed });
-        emit({ network, seed, message: { type: "queued" } });
-      }
-    }
-  }
-
-  let failure: Error | null = null;
-  const runJob = (job: { network: NetworkKind; seed: number }) =>
-    new Promise<void>((resolve) => {
-      const name = runName(job.network, job.seed);
-      const data: Figure1WorkerData = {
-        config,
-        network: job.network,
-        seed: job.seed,
-        train,
-        test,
-        checkpointPath: join(outDir, "checkpoints", `${name}.json`),
-        resultPath: join(outDir, "runs", `${name}.json`),
-        modelPath: join(outDir, "models", name),
-        resume: options.resume ?? false,
-        threads: options.threads ?? 1,
-        stopFlag,
-      };
-      const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
-      worker.on("message", (message: Figure1WorkerMessage) => emit({ ...job, message }));
-      worker.on("error", (err) => {
-        failure ??= err;
-        Atomics.store(stop, 0, 1); // the other runs checkpoint and stop: nothing is lost
-      });
-      worker.on("exit", () => resolve());
-    });
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(options.jobs, jobs.length)) }, async () => {
-    while (next < jobs.length && Atomics.load(stop, 0) === 0) await runJob(jobs[next++]);
-  });
-  await Promise.all(lanes);
-
-  const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
-  saveWallSeconds(wallSeconds);
-  if (failure) throw failure;
-  if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
-
-  const runs: Figure1RunResult[] = [];
-  for (const network of ["baseline", "batchnorm"] as const) {
-    for (let seed = 0; seed < config.seeds; seed++) {
-      runs.push(readJson<Figure1RunResult>(join(outDir, "runs", `${runName(network, seed)}.json`)));
-    }
-  }
-  const result: Figure1Result = { config, runs, wallSeconds, findings: summarize(config, runs) };
-  const files = [join(outDir, "figure1.json"), join(outDir, "summary.md")];
-  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-  writeFileAtomic(files[1], summaryMarkdown(result));
-  files.push(...(await writeFigure1Plots(result, outDir)));
-  return { status: "complete", result, files };
+  checkLimit("figure1", "--train-limit", limits.train, config.batchSize, ` (at least one batch of --batch-size ${config.batchSize})`);
+  checkLimit("figure1", "--test-limit", limits.test, 1, "");
+  const outcome = await runExperiment(
+    {
+      command: "figure1",
+      doneDir: "runs",
+      config,
+      limits,
+      comparable: (c: Figure1Config) => c,
+      backend: config.backend,
+      steps: config.steps,
+      evalEvery: config.evalEvery,
+      load: async () => {
+        const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
+        if (loaded.train.count < config.batchSize) {
+          throw new Error(`figure1: ${loaded.train.count} training images are fewer than one batch of ${config.batchSize}; lower --batch-size or use more images`);
+        }
+        return { train: shareImageSet(loaded.train), test: shareImageSet(loaded.test) };
+      },
+      plan: (data) => {
+        const jobs: JobPlan<Figure1JobPayload>[] = [];
+        for (let seed = 0; seed < config.seeds; seed++) {
+          for (const network of ["baseline", "batchnorm"] as const) {
+            const name = runName(network, seed);
+            jobs.push({
+              name,
+              label: `${network} seed ${seed}`,
+              payload: { config, network, seed, train: data.train, test: data.test, modelPath: join(outDir, "models", name) },
+            });
+          }
+        }
+        return jobs;
+      },
+      workerUrl: new URL("./job.js", import.meta.url),
+      onEvent: (job, message) => options.onEvent?.({ network: job.payload.network, seed: job.payload.seed, message }),
+      finish: async (_data, wallSeconds) => {
+        const runs: Figure1RunResult[] = [];
+        for (const network of ["baseline", "batchnorm"] as const) {
+          for (let seed = 0; seed < config.seeds; seed++) {
+            runs.push(readJson<Figure1RunResult>(resultPathOf(outDir, "runs", runName(network, seed))));
+          }
+        }
+        const result: Figure1Result = { config, runs, wallSeconds, findings: summarize(config, runs) };
+        const files = [join(outDir, "figure1.json"), join(outDir, "summary.md")];
+        writeFileAtomic(files[0], JSON.stringify(result, null, 1));
+        writeFileAtomic(files[1], summaryMarkdown(result));
+        files.push(...(await writeFigure1Plots(result, outDir)));
+        return { result, files };
+      },
+    },
+    options,
+  );
+  return outcome.status === "complete" ? { status: "complete", ...outcome.result } : outcome;
 }

@@ -3,6 +3,15 @@ import { Generator } from "../../tensor/random.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
 import { percentiles } from "./percentile.js";
+import { generatorStateFromJson, generatorStateToJson } from "../../data/batches.js";
+import {
+  CheckpointFields,
+  modelStateFrom,
+  modelTensors,
+  sgdStateFrom,
+  sgdTensors,
+  type CheckpointContents,
+} from "../runner/checkpointState.js";
 
 /** Images as rows of 784 floats and their labels. */
 export interface ImageSet {
@@ -24,21 +33,8 @@ export interface Figure1RunResult {
   /** The kernel backend the run trained on, e.g. "wasm (simd)". */
   backend?: string;
   wallSeconds: number;
-}
-
-/** Everything needed to continue a run exactly where it stopped. */
-export interface Figure1Checkpoint {
-  network: NetworkKind;
-  seed: number;
-  step: number;
-  model: Record<string, number[]>;
-  optimizer: optim.SGDState;
-  dataGenerator: number[];
-  epochGenerator: number[];
-  cursor: number;
-  lossSum: number;
-  lossCount: number;
-  result: Figure1RunResult;
+  /** Seconds spent in training steps (not evaluating or checkpointing). */
+  trainSeconds: number;
 }
 
 const INPUT = 784;
@@ -100,6 +96,7 @@ export class Figure1Trainer {
       trainLoss: [],
       sigmoidInput: { p15: [], p50: [], p85: [] },
       wallSeconds: 0,
+      trainSeconds: 0,
     };
   }
 
@@ -218,47 +215,84 @@ export class Figure1Trainer {
     }
   }
 
-  checkpoint(): Figure1Checkpoint {
-    const model: Record<string, number[]> = {};
-    for (const [k, t] of Object.entries(this.model.stateDict())) model[k] = Array.from(t.data);
+  /** Everything needed to continue exactly where it stopped: the tensors in binary, the rest as JSON (see runner/checkpoint.ts). */
+  checkpoint(): CheckpointContents {
+    const opt = this.optimizer.stateDict();
     return {
-      network: this.network,
-      seed: this.seed,
-      step: this.step,
-      model,
-      optimizer: this.optimizer.stateDict(),
-      dataGenerator: this.dataGenerator.getState(),
-      epochGenerator: this.epochGenerator,
-      cursor: this.cursor,
-      lossSum: this.lossSum,
-      lossCount: this.lossCount,
-      result: structuredClone(this.result),
+      tensors: { ...modelTensors(this.model.stateDict()), ...sgdTensors(opt) },
+      state: {
+        network: this.network,
+        seed: this.seed,
+        step: this.step,
+        optimizerSteps: opt.steps,
+        dataGenerator: generatorStateToJson(this.dataGenerator),
+        epochGenerator: this.epochGenerator.map((v) => (Number.isNaN(v) ? null : v)),
+        cursor: this.cursor,
+        lossSum: this.lossSum,
+        lossCount: this.lossCount,
+        result: structuredClone(this.result),
+      },
     };
   }
 
-  /** Continue from a checkpoint: the run then proceeds exactly as if never interrupted. */
-  restore(c: Figure1Checkpoint): void {
-    if (c.network !== this.network || c.seed !== this.seed) {
-      throw new Error(`checkpoint is for ${c.network} seed ${c.seed}, not ${this.network} seed ${this.seed}`);
+  /**
+   * Continue from a checkpoint: the run then proceeds exactly as if never
+   * interrupted. Every field is checked first (`path` names the file in
+   * errors): the run it belongs to, 0 ≤ step ≤ steps, the data cursor within
+   * the training set, one measurement per evaluation so far, finite numbers
+   * everywhere, every tensor the model and optimizer need and no other.
+   */
+  restore(c: CheckpointContents, path = "(checkpoint)", options: { evaluations?: number } = {}): void {
+    const f = new CheckpointFields(path, c.state);
+    const network = f.str("network");
+    const seed = f.int("seed", 0, Number.MAX_SAFE_INTEGER);
+    if (network !== this.network || seed !== this.seed) {
+      f.fail("network", `and "seed" say ${network} seed ${seed}, but this run is ${this.network} seed ${this.seed}`);
     }
-    const own = this.model.stateDict();
-    const state: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(c.model)) {
-      const like = own[k];
-      const data = like?.dtype === "float64" ? Float64Array.from(v) : Float32Array.from(v);
-      state[k] = new Tensor(data, like?.shape ?? [v.length]);
+    const step = f.int("step", 0, this.config.steps);
+    if (step === this.config.steps) f.fail("step", `is ${step}, the last step: a finished run leaves a result, not a checkpoint`);
+    const optimizerSteps = f.int("optimizerSteps", step, step);
+    const dataGenerator = f.generator("dataGenerator");
+    const epochGenerator = f.generator("epochGenerator");
+    const cursor = f.int("cursor", 0, this.train.count);
+    const lossCount = f.int("lossCount", 0, step);
+    const lossSum = f.num("lossSum");
+    const r = f.object("result");
+    if (r.str("network") !== this.network || r.int("seed", 0, Number.MAX_SAFE_INTEGER) !== this.seed) {
+      r.fail("network", "and \"seed\" do not match the checkpoint's run");
     }
-    this.model.loadStateDict(state);
-    this.optimizer.loadStateDict(c.optimizer);
+    // One measurement per evaluation so far (a caller that evaluates on its own, as jacobian does, records none here).
+    const n = options.evaluations ?? Math.floor(step / this.config.evalEvery);
+    const steps = r.numbers("steps", n);
+    steps.forEach((s, i) => s !== (i + 1) * this.config.evalEvery && r.fail(`steps[${i}]`, `is ${s}; evaluations happen every ${this.config.evalEvery} steps`));
+    const testAccuracy = r.numbers("testAccuracy", n, [0, 1]);
+    const trainLoss = r.numbers("trainLoss", n, [0, Infinity]);
+    const probe = r.object("sigmoidInput");
+    const sigmoidInput = { p15: probe.numbers("p15", n), p50: probe.numbers("p50", n), p85: probe.numbers("p85", n) };
+    const wallSeconds = r.num("wallSeconds", 0);
+    const trainSeconds = r.num("trainSeconds", 0);
+    const params = this.optimizer.params.length;
+    const wantVelocity = step > 0 && this.config.momentum !== 0;
+    for (const key of Object.keys(c.tensors)) {
+      const m = /^optimizer\.velocity\.(\d+)$/.exec(key);
+      if (key.startsWith("model.")) continue;
+      if (m === null || Number(m[1]) >= params || !wantVelocity) f.fail(key, "is a tensor this run does not have");
+    }
+    for (let i = 0; wantVelocity && i < params; i++) {
+      if (!(`optimizer.velocity.${i}` in c.tensors)) f.fail(`optimizer.velocity.${i}`, `(the momentum buffer of parameter ${i}) is missing`);
+    }
+    this.model.loadStateDict(modelStateFrom(c.tensors, this.model.stateDict()));
+    this.optimizer.loadStateDict(sgdStateFrom(c.tensors, params, optimizerSteps));
+    // The generator as it was when this epoch began: its permutation is this epoch's order.
     const epochGen = new Generator(0);
-    epochGen.setState(c.epochGenerator);
+    generatorStateFromJson(epochGen, epochGenerator);
+    this.epochGenerator = epochGen.getState();
     this.permutation = epochGen.permutation(this.train.count);
-    this.epochGenerator = c.epochGenerator;
-    this.dataGenerator.setState(c.dataGenerator);
-    this.cursor = c.cursor;
-    this.lossSum = c.lossSum;
-    this.lossCount = c.lossCount;
-    this.step = c.step;
-    Object.assign(this.result, structuredClone(c.result));
+    generatorStateFromJson(this.dataGenerator, dataGenerator);
+    this.cursor = cursor;
+    this.lossSum = lossSum;
+    this.lossCount = lossCount;
+    this.step = step;
+    Object.assign(this.result, { steps, testAccuracy, trainLoss, sigmoidInput, wallSeconds, trainSeconds });
   }
 }

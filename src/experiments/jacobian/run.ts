@@ -1,14 +1,13 @@
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { readJson, writeFileAtomic } from "../../io/files.js";
 import { writeJacobianPlots } from "../../report/jacobianPlots.js";
 import type { NetworkKind } from "../figure1/config.js";
 import { loadFigure1Data, shareImageSet } from "../figure1/data.js";
-import { prepareOutputDir } from "../outputDir.js";
+import { checkLimit } from "../runner/options.js";
+import { resultPathOf, runExperiment, type JobEvent } from "../runner/runner.js";
 import { JacobianConfig, validateJacobianConfig } from "./config.js";
+import type { JacobianJobPayload } from "./job.js";
 import { findings, JacobianResult, JacobianRun, summaryMarkdown } from "./result.js";
-import type { JacobianWorkerData, JacobianWorkerMessage } from "./worker.js";
 
 export interface JacobianRunOptions {
   config: JacobianConfig;
@@ -21,82 +20,59 @@ export interface JacobianRunOptions {
   /** Use only the first N training/test images (quick tries and tests). */
   limits?: { train?: number; test?: number };
   download?: boolean;
-  onEvent?: (network: NetworkKind, message: JacobianWorkerMessage | { type: "skipped" }) => void;
+  onEvent?: (network: NetworkKind, message: JobEvent) => void;
   stopFlag?: SharedArrayBuffer;
 }
 
 export type JacobianOutcome = { status: "complete"; result: JacobianResult; files: string[] } | { status: "interrupted" };
 
 /**
- * Train both §4.1 networks side by side (one worker thread each), measuring
- * their layer Jacobians every `every` steps; then write jacobian.json,
- * summary.md and the plots into outDir. Interrupted runs leave checkpoints
- * from which `resume` continues.
+ * Train both §4.1 networks side by side (one worker thread each, by the
+ * experiment runner), measuring their layer Jacobians every `every` steps;
+ * then write jacobian.json, summary.md and the plots into outDir.
+ * Interrupted runs leave checkpoints from which `resume` continues.
  */
 export async function runJacobian(options: JacobianRunOptions): Promise<JacobianOutcome> {
   const { config, outDir } = options;
   validateJacobianConfig(config);
   const limits = options.limits ?? {};
-  const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
-  validateJacobianConfig(config, loaded.test.count);
-  const train = shareImageSet(loaded.train);
-  const test = shareImageSet(loaded.test);
-  const { wallBefore, saveWallSeconds } = prepareOutputDir({
-    command: "jacobian",
-    outDir,
-    doneDir: "runs",
-    config,
-    limits,
-    resume: options.resume,
-    overwrite: options.overwrite,
-    comparable: (c) => ({ ...c, backend: "" }),
-  });
-  const stopFlag = options.stopFlag ?? new SharedArrayBuffer(4);
-  const stop = new Int32Array(stopFlag);
-  const emit = options.onEvent ?? (() => {});
-  const t0 = performance.now();
+  checkLimit("jacobian", "--train-limit", limits.train, config.batchSize, ` (at least one batch of --batch-size ${config.batchSize})`);
+  checkLimit("jacobian", "--test-limit", limits.test, 1, "");
   const networks: NetworkKind[] = ["baseline", "batchnorm"];
-  let failure: Error | null = null;
-  await Promise.all(
-    networks.map(
-      (network) =>
-        new Promise<void>((resolve) => {
-          const resultPath = join(outDir, "runs", `${network}.json`);
-          if (options.resume && existsSync(resultPath)) {
-            emit(network, { type: "skipped" });
-            resolve();
-            return;
-          }
-          const data: JacobianWorkerData = {
-            config,
-            network,
-            train,
-            test,
-            checkpointPath: join(outDir, "checkpoints", `${network}.json`),
-            resultPath,
-            resume: options.resume ?? false,
-            threads: options.threads ?? 1,
-            stopFlag,
-          };
-          const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
-          worker.on("message", (m: JacobianWorkerMessage) => emit(network, m));
-          worker.on("error", (err) => {
-            failure ??= err;
-            Atomics.store(stop, 0, 1);
-          });
-          worker.on("exit", () => resolve());
-        }),
-    ),
+  const outcome = await runExperiment(
+    {
+      command: "jacobian",
+      doneDir: "runs",
+      config,
+      limits,
+      comparable: (c: JacobianConfig) => c,
+      backend: config.backend,
+      steps: config.steps,
+      evalEvery: config.every,
+      load: async () => {
+        const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
+        validateJacobianConfig(config, loaded.test.count);
+        return { train: shareImageSet(loaded.train), test: shareImageSet(loaded.test) };
+      },
+      plan: (data) =>
+        networks.map((network) => ({
+          name: network,
+          label: `jacobian: ${network}`,
+          payload: { config, network, train: data.train, test: data.test } satisfies JacobianJobPayload,
+        })),
+      workerUrl: new URL("./job.js", import.meta.url),
+      onEvent: (job, message) => options.onEvent?.(job.payload.network, message),
+      finish: async (_data, wallSeconds) => {
+        const runs = networks.map((n) => readJson<JacobianRun>(resultPathOf(outDir, "runs", n)));
+        const result: JacobianResult = { config, runs, wallSeconds, findings: findings(runs) };
+        const files = [join(outDir, "jacobian.json"), join(outDir, "summary.md")];
+        writeFileAtomic(files[0], JSON.stringify(result, null, 1));
+        writeFileAtomic(files[1], summaryMarkdown(result));
+        files.push(...(await writeJacobianPlots(result, outDir)));
+        return { result, files };
+      },
+    },
+    { outDir, resume: options.resume, overwrite: options.overwrite, jobs: networks.length, threads: options.threads, stopFlag: options.stopFlag },
   );
-  const wallSeconds = wallBefore + (performance.now() - t0) / 1000;
-  saveWallSeconds(wallSeconds);
-  if (failure) throw failure;
-  if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
-  const runs = networks.map((n) => readJson<JacobianRun>(join(outDir, "runs", `${n}.json`)));
-  const result: JacobianResult = { config, runs, wallSeconds, findings: findings(runs) };
-  const files = [join(outDir, "jacobian.json"), join(outDir, "summary.md")];
-  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-  writeFileAtomic(files[1], summaryMarkdown(result));
-  files.push(...(await writeJacobianPlots(result, outDir)));
-  return { status: "complete", result, files };
+  return outcome.status === "complete" ? { status: "complete", ...outcome.result } : outcome;
 }

@@ -316,6 +316,9 @@ export function validateTableConfig(c: TableConfig): void {
   positiveInt("evalEvery", c.evalEvery);
   positiveInt("batchSize", c.batchSize);
   positiveInt("crop", c.crop);
+  if (c.evalEvery > c.steps) {
+    throw new Error(`table: --eval-every (${c.evalEvery}) must be at most --steps (${c.steps}): the rows are measured every --eval-every steps`);
+  }
   if (c.stemStride !== 1 && c.stemStride !== 2) throw new Error(`table: --stem-stride must be 1 or 2; got ${JSON.stringify(c.stemStride)}`);
   if (c.batchSize < 2) throw new Error("table: --batch-size must be at least 2 (BN needs two values per feature map)");
   if (c.crop > 32) throw new Error(`table: --crop must be at most 32 (CIFAR-10 images are 32×32); got ${c.crop}`);

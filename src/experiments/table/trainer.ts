@@ -4,10 +4,18 @@
  * learning-rate decay), its validation accuracy measured as it trains, and
  * its test accuracy at the end. Pure computation: no files, no clock, no
  * threads — the caller drives `trainStep()` and decides when to evaluate and
- * checkpoint (worker.ts does it for the command).
+ * checkpoint (the experiment runner does it for the command).
  */
 import type { ChannelStats } from "../../data/augment.js";
-import { generatorStateFromJson, generatorStateToJson, type JsonGeneratorState } from "../../data/batches.js";
+import { generatorStateFromJson, generatorStateToJson } from "../../data/batches.js";
+import {
+  CheckpointFields,
+  modelStateFrom,
+  modelTensors,
+  sgdStateFrom,
+  sgdTensors,
+  type CheckpointContents,
+} from "../runner/checkpointState.js";
 import type { CifarSplit } from "../../data/cifar10.js";
 import { CifarPipeline, evalBatches, type CifarPipelineState } from "../../data/pipeline.js";
 import { nn, noGrad, optim, Tensor } from "../../index.js";
@@ -47,20 +55,6 @@ export interface TableRowResult {
   trainSeconds: number;
   /** Seconds of wall time, evaluations and checkpoints included, kept by the caller. */
   wallSeconds: number;
-}
-
-/** Everything needed to continue a row exactly where it stopped; plain JSON. */
-export interface TableCheckpoint {
-  row: RowId;
-  step: number;
-  /** State dict: key → the tensor's bytes (little-endian float32/float64), base64. */
-  model: Record<string, string>;
-  optimizer: { steps: number; velocity: (string | null)[] };
-  pipeline: CifarPipelineState;
-  dropoutRng: JsonGeneratorState;
-  lossSum: number;
-  lossCount: number;
-  result: TableRowResult;
 }
 
 /** A row whose loss or gradients stopped being finite. */
@@ -290,49 +284,76 @@ export class TableTrainer {
     return { classes: CLASSES, validation: validation.probabilities, test: test.probabilities };
   }
 
-  checkpoint(): TableCheckpoint {
-    const model: Record<string, string> = {};
-    for (const [k, t] of Object.entries(this.model.stateDict())) model[k] = toBase64(t.data);
+  /** Everything needed to continue exactly where it stopped: the tensors in binary, the rest as JSON (see runner/checkpoint.ts). */
+  checkpoint(): CheckpointContents {
     const opt = this.optimizer.stateDict();
     return {
-      row: this.row.id,
-      step: this.step,
-      model,
-      optimizer: { steps: opt.steps, velocity: opt.velocity.map((v) => (v === null ? null : toBase64(Float32Array.from(v)))) },
-      pipeline: this.pipeline.getState(),
-      dropoutRng: generatorStateToJson(this.dropoutGenerator),
-      lossSum: this.lossSum,
-      lossCount: this.lossCount,
-      result: structuredClone(this.result),
+      tensors: { ...modelTensors(this.model.stateDict()), ...sgdTensors(opt) },
+      state: {
+        row: this.row.id,
+        step: this.step,
+        optimizerSteps: opt.steps,
+        pipeline: this.pipeline.getState(),
+        dropoutRng: generatorStateToJson(this.dropoutGenerator),
+        lossSum: this.lossSum,
+        lossCount: this.lossCount,
+        result: structuredClone(this.result),
+      },
     };
   }
 
-  /** Continue from a checkpoint: the row then proceeds exactly as if never interrupted. */
-  restore(c: TableCheckpoint): void {
-    if (c.row !== this.row.id) throw new Error(`the checkpoint is of row ${c.row}, not ${this.row.id}`);
-    if (JSON.stringify(c.result.settings) !== JSON.stringify(this.settings)) {
-      throw new Error(
-        `the checkpoint of ${this.row.name} was made with settings ${JSON.stringify(c.result.settings)}, this run has ${JSON.stringify(this.settings)}; resume with the same options`,
-      );
+  /**
+   * Continue from a checkpoint: the row then proceeds exactly as if never
+   * interrupted. Every field is checked first (`path` names the file in
+   * errors): the row and its settings, 0 ≤ step < steps, one measurement
+   * per evaluation so far, finite numbers, every tensor the model and
+   * optimizer need and no other; the pipeline checks its own state.
+   */
+  restore(c: CheckpointContents, path = "(checkpoint)"): void {
+    const f = new CheckpointFields(path, c.state);
+    const row = f.str("row");
+    if (row !== this.row.id) f.fail("row", `is ${JSON.stringify(row)}, but this is row ${this.row.id}`);
+    const r = f.object("result");
+    const settings = r.raw("settings");
+    if (JSON.stringify(settings) !== JSON.stringify(this.settings)) {
+      r.fail("settings", `are ${JSON.stringify(settings)}, but this run has ${JSON.stringify(this.settings)}; resume with the same options`);
     }
-    const own = this.model.stateDict();
-    const state: Record<string, Tensor> = {};
-    for (const [k, b64] of Object.entries(c.model)) {
-      // A key the model lacks is loaded as float32 only for loadStateDict to name it in its error.
-      const data = fromBase64(b64, own[k]?.dtype ?? "float32");
-      state[k] = new Tensor(data, own[k]?.shape ?? [data.length]);
+    const step = f.int("step", 0, this.config.steps - 1);
+    const optimizerSteps = f.int("optimizerSteps", step, step);
+    const dropoutRng = f.generator("dropoutRng");
+    const lossCount = f.int("lossCount", 0, Math.min(step, this.config.evalEvery));
+    const lossSum = f.num("lossSum");
+    const pipeline = f.object("pipeline");
+    pipeline.object("config");
+    pipeline.object("sampler");
+    pipeline.generator("augmentRng");
+    const n = Math.floor(step / this.config.evalEvery);
+    const steps = r.numbers("steps", n);
+    steps.forEach((s, i) => s !== (i + 1) * this.config.evalEvery && r.fail(`steps[${i}]`, `is ${s}; evaluations happen every ${this.config.evalEvery} steps`));
+    const validationAccuracy = r.numbers("validationAccuracy", n, [0, 1]);
+    const trainLoss = r.numbers("trainLoss", n, [0, Infinity]);
+    const learningRate = r.numbers("learningRate", n, [0, Infinity]);
+    const wallSeconds = r.num("wallSeconds", 0);
+    const trainSeconds = r.num("trainSeconds", 0);
+    if (r.raw("testAccuracy") !== null) r.fail("testAccuracy", "must be null before the last step");
+    const params = this.optimizer.params.length;
+    const wantVelocity = step > 0 && this.settings.momentum !== 0;
+    for (const key of Object.keys(c.tensors)) {
+      if (key.startsWith("model.")) continue;
+      const m = /^optimizer\.velocity\.(\d+)$/.exec(key);
+      if (m === null || Number(m[1]) >= params || !wantVelocity) f.fail(key, "is a tensor this run does not have");
     }
-    this.model.loadStateDict(state);
-    this.optimizer.loadStateDict({
-      steps: c.optimizer.steps,
-      velocity: c.optimizer.velocity.map((v) => (v === null ? null : Array.from(fromBase64(v, "float32")))),
-    });
-    this.pipeline.setState(c.pipeline);
-    generatorStateFromJson(this.dropoutGenerator, c.dropoutRng);
-    this.lossSum = c.lossSum;
-    this.lossCount = c.lossCount;
-    this.step = c.step;
-    Object.assign(this.result, structuredClone(c.result));
+    for (let i = 0; wantVelocity && i < params; i++) {
+      if (!(`optimizer.velocity.${i}` in c.tensors)) f.fail(`optimizer.velocity.${i}`, `(the momentum buffer of parameter ${i}) is missing`);
+    }
+    this.model.loadStateDict(modelStateFrom(c.tensors, this.model.stateDict()));
+    this.optimizer.loadStateDict(sgdStateFrom(c.tensors, params, optimizerSteps));
+    this.pipeline.setState(c.state.pipeline as CifarPipelineState);
+    generatorStateFromJson(this.dropoutGenerator, dropoutRng);
+    this.lossSum = lossSum;
+    this.lossCount = lossCount;
+    this.step = step;
+    Object.assign(this.result, { steps, validationAccuracy, trainLoss, learningRate, wallSeconds, trainSeconds, testAccuracy: null });
   }
 }
 

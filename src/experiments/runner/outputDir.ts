@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { readJsonIfExists, writeFileAtomic } from "../io/files.js";
+import { readJsonIfExists, writeFileAtomic } from "../../io/files.js";
 
 /** What an experiment's output directory remembers, to refuse resuming with other settings. */
 interface DirState<C> {

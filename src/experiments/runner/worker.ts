@@ -1,0 +1,143 @@
+/**
+ * The worker side of the experiment runner (see runner.ts): one job in one
+ * worker thread. A command's job module calls {@link runJobInWorker} with a
+ * function that builds the job's trainer; the loop here is the same for
+ * every command — backend, resume, steps, divergence, checkpoints, stop,
+ * result.
+ */
+import { existsSync, rmSync } from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+import { writeFileAtomic } from "../../io/files.js";
+import { useBackend } from "../backend.js";
+import { backendBuild, checkpointError, readCheckpoint, writeCheckpoint, type CheckpointContents } from "./checkpoint.js";
+
+/** What the runner hands every job's worker. */
+export interface WorkerJobData<P> {
+  command: string;
+  /** The job's name (file stem). */
+  run: string;
+  /** How messages name the job. */
+  label: string;
+  checkpointPath: string;
+  resultPath: string;
+  resume: boolean;
+  /** The backend option: "auto", "wasm" or "reference". */
+  backend: string;
+  threads: number;
+  steps: number;
+  evalEvery: number;
+  /** Int32Array over a SharedArrayBuffer: [0] becomes 1 when the job must stop. */
+  stopFlag: SharedArrayBuffer;
+  payload: P;
+}
+
+export type WorkerMessage =
+  | { type: "started"; step: number; backend: string }
+  | { type: "progress"; step: number; loss: number }
+  | { type: "eval"; step: number; accuracy: number; loss: number }
+  | { type: "done"; note?: string; [extra: string]: unknown }
+  | { type: "stopped"; step: number };
+
+/** A run's trainer as the loop drives it. */
+export interface JobTrainer {
+  readonly step: number;
+  readonly done: boolean;
+  /** One optimizer step; returns the training loss. */
+  trainStep(): number;
+  /** Evaluate, append the measurements to the result, and return what the progress display shows. */
+  record(): { accuracy: number; loss: number };
+  checkpoint(): CheckpointContents;
+  /** Continue from a checkpoint, checking every field (errors may name fields; the runner adds the file). */
+  restore(c: CheckpointContents, path: string): void;
+}
+
+/** The fields every job's result carries, kept across resumes. */
+export interface JobTimes {
+  wallSeconds: number;
+  /** Seconds spent in training steps (not evaluating, not checkpointing). */
+  trainSeconds: number;
+  /** The kernel backend the run trained on, e.g. "wasm (simd)". */
+  backend?: string;
+}
+
+export interface JobDefinition {
+  trainer: JobTrainer;
+  /** The result the trainer fills (written as the job's result file when done). */
+  result: JobTimes;
+  /** What a diverged run should try, e.g. "Lower --lr (now 0.5)." */
+  divergenceAdvice: string;
+  /** After the last step: extra measurements and files; returns fields for the "done" message. */
+  finish: () => Record<string, unknown> | void;
+}
+
+const PROGRESS_EVERY_MS = 250;
+
+/** The job's worker: run it and report to the runner; an error surfaces as the Worker's 'error' with its message. */
+export function runJobInWorker<P>(define: (data: WorkerJobData<P>, backend: string) => JobDefinition): void {
+  const d = workerData as WorkerJobData<P>;
+  runJob(d, define).catch((err: unknown) => {
+    // Every error names the job it stopped.
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!e.message.startsWith(d.label)) e.message = `${d.label}: ${e.message}`;
+    throw e;
+  });
+}
+
+async function runJob<P>(d: WorkerJobData<P>, define: (data: WorkerJobData<P>, backend: string) => JobDefinition): Promise<void> {
+  const stop = new Int32Array(d.stopFlag);
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  const backend = await useBackend(d.backend, { threads: d.threads });
+  const build = backendBuild(backend);
+  const job = define(d, backend);
+  const { trainer, result: r } = job;
+  if (d.resume && existsSync(d.checkpointPath)) {
+    const c = readCheckpoint(d.checkpointPath, { command: d.command, run: d.run });
+    if (c.backend !== build) {
+      throw checkpointError(
+        d.checkpointPath,
+        `it was made on backend ${c.backend}, this run would continue on ${build}, and the result would no longer be identical to an uninterrupted run. Resume with the backend that made it (--backend)`,
+      );
+    }
+    try {
+      trainer.restore(c, d.checkpointPath);
+    } catch (err) {
+      const message = (err as Error).message;
+      throw message.startsWith("checkpoint ") ? err : checkpointError(d.checkpointPath, `it does not fit this run: ${message}`);
+    }
+  }
+  r.backend = backend;
+  const wallBefore = r.wallSeconds;
+  post({ type: "started", step: trainer.step, backend });
+  const t0 = performance.now();
+  const save = () => {
+    r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
+    writeCheckpoint(d.checkpointPath, { command: d.command, run: d.run, backend: build }, trainer.checkpoint());
+  };
+  let lastPost = performance.now();
+  while (!trainer.done) {
+    if (Atomics.load(stop, 0) === 1) {
+      save();
+      post({ type: "stopped", step: trainer.step });
+      return;
+    }
+    const s0 = performance.now();
+    const loss = trainer.trainStep();
+    r.trainSeconds += (performance.now() - s0) / 1000;
+    if (!Number.isFinite(loss)) {
+      throw new Error(`the training loss became ${loss} at step ${trainer.step}: the run diverged. ${job.divergenceAdvice}`);
+    }
+    if (trainer.step % d.evalEvery === 0 || trainer.done) {
+      const shown = trainer.record();
+      post({ type: "eval", step: trainer.step, ...shown });
+      if (!trainer.done) save();
+    } else if (performance.now() - lastPost > PROGRESS_EVERY_MS) {
+      lastPost = performance.now();
+      post({ type: "progress", step: trainer.step, loss });
+    }
+  }
+  const extra = job.finish() ?? {};
+  r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
+  writeFileAtomic(d.resultPath, JSON.stringify(r));
+  rmSync(d.checkpointPath, { force: true });
+  post({ type: "done", ...extra });
+}
