@@ -28,3 +28,5 @@ export { saveSafetensors, loadSafetensors, readSafetensors } from "./interop/saf
 export type { SafetensorsContents, SafetensorsDType } from "./interop/safetensors.js";
 export { exportOnnx } from "./interop/onnx/export.js";
 export type { OnnxExportOptions } from "./interop/onnx/export.js";
+export { DataParallel, ProcessGroup } from "./parallel/index.js";
+export type { DataParallelOptions, Replica, ReplicaContext, ReplicaFactory, ReplicaOptimizer } from "./parallel/index.js";

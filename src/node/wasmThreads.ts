@@ -44,3 +44,4 @@ export async function startWasmThreads(backend: WasmBackend, threads = defaultTh
   await backend.startThreads(threads, nodeThreadSpawner);
   return backend.threads;
 }
+export { startDataParallel, nodeReplicaSpawner } from "./parallel.js";

@@ -17,7 +17,10 @@ describe("package entry points", () => {
     assert.equal(typeof wasm.wasmSharedMemorySupported, "function");
     const node = await import("covshift/node");
     assert.equal(typeof node.startWasmThreads, "function");
+    assert.equal(typeof node.startDataParallel, "function");
+    assert.equal(typeof core.DataParallel, "function");
     const browser = await import("covshift/browser");
     assert.equal(typeof browser.startWasmThreadsInBrowser, "function");
+    assert.equal(typeof browser.startDataParallelInBrowser, "function");
   });
 });
