@@ -5,6 +5,7 @@ import { figure1Command } from "./figure1Command.js";
 import { tableCommand } from "./tableCommand.js";
 import { exportCommand } from "./exportCommand.js";
 import { jacobianCommand } from "./jacobianCommand.js";
+import { adabnCommand } from "./adabnCommand.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -16,6 +17,7 @@ const program = new Command("covshift")
   .addCommand(jacobianCommand())
   .addCommand(demoCommand())
   .addCommand(exportCommand())
+  .addCommand(adabnCommand())
   .showHelpAfterError();
 
 program.parseAsync(process.argv).catch((err: Error) => {
