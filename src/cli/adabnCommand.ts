@@ -4,6 +4,7 @@ import { resolveDataDir } from "../data/datadir.js";
 import { defaultAdabnConfig, runAdabn, type AdabnConfig } from "../experiments/adabn/run.js";
 import { readFileSync } from "node:fs";
 import { int, num } from "./parse.js";
+import { loadChartLibraries } from "../report/charts.js";
 
 export function adabnCommand(): Command {
   const d = defaultAdabnConfig;
@@ -38,6 +39,7 @@ export function adabnCommand(): Command {
         noiseSeed: o.noiseSeed,
         backend: o.backend,
       };
+      await loadChartLibraries(); // a missing chart package is reported now, not after training
       const outDir = resolve(o.out);
       const started = performance.now();
       const { files } = await runAdabn({

@@ -1,13 +1,11 @@
 /**
  * The picture of `covshift adabn`: accuracy per domain before and after
  * AdaBN, as grouped bars (vega-lite, rendered headless like every chart of
- * the report; importing charts.ts installs its font metrics).
+ * the report, with charts.ts's libraries and font metrics).
  */
 import { join } from "node:path";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
 import { writeFileAtomic } from "../io/files.js";
-import { svgToPng } from "./charts.js";
+import { loadChartLibraries, svgToPng } from "./charts.js";
 
 export interface AdabnPlotInput {
   trainSteps: number;
@@ -50,7 +48,8 @@ export async function adabnSvg(r: AdabnPlotInput): Promise<string> {
     ],
     config: { background: "white", font: "DejaVu Sans, Helvetica, Arial, sans-serif", title: { anchor: "start", fontWeight: "normal", fontSize: 14, subtitleFontSize: 11 } },
   };
-  const { spec } = compile(vl as unknown as TopLevelSpec);
+  const { vega, vegaLite } = await loadChartLibraries();
+  const { spec } = vegaLite.compile(vl as unknown as Parameters<typeof vegaLite.compile>[0]);
   const view = new vega.View(vega.parse(spec), { renderer: "none" });
   try {
     return await view.toSVG();
