@@ -68,7 +68,7 @@ export interface ReplicaInit {
   targetShape: number[];
   syncBatchNorm: boolean;
   broadcastBuffers: boolean;
-  /** Kernel backend by name ("reference" or "wasm"): the coordinator's. */
+  /** Kernel backend by name (getBackend().name: "reference", "wasm-relaxed-simd", …): the coordinator's. */
   backend: string;
 }
 
@@ -105,10 +105,13 @@ export function readState(model: Module, from: Float64Array): void {
   }
 }
 
+/** Select the coordinator's backend by name: "reference", "wasm", or one wasm build ("wasm-relaxed-simd", "wasm-simd", "wasm-scalar"). */
 async function selectBackend(name: string): Promise<void> {
-  if (name === "wasm") {
+  if (name === "wasm" || name.startsWith("wasm-")) {
     const wasm = await import("../backend/wasm/index.js");
-    await wasm.initWasmBackend();
+    const build = name.slice("wasm-".length);
+    const options = build === "relaxed-simd" ? { relaxed: true } : build === "simd" ? { simd: true, relaxed: false } : build === "scalar" ? { simd: false } : {};
+    await wasm.initWasmBackend(options);
   }
   setBackend(name);
 }
