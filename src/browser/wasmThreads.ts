@@ -59,4 +59,3 @@ export async function startWasmThreadsInBrowser(backend: WasmBackend, threads = 
   await backend.startThreads(threads, webWorkerSpawner);
   return backend.threads;
 }
-export { startDataParallelInBrowser, webWorkerReplicaSpawner } from "./parallel.js";

@@ -21,6 +21,5 @@ describe("package entry points", () => {
     assert.equal(typeof core.DataParallel, "function");
     const browser = await import("covshift/browser");
     assert.equal(typeof browser.startWasmThreadsInBrowser, "function");
-    assert.equal(typeof browser.startDataParallelInBrowser, "function");
   });
 });
