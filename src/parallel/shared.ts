@@ -21,6 +21,7 @@ export const READY = 6; // members that have built their replica
 const BARRIER_COUNT = 7;
 const BARRIER_GENERATION = 8;
 export const MESSAGE_BYTES = 9; // bytes of the failure message
+const FAILURE_CLAIM = 10; // 1 once a member is writing the failure message (FAILED is set when it is complete)
 export const CONTROL_FIELDS = 16;
 
 /** Commands of the coordinator. */
@@ -114,12 +115,14 @@ export function waitWhile(ctrl: Int32Array, index: number, value: number, aborta
 /** Record the first failure of the group (its message in shared memory) and wake everyone. */
 export function reportFailure(memory: GroupMemory, rank: number, message: string): void {
   const ctrl = new Int32Array(memory.control);
-  if (Atomics.compareExchange(ctrl, FAILED, 0, rank + 1) === 0) {
+  if (Atomics.compareExchange(ctrl, FAILURE_CLAIM, 0, 1) === 0) {
     const bytes = new TextEncoder().encode(message);
     const room = new Uint8Array(memory.message);
     const n = Math.min(bytes.length, room.length);
     room.set(bytes.subarray(0, n));
     Atomics.store(ctrl, MESSAGE_BYTES, n);
+    // Published last: whoever sees FAILED reads a complete message.
+    Atomics.store(ctrl, FAILED, rank + 1);
   }
   Atomics.store(ctrl, ABORT, 1);
   for (const i of [GENERATION, DONE, READY, BARRIER_GENERATION]) Atomics.notify(ctrl, i);
