@@ -6,6 +6,7 @@ import { tableCommand } from "./tableCommand.js";
 import { exportCommand } from "./exportCommand.js";
 import { jacobianCommand } from "./jacobianCommand.js";
 import { adabnCommand } from "./adabnCommand.js";
+import { batchsizeCommand } from "./batchsizeCommand.js";
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -18,6 +19,7 @@ const program = new Command("covshift")
   .addCommand(demoCommand())
   .addCommand(exportCommand())
   .addCommand(adabnCommand())
+  .addCommand(batchsizeCommand())
   .showHelpAfterError();
 
 program.parseAsync(process.argv).catch((err: Error) => {
