@@ -27,7 +27,12 @@ export * from "./checkpointState.js";
 
 export const CHECKPOINT_FORMAT = "covshift-checkpoint";
 export const CHECKPOINT_VERSION = "1";
-const PLACEHOLDER = "0".repeat(64);
+/**
+ * The checksum covers the whole file with its own sha256 field read as 64 zeros:
+ * written with zeros, hashed, then the digest put in their place (and zeroed
+ * again in a copy to verify).
+ */
+const ZEROED_DIGEST = "0".repeat(64);
 
 export interface CheckpointHeader {
   command: string;
@@ -50,10 +55,10 @@ export function encodeCheckpoint(header: CheckpointHeader, contents: CheckpointC
     run: header.run,
     backend: header.backend,
     state: JSON.stringify(contents.state),
-    sha256: PLACEHOLDER,
+    sha256: ZEROED_DIGEST,
   };
   const bytes = saveSafetensors(contents.tensors, metadata);
-  const at = checksumOffset(bytes, PLACEHOLDER);
+  const at = checksumOffset(bytes, ZEROED_DIGEST);
   if (at < 0) throw new Error("encodeCheckpoint: the checksum's place was not found in the header (a bug)");
   const digest = createHash("sha256").update(bytes).digest("hex");
   bytes.set(Buffer.from(digest, "ascii"), at);
@@ -97,7 +102,7 @@ export function decodeCheckpoint(
   const at = checksumOffset(bytes, digest);
   if (at < 0) throw checkpointError(path, "its checksum (sha256) is not where the format puts it");
   const copy = new Uint8Array(bytes);
-  copy.set(Buffer.from(PLACEHOLDER, "ascii"), at);
+  copy.set(Buffer.from(ZEROED_DIGEST, "ascii"), at);
   const actual = createHash("sha256").update(copy).digest("hex");
   if (actual !== digest) throw checkpointError(path, `its contents do not match its checksum (sha256 ${actual}, recorded ${digest}): it was damaged after it was written`);
   for (const key of ["command", "run", "backend", "state"] as const) {
