@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Figure 1 as the paper draws it? A sweep over figure1's weight-init scale,
- * learning rate and momentum at a shortened budget (one seed), measuring for
+ * learning rate and momentum, PyTorch's default initialization and the input
+ * scaling (binary, standardized) at a shortened budget (one seed), measuring for
  * each setting what the paper's picture shows:
  *   - the baseline's test accuracy at step 10,000 (the paper: ~90% already);
  *   - the final accuracies of both networks;
@@ -14,13 +15,15 @@
  *
  *   npm run build && node scripts/sweep-figure1.mjs --data ../shared/data/mnist [--steps 10000] [--out results/sweep]
  *
- * Writes <out>/sweep.json, <out>/sweep.md and each setting's figure1 output in <out>/<n>/.
+ * Writes <out>/sweep.json, <out>/sweep.md, the trade-off picture <out>/figure1-sweep.svg/.png
+ * and each setting's figure1 output in <out>/<n>/.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultFigure1Config } from "../dist/src/experiments/figure1/config.js";
 import { runFigure1 } from "../dist/src/experiments/figure1/run.js";
+import { writeSweepPlot } from "../dist/src/report/sweepPlots.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -32,7 +35,10 @@ const { values: args } = parseArgs({
 const steps = Number(args.steps);
 const out = resolve(args.out);
 
-/** init std × (lr, momentum): today's default first, then larger initial weights, then plain SGD. */
+/**
+ * init std × (lr, momentum): today's default first, then larger initial weights, then plain SGD;
+ * then PyTorch's default nn.Linear initialization, then the other input scalings.
+ */
 const SETTINGS = [
   { initStd: 0.01, lr: 0.01, momentum: 0.9 },
   { initStd: 0.05, lr: 0.01, momentum: 0.9 },
@@ -42,6 +48,14 @@ const SETTINGS = [
   { initStd: 0.1, lr: 0.1, momentum: 0 },
   { initStd: 0.1, lr: 0.5, momentum: 0 },
   { initStd: 0.3, lr: 0.1, momentum: 0 },
+  { initStd: 0.01, init: "default", lr: 0.01, momentum: 0.9 },
+  { initStd: 0.01, init: "default", lr: 0.1, momentum: 0 },
+  { initStd: 0.01, init: "default", lr: 0.5, momentum: 0 },
+  { initStd: 0.01, input: "binary", lr: 0.01, momentum: 0.9 },
+  { initStd: 0.1, input: "binary", lr: 0.01, momentum: 0.9 },
+  { initStd: 0.01, input: "standardized", lr: 0.01, momentum: 0.9 },
+  { initStd: 0.05, input: "standardized", lr: 0.01, momentum: 0.9 },
+  { initStd: 0.1, input: "standardized", lr: 0.1, momentum: 0 },
 ];
 
 const rows = [];
@@ -57,6 +71,8 @@ for (const [n, s] of SETTINGS.entries()) {
   const at = (r, step) => r.testAccuracy[r.steps.indexOf(step)];
   const early = base.steps.map((st, i) => [st, base.sigmoidInput.p85[i] - base.sigmoidInput.p15[i]]).filter(([st]) => st <= 2000);
   const row = {
+    init: "normal",
+    input: "scaled",
     ...s,
     baselineAt10k: at(base, Math.min(10000, steps)),
     baselineFinal: base.testAccuracy.at(-1),
@@ -73,11 +89,12 @@ for (const [n, s] of SETTINGS.entries()) {
 }
 const pct = (v) => `${(100 * v).toFixed(1)}%`;
 const md = [
-  `| init std | lr | momentum | baseline at 10k | final: baseline / BN | baseline early spread (p85−p15, ≤2k) | drift baseline / BN | ratio | paper's picture |`,
-  `|---|---|---|---|---|---|---|---|---|`,
-  ...rows.map((r) => `| ${r.initStd} | ${r.lr} | ${r.momentum} | ${pct(r.baselineAt10k)} | ${pct(r.baselineFinal)} / ${pct(r.batchnormFinal)} | ${r.baselineEarlySpread.toFixed(2)} | ${r.driftBaseline.toFixed(2)} / ${r.driftBatchnorm.toFixed(2)} | ${r.driftRatio.toFixed(2)} | ${r.paperPicture ? "yes" : "no"} |`),
+  `| init | input | lr | momentum | baseline at 10k | final: baseline / BN | baseline early spread (p85−p15, ≤2k) | drift baseline / BN | ratio | paper's picture |`,
+  `|---|---|---|---|---|---|---|---|---|---|`,
+  ...rows.map((r) => `| ${r.init === "default" ? "PyTorch default" : `N(0, ${r.initStd}²)`} | ${r.input} | ${r.lr} | ${r.momentum} | ${pct(r.baselineAt10k)} | ${pct(r.baselineFinal)} / ${pct(r.batchnormFinal)} | ${r.baselineEarlySpread.toFixed(2)} | ${r.driftBaseline.toFixed(2)} / ${r.driftBatchnorm.toFixed(2)} | ${r.driftRatio.toFixed(2)} | ${r.paperPicture ? "yes" : "no"} |`),
   ``,
 ].join("\n");
 writeFileSync(join(out, "sweep.json"), JSON.stringify({ steps, seeds: 1, settings: rows }, null, 1));
 writeFileSync(join(out, "sweep.md"), md);
+await writeSweepPlot(rows, steps, out);
 process.stdout.write("\n" + md);

@@ -25,7 +25,16 @@ export function figure1Command(): Command {
     .option("--lr <x>", "SGD learning rate (both networks)", num("--lr"), d.lr)
     .option("--momentum <x>", "SGD momentum (both networks)", num("--momentum"), d.momentum)
     .option("--init-std <x>", "standard deviation of the Gaussian initial weights", num("--init-std"), d.initStd)
-    .addOption(new Option("--input <mode>", "scaled: pixels/255 in [0, 1]; binary: pixel ≥ 128 → 1").choices(["scaled", "binary"]).default(d.input))
+    .addOption(
+      new Option("--init <scheme>", "normal: weights N(0, init-std²), biases 0 (the paper); default: PyTorch's nn.Linear U(±1/√fan_in) for weights and biases")
+        .choices(["normal", "default"])
+        .default("normal"),
+    )
+    .addOption(
+      new Option("--input <mode>", "scaled: pixels/255 in [0, 1]; binary: pixel ≥ 128 → 1; standardized: (pixels/255 − 0.1307)/0.3081")
+        .choices(["scaled", "binary", "standardized"])
+        .default(d.input),
+    )
     .option("--probe-unit <k>", "unit of the last hidden layer whose sigmoid input is probed", int("--probe-unit"), d.probeUnit)
     .option("--population-batches <n>", "training batches for the final population statistics (Algorithm 2)", int("--population-batches"), d.populationBatches)
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
@@ -52,6 +61,7 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
         lr: o.lr,
         momentum: o.momentum,
         initStd: o.initStd,
+        init: o.init,
         input: o.input,
         probeUnit: o.probeUnit,
         populationBatches: o.populationBatches,

@@ -24,7 +24,11 @@ export function jacobianCommand(): Command {
     .option("--lr <x>", "SGD learning rate (both networks)", num("--lr"), d.lr)
     .option("--momentum <x>", "SGD momentum (both networks)", num("--momentum"), d.momentum)
     .option("--init-std <x>", "standard deviation of the Gaussian initial weights", num("--init-std"), d.initStd)
-    .addOption(new Option("--input <mode>", "scaled: pixels/255 in [0, 1]; binary: pixel ≥ 128 → 1").choices(["scaled", "binary"]).default(d.input))
+    .addOption(
+      new Option("--input <mode>", "scaled: pixels/255 in [0, 1]; binary: pixel ≥ 128 → 1; standardized: (pixels/255 − 0.1307)/0.3081")
+        .choices(["scaled", "binary", "standardized"])
+        .default(d.input),
+    )
     .addOption(new Option("--backend <name>", "kernel backend for training (the Jacobians are float64, on the reference kernels)").choices(["auto", "wasm", "reference"]).default(d.backend))
     .option("--threads <n>", "threads of each network's wasm kernels (default: the cores left per network, at least 1)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))

@@ -5,7 +5,7 @@ import { downloadAll, type RemoteFile } from "./download.js";
 import { readIdxFile } from "./idx.js";
 import { MNIST_FILES, MNIST_IMAGE_MAGIC, MNIST_LABEL_MAGIC, mnistGzName, mnistSplitFromIdx, type MnistFile, type MnistSplit } from "./mnistFormat.js";
 
-export { mnistToFloat, type MnistSplit } from "./mnistFormat.js";
+export { mnistToFloat, MNIST_INPUTS, type MnistInput, type MnistSplit } from "./mnistFormat.js";
 
 /** Options of {@link loadMnist}. */
 export interface LoadMnistOptions {

@@ -96,6 +96,18 @@ export function mnistSplitFromIdx(
   };
 }
 
+/** How MNIST's pixel bytes become network inputs (see {@link mnistToFloat}). */
+export type MnistInput = "scaled" | "binary" | "standardized";
+
+export const MNIST_INPUTS: readonly MnistInput[] = ["scaled", "binary", "standardized"];
+
+/**
+ * Mean and standard deviation of `pixel / 255` over MNIST's 60,000 training
+ * images (all pixels pooled): the constants of PyTorch's MNIST example.
+ */
+export const MNIST_PIXEL_MEAN = 0.1307;
+export const MNIST_PIXEL_STD = 0.3081;
+
 /**
  * Converts pixel bytes to the network's input values.
  *
@@ -103,15 +115,19 @@ export function mnistSplitFromIdx(
  * - `"binary"`: 1 where `pixel >= 128`, else 0 — the midpoint of the byte
  *   range, so strokes (mostly 255 with anti-aliased edges) become 1 and the
  *   background (0) stays 0.
+ * - `"standardized"`: `(pixel / 255 − 0.1307) / 0.3081`, mean 0 and standard
+ *   deviation 1 over the training pixels (background −0.42, strokes 2.82).
  */
-export function mnistToFloat(images: Uint8Array, mode: "scaled" | "binary"): Float32Array {
+export function mnistToFloat(images: Uint8Array, mode: MnistInput): Float32Array {
   const out = new Float32Array(images.length);
   if (mode === "scaled") {
     for (let i = 0; i < images.length; i++) out[i] = images[i] / 255;
   } else if (mode === "binary") {
     for (let i = 0; i < images.length; i++) out[i] = images[i] >= 128 ? 1 : 0;
+  } else if (mode === "standardized") {
+    for (let i = 0; i < images.length; i++) out[i] = (images[i] / 255 - MNIST_PIXEL_MEAN) / MNIST_PIXEL_STD;
   } else {
-    throw new Error(`mnistToFloat: mode must be "scaled" or "binary"; got ${JSON.stringify(mode)}`);
+    throw new Error(`mnistToFloat: mode must be ${MNIST_INPUTS.map((m) => `"${m}"`).join(", ")}; got ${JSON.stringify(mode)}`);
   }
   return out;
 }

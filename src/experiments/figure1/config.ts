@@ -1,3 +1,5 @@
+import { MNIST_INPUTS, type MnistInput } from "../../data/mnist.js";
+
 /** Every setting of the Figure 1 experiment (§4.1); all of it goes into figure1.json. */
 export interface Figure1Config {
   /** SGD steps per network and seed (the paper: 50,000). */
@@ -13,10 +15,16 @@ export interface Figure1Config {
   momentum: number;
   /** Weights ~ N(0, initStd²), biases 0 ("small random Gaussian values"). */
   initStd: number;
+  /**
+   * "normal" (the default when unset): the paper's N(0, initStd²) weights and
+   * zero biases. "default": PyTorch's nn.Linear initialization instead,
+   * weights and biases ~ U(±1/√fan_in) (initStd unused) — a sweep setting.
+   */
+  init?: "normal" | "default";
   /** Widths of the hidden sigmoid layers (the paper: three of 100). */
   hidden: number[];
-  /** "scaled": pixels/255 in [0, 1]; "binary": pixel ≥ 128 → 1, else 0. */
-  input: "scaled" | "binary";
+  /** "scaled": pixels/255 in [0, 1]; "binary": pixel ≥ 128 → 1, else 0; "standardized": (pixels/255 − 0.1307)/0.3081. */
+  input: MnistInput;
   /** Which unit of the last hidden layer's sigmoid input is probed. */
   probeUnit: number;
   /** The probe's evaluation set: the 10,000 test images, in inference mode. */
@@ -66,7 +74,10 @@ export function validateFigure1Config(c: Figure1Config): void {
   if (!(c.lr > 0)) throw new Error(`figure1: --lr must be > 0; got ${c.lr}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new Error(`figure1: --momentum must be in [0, 1); got ${c.momentum}`);
   if (!(c.initStd > 0)) throw new Error(`figure1: --init-std must be > 0; got ${c.initStd}`);
-  if (c.input !== "scaled" && c.input !== "binary") throw new Error(`figure1: --input must be "scaled" or "binary"; got "${c.input}"`);
+  if (!MNIST_INPUTS.includes(c.input)) throw new Error(`figure1: --input must be ${MNIST_INPUTS.map((m) => `"${m}"`).join(", ")}; got "${c.input}"`);
+  if (c.init !== undefined && c.init !== "normal" && c.init !== "default") {
+    throw new Error(`figure1: --init must be "normal" (N(0, init-std²)) or "default" (PyTorch's U(±1/√fan_in)); got "${c.init}"`);
+  }
   if (c.activation !== undefined && c.activation !== "sigmoid" && c.activation !== "relu") {
     throw new Error(`figure1: activation must be "sigmoid" or "relu"; got "${c.activation}"`);
   }

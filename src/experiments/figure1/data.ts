@@ -1,10 +1,10 @@
-import { loadMnist, mnistToFloat } from "../../data/mnist.js";
+import { loadMnist, mnistToFloat, type MnistInput } from "../../data/mnist.js";
 import type { ImageSet } from "./trainer.js";
 
-/** MNIST as float rows of 784 values, scaled to [0, 1] or binarized. */
+/** MNIST as float rows of 784 values, scaled to [0, 1], binarized or standardized. */
 export async function loadFigure1Data(
   dataDir: string,
-  input: "scaled" | "binary",
+  input: MnistInput,
   limits: { train?: number; test?: number } = {},
   options: { download?: boolean } = {},
 ): Promise<{ train: ImageSet; test: ImageSet }> {

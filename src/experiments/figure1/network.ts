@@ -5,7 +5,8 @@ import type { Figure1Config, NetworkKind } from "./config.js";
 /**
  * The §4.1 network: 784 → hidden sigmoid layers → 10 logits. The BN network
  * puts BN before each hidden sigmoid and drops those layers' biases (β takes
- * their place, §3.2). Weights ~ N(0, initStd²), biases 0. `config.activation`
+ * their place, §3.2). Weights ~ N(0, initStd²), biases 0 (with `config.init`
+ * "default": PyTorch's nn.Linear initialization as constructed). `config.activation`
  * "relu" swaps the sigmoids for ReLUs (the browser demo's control).
  *
  * Returns the model and the index of the layer whose output is the input of
@@ -21,8 +22,10 @@ export function buildFigure1Network(
   let probeLayer = -1;
   for (const h of config.hidden) {
     const linear = new nn.Linear(width, h, { bias: kind === "baseline", generator });
-    nn.init.normal(linear.weight, { std: config.initStd, generator });
-    if (linear.bias) nn.init.zeros(linear.bias);
+    if (config.init !== "default") {
+      nn.init.normal(linear.weight, { std: config.initStd, generator });
+      if (linear.bias) nn.init.zeros(linear.bias);
+    }
     layers.push(linear);
     if (kind === "batchnorm") layers.push(new nn.BatchNorm1d(h, { momentum: config.bnMomentum }));
     probeLayer = layers.length - 1;
@@ -30,8 +33,10 @@ export function buildFigure1Network(
     width = h;
   }
   const head = new nn.Linear(width, 10, { generator });
-  nn.init.normal(head.weight, { std: config.initStd, generator });
-  nn.init.zeros(head.bias!);
+  if (config.init !== "default") {
+    nn.init.normal(head.weight, { std: config.initStd, generator });
+    nn.init.zeros(head.bias!);
+  }
   layers.push(head);
   return { model: new nn.Sequential(...layers), probeLayer };
 }

@@ -98,7 +98,7 @@ export function summaryMarkdown(result: Figure1Result): string {
   const lines = [
     `# Figure 1 (§4.1): MNIST, with and without Batch Normalization`,
     ``,
-    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights N(0, ${c.initStd}²), inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${backends}.`,
+    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights ${c.init === "default" ? "PyTorch's default U(±1/√fan_in)" : `N(0, ${c.initStd}²)`}, inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${backends}.`,
     ``,
     `| | without BN | with BN |`,
     `|---|---|---|`,

@@ -1,3 +1,4 @@
+import type { MnistInput } from "../../data/mnist.js";
 import { defaultFigure1Config, type Figure1Config, validateFigure1Config } from "../figure1/config.js";
 
 /** Every setting of `covshift jacobian`; all of it goes into jacobian.json. */
@@ -16,7 +17,7 @@ export interface JacobianConfig {
   momentum: number;
   initStd: number;
   hidden: number[];
-  input: "scaled" | "binary";
+  input: MnistInput;
   backend: string;
   /** The network state measured: inference mode (population statistics, the BN statistics held fixed). */
   mode: "inference";
