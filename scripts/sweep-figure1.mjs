@@ -13,12 +13,16 @@
  * A setting "draws the paper's picture" when the baseline is ≥ 85% at 10k,
  * its early spread ≥ 0.5, BN ends higher, and BN drifts < ½ of the baseline.
  *
- *   npm run build && node scripts/sweep-figure1.mjs --data ../shared/data/mnist [--steps 10000] [--out results/sweep]
+ *   npm run build && node scripts/sweep-figure1.mjs --data ../shared/data/mnist [--steps 10000] [--out results/sweep] [--reuse docs/figure1-sweep.json]
+ *
+ * --reuse takes the rows of an earlier sweep.json whose setting and --steps match as they are
+ * instead of training them again: a run is deterministic (same seed and setting, bit-identical
+ * result), so only new settings cost time.
  *
  * Writes <out>/sweep.json, <out>/sweep.md, the trade-off picture <out>/figure1-sweep.svg/.png
  * and each setting's figure1 output in <out>/<n>/.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultFigure1Config } from "../dist/src/experiments/figure1/config.js";
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     data: { type: "string", default: "../shared/data/mnist" },
     steps: { type: "string", default: "10000" },
     out: { type: "string", default: "results/sweep" },
+    reuse: { type: "string" },
   },
 });
 const steps = Number(args.steps);
@@ -58,9 +63,23 @@ const SETTINGS = [
   { initStd: 0.1, input: "standardized", lr: 0.1, momentum: 0 },
 ];
 
+/** The setting's identity: what it changes from figure1's defaults, with those defaults filled in. */
+const key = (s) => JSON.stringify([s.init ?? "normal", s.input ?? "scaled", s.initStd, s.lr, s.momentum]);
+const earlier = new Map();
+if (args.reuse) {
+  const prior = JSON.parse(readFileSync(args.reuse, "utf8"));
+  if (prior.steps === steps) for (const row of prior.settings) earlier.set(key(row), row);
+}
+
 const rows = [];
 mkdirSync(out, { recursive: true });
 for (const [n, s] of SETTINGS.entries()) {
+  const reused = earlier.get(key(s));
+  if (reused) {
+    rows.push({ init: "normal", input: "scaled", ...reused, reused: true });
+    process.stdout.write(`setting ${n}: reused from ${args.reuse}\n`);
+    continue;
+  }
   const config = { ...defaultFigure1Config, ...s, steps, seeds: 1, evalEvery: 500, populationBatches: 50 };
   const t0 = performance.now();
   const outcome = await runFigure1({ config, dataDir: resolve(args.data), outDir: join(out, String(n)), overwrite: true, jobs: 2, threads: 1 });
