@@ -1,4 +1,4 @@
-import { MNIST_INPUTS, type MnistInput } from "../../data/mnist.js";
+import { MNIST_INPUTS, type MnistInput } from "../../data/mnistFormat.js";
 
 /** Every setting of the Figure 1 experiment (§4.1); all of it goes into figure1.json. */
 export interface Figure1Config {
