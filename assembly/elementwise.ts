@@ -202,6 +202,78 @@ export function sgdStep(
   }
 }
 
+/**
+ * sgdStep's update written elsewhere and checked in the same pass, so that a
+ * diverging step never reaches the model: from param, grad and (unless the
+ * first step) velocity, writes
+ *   newParam = p − lr·d,  newVelocity = buf    (buf, d as in sgdStep, same f32 operations, same bits)
+ * and returns how many elements i have grad[i], newParam[i] or
+ * newVelocity[i] NaN or ±∞ (exponent bits all ones). `newVelocity` = 0 means
+ * no momentum; `velocity` is not read on the first step (pass 0).
+ */
+export function sgdStepChecked(
+  param: usize,
+  grad: usize,
+  velocity: usize,
+  newParam: usize,
+  newVelocity: usize,
+  n: i32,
+  firstStep: bool,
+  lr: f64,
+  momentum: f64,
+  dampening: f64,
+  weightDecay: f64,
+  nesterov: bool,
+): i32 {
+  const EXPONENT: u32 = 0x7f800000;
+  const lr32 = <f32>lr;
+  const mu = <f32>momentum;
+  const keep = <f32>(1 - dampening);
+  const wd = <f32>weightDecay;
+  const hasVelocity = newVelocity != 0;
+  let i = 0;
+  let count = 0;
+  if (ASC_FEATURE_SIMD) {
+    const vlr = f32x4.splat(lr32), vmu = f32x4.splat(mu), vkeep = f32x4.splat(keep), vwd = f32x4.splat(wd);
+    const mask = i32x4.splat(EXPONENT);
+    // Per lane: all ones where grad, new velocity or new parameter has its exponent bits all ones.
+    let lanes = i32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const p = v128.load(at(param, i));
+      const g = v128.load(at(grad, i));
+      let d = f32x4.add(g, f32x4.mul(vwd, p));
+      let bad = i32x4.eq(v128.and(g, mask), mask);
+      if (hasVelocity) {
+        const buf = firstStep ? d : f32x4.add(f32x4.mul(vmu, v128.load(at(velocity, i))), f32x4.mul(vkeep, d));
+        v128.store(at(newVelocity, i), buf);
+        bad = v128.or(bad, i32x4.eq(v128.and(buf, mask), mask));
+        d = nesterov ? f32x4.add(d, f32x4.mul(vmu, buf)) : buf;
+      }
+      const q = f32x4.sub(p, f32x4.mul(vlr, d));
+      v128.store(at(newParam, i), q);
+      // i32x4.eq gives −1 in each lane that matches: subtracting it counts.
+      lanes = i32x4.sub(lanes, v128.or(bad, i32x4.eq(v128.and(q, mask), mask)));
+    }
+    count = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+  }
+  for (; i < n; i++) {
+    const p = load<f32>(at(param, i));
+    const g = load<f32>(at(grad, i));
+    let d = g + wd * p;
+    let bad = (reinterpret<u32>(g) & EXPONENT) == EXPONENT;
+    if (hasVelocity) {
+      const buf = firstStep ? d : mu * load<f32>(at(velocity, i)) + keep * d;
+      store<f32>(at(newVelocity, i), buf);
+      bad = bad || (reinterpret<u32>(buf) & EXPONENT) == EXPONENT;
+      d = nesterov ? d + mu * buf : buf;
+    }
+    const q = p - lr32 * d;
+    store<f32>(at(newParam, i), q);
+    if (bad || (reinterpret<u32>(q) & EXPONENT) == EXPONENT) count++;
+  }
+  return count;
+}
+
 /** dst[i] += src[i] for i < n (gradient accumulation). */
 export function addInPlace(dst: usize, src: usize, n: i32): void {
   let i = 0;

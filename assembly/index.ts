@@ -15,6 +15,7 @@ export {
   relu,
   reluBackward,
   sgdStep,
+  sgdStepChecked,
   sigmoid,
   sigmoidBackward,
   softmaxCrossEntropy,

@@ -14,7 +14,7 @@ import { getBackend, nn, optim, scope, Tensor } from "../src/index.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Generator } from "../src/tensor/random.js";
-import { efforts, random, time, type TimeOptions } from "./measure.js";
+import { alternate, efforts, random, time } from "./measure.js";
 
 export interface DefaultPathResults {
   /** getBackend().name after `import "covshift"`. */
@@ -70,34 +70,6 @@ function convStep(): () => void {
   };
 }
 
-/**
- * Best seconds per call of a and of b over rounds that alternate between
- * them, by the wall clock and by this process's CPU time (which other jobs
- * on a busy machine disturb less; one thread, so the two agree when idle).
- */
-function alternate(a: () => void, b: () => void, o: TimeOptions): { wall: [number, number]; cpu: [number, number] } {
-  time(a, { ...o, rounds: 1 });
-  time(b, { ...o, rounds: 1 });
-  const wall: [number, number] = [Infinity, Infinity];
-  const cpu: [number, number] = [Infinity, Infinity];
-  const roundMs = (o.roundSeconds ?? 0.05) * 1000;
-  for (let r = 0; r < (o.rounds ?? 10); r++) {
-    [a, b].forEach((f, i) => {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      let n = 0;
-      do {
-        f();
-        n++;
-      } while (performance.now() - t0 < roundMs);
-      const c = process.cpuUsage(c0);
-      wall[i] = Math.min(wall[i], (performance.now() - t0) / 1000 / n);
-      cpu[i] = Math.min(cpu[i], (c.user + c.system) / 1e6 / n);
-    });
-  }
-  return { wall, cpu };
-}
-
 function main(): void {
   const effort = efforts[process.argv.includes("--quick") ? "quick" : "full"];
   const mlp: DefaultPathResults["mlp"] = [];
@@ -105,7 +77,7 @@ function main(): void {
     const t = time(mlpStep(network, false), { ...effort.fast, warmupMs: Math.max(effort.fast.warmupMs ?? 0, 1000) });
     mlp.push({ network, stepsPerSecond: 1 / t.best, medianStepsPerSecond: 1 / t.median, msPerStep: t.best * 1e3 });
   }
-  const alt = alternate(mlpStep("batchnorm", false), mlpStep("batchnorm", true), effort.fast);
+  const alt = alternate([mlpStep("batchnorm", false), mlpStep("batchnorm", true)], effort.fast);
   const [plain, scoped] = alt.wall;
   const c = time(convStep(), effort.slow);
   const out: DefaultPathResults = {

@@ -92,6 +92,34 @@ export function time(fn: () => void, roundsOrOptions: number | TimeOptions = {},
   return { best: perCall[0], median: perCall[perCall.length >> 1], calls: total };
 }
 
+/**
+ * Best seconds per call of each function over rounds that alternate between
+ * them (so the machine's load hits all alike), by the wall clock and by this
+ * process's CPU time (which other jobs on a busy machine disturb less; one
+ * thread, so the two agree when idle). Each is warmed up first.
+ */
+export function alternate(fns: (() => void)[], o: TimeOptions): { wall: number[]; cpu: number[] } {
+  for (const f of fns) time(f, { ...o, rounds: 1 });
+  const wall = fns.map(() => Infinity);
+  const cpu = fns.map(() => Infinity);
+  const roundMs = (o.roundSeconds ?? 0.05) * 1000;
+  for (let r = 0; r < (o.rounds ?? 10); r++) {
+    fns.forEach((f, i) => {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      let n = 0;
+      do {
+        f();
+        n++;
+      } while (performance.now() - t0 < roundMs);
+      const c = process.cpuUsage(c0);
+      wall[i] = Math.min(wall[i], (performance.now() - t0) / 1000 / n);
+      cpu[i] = Math.min(cpu[i], (c.user + c.system) / 1e6 / n);
+    });
+  }
+  return { wall, cpu };
+}
+
 /** n floats uniform in [−0.5, 0.5), from a fixed LCG: the same inputs every run. */
 export function random(n: number, seed: number): Float32Array {
   let s = seed >>> 0;

@@ -229,4 +229,26 @@ export interface Backend {
     weightDecay: number,
     nesterov: boolean,
   ): void;
+
+  /**
+   * sgdStep's update computed into newParam (and newVelocity) instead of in
+   * place, and checked in the same pass: returns how many elements i have
+   * grad[i], newParam[i] or newVelocity[i] NaN or ±∞. param, grad and
+   * velocity are only read, so an optimizer can commit the step only when
+   * every parameter's count is 0. newVelocity is null without momentum;
+   * velocity is null on the first step (not read) and without momentum.
+   */
+  sgdStepChecked(
+    param: Storage,
+    grad: Storage,
+    velocity: Storage | null,
+    newParam: Storage,
+    newVelocity: Storage | null,
+    firstStep: boolean,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): number;
 }

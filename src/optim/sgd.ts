@@ -22,9 +22,9 @@ export interface SGDState {
  * Stochastic gradient descent with PyTorch's semantics:
  *   d = g + λ·p;  v = μ·v + (1 − τ)·d  (v = d on the first step);
  *   d = nesterov ? d + μ·v : v;  p ← p − lr·d.
- * Parameters whose gradient is null are skipped. Before any parameter
- * changes, every gradient is checked to be finite: a diverged run stops with
- * a clear error instead of writing NaN into the model.
+ * Parameters whose gradient is null are skipped. A step whose gradients or
+ * results are not all finite changes nothing and throws: a diverged run stops
+ * with a clear error instead of writing NaN into the model.
  */
 export class SGD {
   readonly params: Tensor[];
@@ -66,71 +66,88 @@ export class SGD {
     }
   }
 
+  /**
+   * One step for every parameter with a gradient, all or nothing: first each
+   * parameter's update is computed into staging storage by one fused kernel
+   * pass that also counts non-finite gradients and results
+   * (Backend.sgdStepChecked); only when every count is 0 are the new values
+   * committed (copied into the parameters; the new momentum buffers swapped
+   * in). A non-finite gradient, or a finite one whose update overflows (a
+   * huge lr, weight decay on a huge weight, a huge momentum buffer), throws
+   * with nothing changed.
+   */
   step(): void {
-    for (let i = 0; i < this.params.length; i++) {
-      const g = this.params[i].grad;
+    const params = this.params;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      const g = p.grad;
       if (g === null) continue;
-      const d = g.data;
-      if (backendFor(g.dtype).countNonFinite(d) > 0) {
-        const bad = d.findIndex((v) => !Number.isFinite(v));
-        throw new Error(
-          `SGD.step(): the gradient of parameter ${i} (shape [${this.params[i].shape.join(", ")}]) holds ${d[bad]} at index ${bad}: the run has diverged. No parameter was changed; lower the learning rate or check the data.`,
-        );
-      }
-    }
-    // A finite gradient can still overflow in the update (a huge lr, weight
-    // decay on a huge weight, a huge momentum buffer): each parameter and its
-    // buffer are kept aside, updated, and checked; on the first non-finite
-    // value every parameter and buffer gets its previous value back.
-    const updated: number[] = [];
-    for (let i = 0; i < this.params.length; i++) {
-      const p = this.params[i];
-      if (p.grad === null) continue;
-      let v = this.velocity[i];
+      const v = this.velocity[i];
       const first = this.momentum !== 0 && v === null;
-      // The momentum buffer lives as long as the optimizer: where the backend keeps memory of its own, there (zero-copy).
-      if (first) v = this.velocity[i] = allocatePersistent(p.dtype, p.size);
-      const kept = this.keptFor(i, p.dtype, p.size, v !== null && !first);
-      kept.param.set(p.data);
-      if (kept.velocity !== null && !first) kept.velocity.set(v!);
-      kept.hadVelocity = !first;
-      updated.push(i);
-      const backend = backendFor(p.dtype);
-      backend.sgdStep(p.data, p.grad.data, v, first, this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov);
-      const inParam = backend.countNonFinite(p.data) > 0;
-      if (inParam || (v !== null && backend.countNonFinite(v) > 0)) {
-        const where = inParam ? p.data : v!;
-        const bad = Array.prototype.findIndex.call(where, (x: number) => !Number.isFinite(x));
-        const value = where[bad];
-        this.restore(updated);
-        throw new Error(
-          `SGD.step(): the update would make ${inParam ? "parameter" : "the momentum buffer of parameter"} ${i} (shape [${p.shape.join(", ")}]) hold ${value} at index ${bad} although its gradient is finite ` +
-            `(lr ${this.lr}, momentum ${this.momentum}, weight decay ${this.weightDecay}): the run has diverged. No parameter or buffer was changed; lower the learning rate or the weight decay.`,
-        );
+      const staged = this.stagingFor(i, p.dtype, p.size);
+      const bad = backendFor(p.dtype).sgdStepChecked(
+        p.data,
+        g.data,
+        first ? null : v,
+        staged.param,
+        staged.velocity,
+        first,
+        this.lr,
+        this.momentum,
+        this.dampening,
+        this.weightDecay,
+        this.nesterov,
+      );
+      if (bad > 0) this.refuse(i);
+    }
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      if (p.grad === null) continue;
+      const staged = this.staging[i]!;
+      p.data.set(staged.param);
+      if (staged.velocity !== null) {
+        // The buffer just computed becomes the momentum buffer; the old one is the next step's staging.
+        const old = this.velocity[i];
+        this.velocity[i] = staged.velocity;
+        staged.velocity = old;
       }
     }
     this.steps++;
   }
 
-  private kept: ({ param: Storage; velocity: Storage | null; hadVelocity: boolean } | null)[] = [];
+  /** Where parameter i's step is computed before it is committed; lives as long as the optimizer (in the backend's memory where it has its own). */
+  private staging: ({ param: Storage; velocity: Storage | null } | undefined)[] = [];
 
-  private keptFor(i: number, dtype: Tensor["dtype"], size: number, withVelocity: boolean) {
-    let k = this.kept[i];
-    if (k === undefined || k === null) {
-      k = this.kept[i] = { param: dtype === "float64" ? new Float64Array(size) : new Float32Array(size), velocity: null, hadVelocity: false };
-    }
-    if (withVelocity && k.velocity === null) k.velocity = dtype === "float64" ? new Float64Array(size) : new Float32Array(size);
-    return k;
+  private stagingFor(i: number, dtype: Tensor["dtype"], size: number): { param: Storage; velocity: Storage | null } {
+    let s = this.staging[i];
+    if (s === undefined || s.param.length !== size) s = this.staging[i] = { param: allocatePersistent(dtype, size), velocity: null };
+    // After a first step the staging buffer became the momentum buffer (and a loadStateDict may have replaced it).
+    if (this.momentum !== 0 && s.velocity === null) s.velocity = allocatePersistent(dtype, size);
+    return s;
   }
 
-  /** Give the parameters (and buffers) listed their values from before this step. */
-  private restore(indices: number[]): void {
-    for (const i of indices) {
-      const k = this.kept[i]!;
-      this.params[i].data.set(k.param);
-      if (!k.hadVelocity) this.velocity[i] = null;
-      else if (k.velocity !== null) this.velocity[i]!.set(k.velocity);
+  /** Throws the error for a step refused at parameter i (nothing has been committed). */
+  private refuse(i: number): never {
+    // A non-finite gradient is named first, whichever parameter's it is (so the message does not depend on the order).
+    for (let j = 0; j < this.params.length; j++) {
+      const d = this.params[j].grad?.data;
+      if (d === undefined) continue;
+      const bad = d.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) {
+        throw new Error(
+          `SGD.step(): the gradient of parameter ${j} (shape [${this.params[j].shape.join(", ")}]) holds ${d[bad]} at index ${bad}: the run has diverged. No parameter was changed; lower the learning rate or check the data.`,
+        );
+      }
     }
+    const p = this.params[i];
+    const staged = this.staging[i]!;
+    const atParam = staged.param.findIndex((x) => !Number.isFinite(x));
+    const where = atParam >= 0 ? staged.param : staged.velocity!;
+    const bad = atParam >= 0 ? atParam : where.findIndex((x) => !Number.isFinite(x));
+    throw new Error(
+      `SGD.step(): the update would make ${atParam >= 0 ? "parameter" : "the momentum buffer of parameter"} ${i} (shape [${p.shape.join(", ")}]) hold ${where[bad]} at index ${bad} although its gradient is finite ` +
+        `(lr ${this.lr}, momentum ${this.momentum}, weight decay ${this.weightDecay}): the run has diverged. No parameter or buffer was changed; lower the learning rate or the weight decay.`,
+    );
   }
 
   stateDict(): SGDState {

@@ -410,6 +410,64 @@ for (const w of builds) {
       }
     });
 
+    it("sgdStepChecked: sgdStep's bits written to newParam/newVelocity (inputs untouched), within 4u of the reference, and the same count of non-finite gradients and results", () => {
+      const next = rng(18);
+      const configs = [
+        { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false },
+        { momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: false },
+        { momentum: 0.9, dampening: 0.1, weightDecay: 5e-4, nesterov: false },
+        { momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: true },
+      ];
+      for (const cfg of configs) {
+        const hasV = cfg.momentum !== 0;
+        for (const n of [1, 3, 17, 100, 784]) {
+          for (const firstStep of hasV ? [true, false] : [false]) {
+            const p = randomF32(n, next, 1);
+            const g = randomF32(n, next, 0.1);
+            const v = hasV && !firstStep ? randomF32(n, next, 0.1) : null;
+            const [pIn, gIn, vIn] = [p.slice(), g.slice(), v?.slice()];
+            const args = [firstStep, 0.1, cfg.momentum, cfg.dampening, cfg.weightDecay, cfg.nesterov] as const;
+            const [refP, refV] = [new Float32Array(n), hasV ? new Float32Array(n) : null];
+            const [wP, wV] = [new Float32Array(n), hasV ? new Float32Array(n) : null];
+            const what = `${JSON.stringify(cfg)}, n = ${n}, first = ${firstStep}`;
+            assert.equal(ref.sgdStepChecked(p, g, v, refP, refV, ...args), 0, what);
+            assert.equal(w.sgdStepChecked(p, g, v, wP, wV, ...args), 0, what);
+            assertSame(p, pIn, `param is only read (${what})`);
+            assertSame(g, gIn, `grad is only read (${what})`);
+            if (v !== null) assertSame(v, vIn!, `velocity is only read (${what})`);
+            // The bits of the in-place kernel on the same inputs: the optimizer's results do not change.
+            const [inPlaceP, inPlaceV] = [p.slice(), hasV ? (v ?? new Float32Array(n)).slice() : null];
+            w.sgdStep(inPlaceP, g, inPlaceV, firstStep, ...args.slice(1) as [number, number, number, number, boolean]);
+            assertSame(wP, inPlaceP, `newParam against sgdStep (${what})`);
+            if (wV !== null) assertSame(wV, inPlaceV!, `newVelocity against sgdStep (${what})`);
+            const mag = (i: number) => Math.abs(p[i]) + Math.abs(g[i]) + (v === null ? 0 : Math.abs(v[i]));
+            assertWithin(wP, refP, (i) => 4 * u * mag(i), `newParam (${what})`);
+            if (wV !== null) assertWithin(wV, refV!, (i) => 4 * u * mag(i), `newVelocity (${what})`);
+          }
+        }
+      }
+      // Non-finite gradients, and finite ones whose update overflows in the parameter or only in the buffer, in the SIMD body and the tail.
+      for (const n of [1, 5, 17]) {
+        const p = new Float32Array(n).fill(1);
+        const g = new Float32Array(n).fill(0.5);
+        const v = new Float32Array(n).fill(0.25);
+        g[0] = NaN;
+        if (n > 1) g[n - 1] = -Infinity;
+        if (n > 4) g[2] = 3e38; // d finite; μ·v + d finite; p − lr·d overflows only with lr 10
+        if (n > 16) v[9] = 3.4e38; // μ·v + d overflows in the buffer (μ = 1, d = 3e38 below)
+        if (n > 16) g[9] = 3e38;
+        for (const [lr, momentum] of [[0.1, 0], [10, 0], [0.1, 1], [10, 1]]) {
+          const outs = () => [new Float32Array(n), momentum === 0 ? null : new Float32Array(n)] as const;
+          const [rp, rv] = outs();
+          const [wp, wv] = outs();
+          const vIn = momentum === 0 ? null : v;
+          const expected = ref.sgdStepChecked(p, g, vIn, rp, rv, false, lr, momentum, 0, 0, false);
+          assert.equal(w.sgdStepChecked(p, g, vIn, wp, wv, false, lr, momentum, 0, 0, false), expected, `n = ${n}, lr ${lr}, momentum ${momentum}`);
+          assert.ok(expected >= (n > 1 ? 2 : 1), `n = ${n}: the non-finite gradients are counted`);
+        }
+      }
+    });
+
     it("addInPlace is exact (one correctly rounded float32 sum per element) on 1, 3, 17, 100, 784 and 10⁵ elements", () => {
       const next = rng(21);
       for (const n of [1, 3, 17, 100, 784, 100_000]) {

@@ -77,6 +77,37 @@ export function sgdStep(
   }
 }
 
+/** sgdStep into newParam/newVelocity, counting the elements where grad, newParam or newVelocity is not finite (see Backend.sgdStepChecked). */
+export function sgdStepChecked(
+  param: Storage,
+  grad: Storage,
+  velocity: Storage | null,
+  newParam: Storage,
+  newVelocity: Storage | null,
+  firstStep: boolean,
+  lr: number,
+  momentum: number,
+  dampening: number,
+  weightDecay: number,
+  nesterov: boolean,
+): number {
+  let count = 0;
+  for (let i = 0; i < param.length; i++) {
+    let d = grad[i] + weightDecay * param[i];
+    let bad = !Number.isFinite(grad[i]);
+    if (newVelocity !== null) {
+      const buf = firstStep ? d : momentum * velocity![i] + (1 - dampening) * d;
+      newVelocity[i] = buf;
+      // What was stored is checked: a float32 buffer rounds a large finite double to ∞.
+      bad ||= !Number.isFinite(newVelocity[i]);
+      d = nesterov ? d + momentum * buf : buf;
+    }
+    newParam[i] = param[i] - lr * d;
+    if (bad || !Number.isFinite(newParam[i])) count++;
+  }
+  return count;
+}
+
 /** dst += src, element by element. */
 export function addInPlace(dst: Storage, src: Storage): void {
   if (src.length < dst.length) throw new RangeError(`addInPlace: src holds ${src.length} elements; dst needs ${dst.length}`);

@@ -10,6 +10,7 @@ import {
   relu,
   reluBackward,
   sgdStep,
+  sgdStepChecked,
   sigmoid,
   sigmoidBackward,
   softmaxCrossEntropy,
@@ -45,4 +46,5 @@ export const referenceBackend: Backend = {
   addInPlace,
   countNonFinite,
   sgdStep,
+  sgdStepChecked,
 };

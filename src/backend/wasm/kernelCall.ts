@@ -214,6 +214,7 @@ function callWith(fn: (...x: number[]) => number, c: number[]): number {
     case 9: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
     case 10: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
     case 11: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+    case 12: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]);
     default: return fn(...c);
   }
 }

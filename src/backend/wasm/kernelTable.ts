@@ -331,4 +331,19 @@ export const KERNELS: readonly KernelRow[] = [
       { name: "velocity", role: (a) => (a.firstStep ? "output" : "update"), size: (a) => a.n, what: (a) => `${a.n} parameters` },
     ],
   },
+  {
+    method: "sgdStepChecked",
+    params: ["param", "grad", "velocity", "newParam", "newVelocity", "firstStep", "lr", "momentum", "dampening", "weightDecay", "nesterov"],
+    export: "sgdStepChecked",
+    args: ["param", "grad", "velocity", "newParam", "newVelocity", "n", "firstStep", "lr", "momentum", "dampening", "weightDecay", "nesterov"],
+    derive: (a) => (a.n = a.param.length),
+    operands: [
+      input("param", (a) => a.n),
+      input("grad", (a) => a.n, (a) => `${a.n} parameters`),
+      // A first step does not read the velocity.
+      input("velocity", (a) => a.n, (a) => `${a.n} parameters`, { when: (a) => !a.firstStep }),
+      output("newParam", (a) => a.n, (a) => `${a.n} parameters`),
+      output("newVelocity", (a) => a.n, (a) => `${a.n} parameters`),
+    ],
+  },
 ];
