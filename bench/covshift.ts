@@ -125,13 +125,22 @@ const BATCH = defaultFigure1Config.batchSize;
  * Sigmoid), batch 60, lr 0.01, momentum 0.9: zeroGrad, forward, loss, backward, step,
  * inside scope() as Figure1Trainer runs it.
  */
-export function mlpStep(network: NetworkKind): () => void {
+export function mlpStep(network: NetworkKind, options: { plain?: boolean } = {}): () => void {
   const { model } = buildFigure1Network(network, defaultFigure1Config, new Generator(0));
   const opt = new optim.SGD(model.parameters(), { lr: defaultFigure1Config.lr, momentum: defaultFigure1Config.momentum });
   const lossFn = new nn.CrossEntropyLoss();
   const x = new Tensor(random(BATCH * 784, 11).map((v) => v + 0.5), [BATCH, 784]);
   const labels = Int32Array.from({ length: BATCH }, (_, i) => (i * 7) % 10);
   model.train();
+  if (options.plain) {
+    // As a user writes it (the default path's loop): no scope, gradients set to null.
+    return () => {
+      opt.zeroGrad();
+      const loss = lossFn.forward(model.forward(x), labels);
+      loss.backward();
+      opt.step();
+    };
+  }
   // As figure1 trains: inside scope(), gradients zeroed in place, so a step reuses the buffers of the one before.
   return () =>
     scope(() => {

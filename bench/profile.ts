@@ -3,7 +3,10 @@
  * closure `npm run bench` times) in a loop under V8's sampling profiler and
  * prints the functions with the most self time.
  *
- *   node dist/bench/profile.js [--backend wasm-relaxed-simd] [--network batchnorm] [--seconds 5] [--top 20]
+ *   node dist/bench/profile.js [--backend wasm-relaxed-simd] [--network batchnorm] [--plain] [--seconds 5] [--top 20]
+ *
+ * --plain profiles the plain loop (no scope(), zeroGrad() setting gradients
+ * to null) instead of the scoped one.
  *
  * It re-runs itself with `node --cpu-prof` (profile written to
  * bench/results/profile/), then summarizes the .cpuprofile it wrote. To
@@ -163,7 +166,7 @@ if (args.includes("--summarize")) {
   const config = (await backendConfigs([backend])).configs[0];
   if (config === undefined) throw new Error(`--backend ${backend}: not available (reference, wasm-scalar, wasm-simd, wasm-relaxed-simd)`);
   config.activate();
-  const step = mlpStep(opt("network", "batchnorm") === "baseline" ? "baseline" : "batchnorm");
+  const step = mlpStep(opt("network", "batchnorm") === "baseline" ? "baseline" : "batchnorm", { plain: args.includes("--plain") });
   const end = performance.now() + Number(opt("seconds", "5")) * 1000;
   let steps = 0;
   while (performance.now() < end) {

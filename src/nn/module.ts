@@ -1,7 +1,7 @@
 import type { DType } from "../backend/storage.js";
 import { storageFrom } from "../tensor/allocation.js";
 import { Tensor } from "../tensor/tensor.js";
-import { escapeTensor } from "../tensor/scope.js";
+import { escapeTensor, keepTensor } from "../tensor/scope.js";
 import { addIndent } from "./repr.js";
 import { describeValue } from "../tensor/describe.js";
 
@@ -28,7 +28,7 @@ export abstract class Module {
   protected registerParameter(name: string, t: Tensor | null): Tensor | null {
     if (t !== null) {
       t.requiresGrad = true;
-      escapeTensor(t); // a module built inside scope() keeps its parameters
+      keepTensor(t); // in the backend's memory; a module built inside scope() keeps its parameters
     }
     this._parameters.set(name, t);
     return t;
@@ -154,9 +154,7 @@ export abstract class Module {
   /** Forget gradients: drop them (the default, as PyTorch ≥ 2.0), or fill them with zeros with `{ setToNone: false }`. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const p of this.parameters()) {
-      if (p.grad === null) continue;
-      if (options.setToNone ?? true) p.grad = null;
-      else p.grad.data.fill(0);
+      p.dropGrad(options.setToNone ?? true);
     }
   }
 

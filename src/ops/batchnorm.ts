@@ -244,12 +244,12 @@ function affineGrads(
 ): Storage[] {
   const out: Storage[] = [];
   if (weight !== null) {
-    const dw = allocate(weight.dtype, invStd.length);
+    const dw = allocateUninitialized(weight.dtype, invStd.length);
     for (let c = 0; c < dw.length; c++) dw[c] = invStd[c] * sumDyXmu[c];
     out.push(dw);
   }
   if (bias !== null) {
-    const db = allocate(bias.dtype, sumDy.length);
+    const db = allocateUninitialized(bias.dtype, sumDy.length);
     db.set(sumDy);
     out.push(db);
   }

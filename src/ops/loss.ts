@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate } from "../tensor/allocation.js";
+import { allocate, allocateUninitialized } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** Class indices as an Int32Array, validated against the number of classes. */
@@ -32,13 +32,13 @@ export function crossEntropy(logits: Tensor, targets: ArrayLike<number> | Tensor
   if (N === 0) throw new Error("cross_entropy: the batch is empty");
   const t = toTargets(targets, N, C);
   const kernels = backendFor(logits.dtype);
-  const probs = allocate(logits.dtype, N * C);
+  const probs = allocateUninitialized(logits.dtype, N * C); // softmaxCrossEntropy writes every element
   const total = kernels.softmaxCrossEntropy(logits.data, t, N, C, probs);
   const out = new Tensor(allocate(logits.dtype, 1), []);
   out.data[0] = total / N;
   return record(out, "cross_entropy", [logits], (g) => {
     const scale = g[0] / N;
-    const gl = allocate(logits.dtype, N * C);
+    const gl = allocateUninitialized(logits.dtype, N * C);
     for (let i = 0; i < N * C; i++) gl[i] = probs[i] * scale;
     for (let n = 0; n < N; n++) gl[n * C + t[n]] -= scale;
     return [gl];

@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocate } from "../tensor/allocation.js";
+import { allocateUninitialized } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
@@ -7,7 +7,7 @@ function expect2d(t: Tensor, op: string, what: string): void {
   if (t.ndim !== 2) throw new Error(`${op}: ${what} must be 2-d; got shape [${t.shape.join(", ")}]`);
 }
 
-/** C = A·B for A (M, K) and B (K, N). dA = dC·Bᵀ, dB = Aᵀ·dC. */
+/** C = A·B for A (M, K) and B (K, N). dA = dC·Bᵀ, dB = Aᵀ·dC. (Outputs are not zero-filled first: gemm with beta = 0 and sumRows overwrite.) */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   expect2d(a, "matmul", "the first operand");
   expect2d(b, "matmul", "the second operand");
@@ -16,17 +16,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (K !== K2) throw new Error(`matmul: inner dimensions differ: [${a.shape.join(", ")}] · [${b.shape.join(", ")}]`);
   if (a.dtype !== b.dtype) throw new Error(`matmul: dtypes differ (${a.dtype}, ${b.dtype})`);
   const kernels = backendFor(a.dtype);
-  const c = new Tensor(allocate(a.dtype, M * N), [M, N]);
+  const c = new Tensor(allocateUninitialized(a.dtype, M * N), [M, N]);
   kernels.gemm(false, false, M, N, K, 1, a.data, b.data, 0, c.data);
   return record(c, "matmul", [a, b], (g) => {
     let ga: Storage | null = null;
     let gb: Storage | null = null;
     if (a.requiresGrad) {
-      ga = allocate(a.dtype, M * K);
+      ga = allocateUninitialized(a.dtype, M * K);
       kernels.gemm(false, true, M, K, N, 1, g, b.data, 0, ga);
     }
     if (b.requiresGrad) {
-      gb = allocate(b.dtype, K * N);
+      gb = allocateUninitialized(b.dtype, K * N);
       kernels.gemm(true, false, K, N, M, 1, a.data, g, 0, gb);
     }
     return [ga, gb];
@@ -49,7 +49,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }
   const N = x.shape[0];
   const kernels = backendFor(x.dtype);
-  const y = new Tensor(allocate(x.dtype, N * outF), [N, outF]);
+  const y = new Tensor(allocateUninitialized(x.dtype, N * outF), [N, outF]);
   kernels.gemm(false, true, N, outF, inF, 1, x.data, weight.data, 0, y.data);
   if (bias !== null) kernels.addRowVector(y.data, bias.data, y.data, N, outF);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
@@ -58,15 +58,15 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     let gw: Storage | null = null;
     let gb: Storage | null = null;
     if (x.requiresGrad) {
-      gx = allocate(x.dtype, N * inF);
+      gx = allocateUninitialized(x.dtype, N * inF);
       kernels.gemm(false, false, N, inF, outF, 1, g, weight.data, 0, gx);
     }
     if (weight.requiresGrad) {
-      gw = allocate(weight.dtype, outF * inF);
+      gw = allocateUninitialized(weight.dtype, outF * inF);
       kernels.gemm(true, false, outF, inF, N, 1, g, x.data, 0, gw);
     }
     if (bias !== null && bias.requiresGrad) {
-      gb = allocate(bias.dtype, outF);
+      gb = allocateUninitialized(bias.dtype, outF);
       kernels.sumRows(g, N, outF, gb);
     }
     return [gx, gw, gb];

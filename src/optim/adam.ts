@@ -88,9 +88,7 @@ export class Adam {
   /** Forget the gradients: drop them (the default), or fill them with zeros with `{ setToNone: false }`. */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const p of this.params) {
-      if (p.grad === null) continue;
-      if (options.setToNone ?? true) p.grad = null;
-      else p.grad.data.fill(0);
+      p.dropGrad(options.setToNone ?? true);
     }
   }
 

@@ -60,9 +60,7 @@ export class SGD {
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     for (const p of this.params) {
-      if (p.grad === null) continue;
-      if (options.setToNone ?? true) p.grad = null;
-      else p.grad.data.fill(0);
+      p.dropGrad(options.setToNone ?? true);
     }
   }
 

@@ -1,7 +1,7 @@
 import { dtypeOf, type Storage } from "../backend/storage.js";
 import { storageFrom } from "./allocation.js";
 import { backendFor } from "../backend/index.js";
-import { escape, madeInCurrentScope, type Releasable } from "./scope.js";
+import { escape, inScope, madeInCurrentScope, scope, type Releasable } from "./scope.js";
 
 /**
  * A node of the define-by-run graph: the op that produced a tensor, its
@@ -22,6 +22,8 @@ export interface GraphTensor extends Releasable {
   readonly grad: { readonly data: Storage } | null;
   /** Give a leaf its first gradient: a tensor of its shape over `storage`. */
   adoptGradient(storage: Storage): void;
+  /** Give a leaf its first gradient as a copy of `values` in storage it kept from an earlier one; false if it has none of that size. */
+  reuseGradientStorage(values: Storage): boolean;
 }
 
 let gradEnabled = true;
@@ -73,6 +75,12 @@ function reverseTopologicalOrder(root: GraphTensor): GraphTensor[] {
  * `.grad` (as in PyTorch, so that several backward passes add up).
  */
 export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: boolean, borrowed = false): void {
+  // Outside a scope the pass is its own: the gradients it makes on the way are dead once it ends (only the
+  // leaves' escape), so they are recycled from one backward pass to the next, in the backend's memory.
+  if (!inScope()) {
+    scope(() => runBackward(root, gradRoot, retainGraph, borrowed));
+    return;
+  }
   if (!root.requiresGrad) {
     throw new Error(
       "backward(): this tensor does not require grad and has no graph. Create the inputs or parameters with requiresGrad: true, and do not call it inside noGrad().",
@@ -106,6 +114,7 @@ export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: b
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
+        if (t.reuseGradientStorage(g)) continue;
         // The gradient lives as long as the leaf: past a scope() the backward pass runs in (escape may hand
         // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
         const mine = own(g);

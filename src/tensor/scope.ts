@@ -1,4 +1,4 @@
-import { ownerOf, storageAllocator, type DType, type Storage, type StorageAllocator } from "../backend/storage.js";
+import { allocatePersistent, ownerOf, storageAllocator, type DType, type Storage, type StorageAllocator } from "../backend/storage.js";
 
 /**
  * Buffer reuse for training loops: `scope(fn)` runs one step, and when it
@@ -135,6 +135,22 @@ function longLived(s: Storage): Storage {
 export function escapeTensor(t: Releasable): void {
   const s = escape(t.storage);
   if (s !== t.storage) t.relocate(s);
+}
+
+/**
+ * Keep a tensor that lives as long as its owner (a module's parameter) where
+ * the kernels read it: inside a scope as escapeTensor does; outside, float32
+ * storage on the JavaScript heap moves to the backend's own memory (a copy,
+ * then relocate) when there is one, so that no kernel call copies it in.
+ */
+export function keepTensor(t: Releasable): void {
+  if (stack.length > 0) return escapeTensor(t);
+  const s = t.storage;
+  if (!(s instanceof Float32Array) || ownerOf(s) !== null) return;
+  const moved = allocatePersistent("float32", s.length);
+  if (ownerOf(moved) === null) return; // no backend memory, or its budget for long-lived storage is spent
+  moved.set(s);
+  t.relocate(moved);
 }
 
 /** Storages a backend allocator has taken back as long-lived: released when collected, never pooled. */

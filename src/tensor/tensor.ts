@@ -19,7 +19,12 @@ export interface TensorOptions {
  */
 export class Tensor {
   private _data: Storage;
-  private released = false;
+  /** Why this tensor's memory was taken back (reading it then throws that), or null while it is valid. */
+  private releasedBecause: string | null = null;
+  /** The gradient the backward pass made for this leaf (not one a user assigned): its storage may be reused. */
+  private gradFromBackward: Tensor | null = null;
+  /** Storage of the gradient zeroGrad() dropped, which the next backward pass fills instead of allocating. */
+  private spareGradStorage: Storage | null = null;
   readonly shape: readonly number[];
   readonly dtype: DType;
   requiresGrad: boolean;
@@ -44,11 +49,7 @@ export class Tensor {
 
   /** The values, flat and row-major. */
   get data(): Storage {
-    if (this.released) {
-      throw new Error(
-        `this tensor (shape [${this.shape.join(", ")}]) was made inside a scope() that has ended, and its memory was recycled. Return it from the scope function to keep it, or copy what you need (.clone(), .item(), .toArray()) inside the scope.`,
-      );
-    }
+    if (this.releasedBecause !== null) throw new Error(`this tensor (shape [${this.shape.join(", ")}]) ${this.releasedBecause}`);
     return this._data;
   }
 
@@ -59,13 +60,53 @@ export class Tensor {
 
   /** @internal Called by scope() when this tensor's memory goes back to the pool. */
   release(): void {
-    this.released = true;
+    this.releasedBecause =
+      "was made inside a scope() that has ended, and its memory was recycled. Return it from the scope function to keep it, or copy what you need (.clone(), .item(), .toArray()) inside the scope.";
     this.gradFn = null;
   }
 
   /** @internal Called by the backward pass: a leaf's first gradient, a tensor of its shape over `storage`. */
   adoptGradient(storage: Storage): void {
-    this.grad = new Tensor(storage, this.shape, false);
+    this.grad = this.gradFromBackward = new Tensor(storage, this.shape, false);
+  }
+
+  /**
+   * @internal Called by the backward pass: a leaf's first gradient, a copy
+   * of `values` in the storage of the gradient zeroGrad() dropped; false
+   * (and nothing done) when there is no such storage of that size.
+   */
+  reuseGradientStorage(values: Storage): boolean {
+    const s = this.spareGradStorage;
+    if (s === null || s.length !== values.length || s.constructor !== values.constructor) return false;
+    this.spareGradStorage = null;
+    s.set(values);
+    this.adoptGradient(s);
+    return true;
+  }
+
+  /**
+   * @internal zeroGrad() for this leaf: with `setToNone` the gradient
+   * becomes null, else it is filled with zeros. A gradient the backward pass
+   * made is released when dropped — reading that tensor afterwards throws,
+   * since the next backward pass writes its gradient into the same storage —
+   * so that a plain training loop allocates no gradient storage after its
+   * first step.
+   */
+  dropGrad(setToNone: boolean): void {
+    const g = this.grad;
+    if (g === null) return;
+    if (!setToNone) {
+      g.data.fill(0);
+      return;
+    }
+    this.grad = null;
+    // A gradient (or leaf) whose storage went back to a scope's pool is not the leaf's to reuse.
+    if (g === this.gradFromBackward && g.releasedBecause === null && this.releasedBecause === null) {
+      this.spareGradStorage = g._data;
+      g.releasedBecause =
+        "is a gradient that zeroGrad() dropped; its memory now holds the next backward pass's gradient. Read or clone() a gradient before zeroGrad(), or use zeroGrad({ setToNone: false }), which keeps it (zero-filled).";
+    }
+    this.gradFromBackward = null;
   }
 
   /** @internal Called by scope() when this tensor outlives it in other memory (a copy of the same values). */

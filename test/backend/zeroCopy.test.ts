@@ -149,6 +149,38 @@ describeOrSkip("zero-copy tensor storage in a shared wasm memory", { skip: !wasm
     for (let i = 0; i < a.state.length; i++) assert.deepEqual(a.state[i], b.state[i], `state entry ${i}`);
   });
 
+  it("outside any scope, a module's parameters, their gradients and the optimizer's buffers are made in linear memory, and a plain loop reuses the gradients' storage", () => {
+    select(shared);
+    const g = new Generator(5);
+    const model = new nn.Sequential(new nn.Linear(784, 100, { generator: g }), new nn.BatchNorm1d(100), new nn.Sigmoid(), new nn.Linear(100, 10, { generator: g }));
+    const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    const lossFn = new nn.CrossEntropyLoss();
+    const x = randn([8, 784], new Generator(6), { dtype: "float32" });
+    const y = new Int32Array([0, 1, 2, 3, 4, 5, 6, 7]);
+    const step = () => {
+      opt.zeroGrad();
+      lossFn.forward(model.forward(x), y).backward();
+      opt.step();
+    };
+    const params = model.parameters();
+    assert.ok(params.every((p) => shared.storage!.owns(p.data)), "parameters");
+    step();
+    assert.ok(params.every((p) => shared.storage!.owns(p.grad!.data)), "gradients");
+    // Step 2 fills the backward pass's pool (step 1's weight gradients stayed as the gradients) and makes the
+    // optimizer's second set of momentum buffers (see SGD.step); from then on nothing new.
+    step();
+    const grads = params.map((p) => p.grad!.data);
+    const data = params.map((p) => p.data);
+    const before = shared.linearMemoryBytesInUse();
+    for (let s = 0; s < 20; s++) step();
+    params.forEach((p, i) => {
+      assert.equal(p.data, data[i], `parameter ${i} keeps its storage`);
+      assert.equal(p.grad!.data, grads[i], `gradient ${i} reuses its storage`);
+    });
+    assert.ok(opt.stateDict().velocity.every((v) => v !== null));
+    assert.equal(shared.linearMemoryBytesInUse(), before, "20 more steps take no linear memory");
+  });
+
   it("tensors returned from the outermost scope stay valid, in linear memory within the budget and copied out past it", () => {
     const fresh = initWasmBackendSync({ sharedMemory: true }); // its own memory and budget, untouched by the tests before
     select(fresh);

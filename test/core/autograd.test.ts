@@ -92,6 +92,59 @@ describe("autograd", () => {
   });
 });
 
+describe("zeroGrad() and the gradient storage of a plain loop", () => {
+  const setup = () => {
+    const lin = new nn.Linear(3, 2);
+    const x = tensor([[1, 2, 3], [-1, 0, 2]]);
+    const step = () => ops.sum(lin.forward(x)).backward();
+    return { lin, step };
+  };
+
+  it("after zeroGrad() the next backward pass writes the new gradient into the storage of the dropped one, with the same values as a fresh gradient", () => {
+    const { lin, step } = setup();
+    step();
+    const first = lin.weight.grad!;
+    const storage = first.data;
+    const values = Array.from(storage);
+    lin.zeroGrad();
+    assert.equal(lin.weight.grad, null);
+    step();
+    assert.equal(lin.weight.grad!.data, storage, "the same storage");
+    assert.notEqual(lin.weight.grad, first, "a new gradient tensor");
+    assert.deepEqual(Array.from(lin.weight.grad!.data), values, "Σ_n x_n for every row, as the first time");
+  });
+
+  it("a dropped gradient throws when read afterwards (its memory holds the next gradient), saying how to keep it", () => {
+    const { lin, step } = setup();
+    step();
+    const dropped = lin.weight.grad!;
+    const kept = dropped.clone();
+    lin.zeroGrad();
+    assert.throws(() => dropped.data, /is a gradient that zeroGrad\(\) dropped.*clone\(\) a gradient before zeroGrad\(\), or use zeroGrad\(\{ setToNone: false \}\)/);
+    assert.deepEqual(Array.from(kept.data), [0, 2, 5, 0, 2, 5]);
+  });
+
+  it("a gradient the user assigned is only dropped, never released or reused", () => {
+    const { lin, step } = setup();
+    const mine = tensor([[1, 1, 1], [1, 1, 1]]);
+    lin.weight.grad = mine;
+    lin.zeroGrad();
+    assert.deepEqual(Array.from(mine.data), [1, 1, 1, 1, 1, 1]);
+    step();
+    assert.notEqual(lin.weight.grad!.data, mine.data);
+    assert.deepEqual(Array.from(mine.data), [1, 1, 1, 1, 1, 1]);
+  });
+
+  it("zeroGrad({ setToNone: false }) keeps the gradient tensor, zero-filled, readable", () => {
+    const { lin, step } = setup();
+    step();
+    const g = lin.weight.grad!;
+    lin.zeroGrad({ setToNone: false });
+    assert.equal(lin.weight.grad, g);
+    assert.deepEqual(Array.from(g.data), [0, 0, 0, 0, 0, 0]);
+  });
+});
+
 describe("seeded reproducibility", () => {
   const draw = (seed: number) => {
     manualSeed(seed);
