@@ -16,7 +16,8 @@ export interface TorchResults {
   torch?: string;
   defaultThreads?: number;
   parallelInfo?: string;
-  mlp: { threads: number; network: "baseline" | "batchnorm"; stepsPerSecond: number; medianStepsPerSecond: number; msPerStep: number }[];
+  /** cpuMsPerStep: the best of the process's CPU time per step (all its threads). */
+  mlp: { threads: number; network: "baseline" | "batchnorm"; stepsPerSecond: number; medianStepsPerSecond: number; msPerStep: number; cpuMsPerStep?: number }[];
   gemm: { threads: number; case: string; M: number; N: number; K: number; gflops: number; medianGflops: number }[];
   bn: { threads: number; case: string; bytesPerStep: number; opGBs: number; opMsPerStep: number; kernelGBs?: number; kernelMsPerStep?: number }[];
   conv: { threads: number; msPerStep: number; medianMsPerStep: number }[];

@@ -52,19 +52,23 @@ BN_CASES = [
 ]
 
 
-def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds):
-    """Best and median seconds per call over `rounds` rounds (fewer once max_seconds is spent), after a warm-up."""
+def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds, with_cpu=False):
+    """Best and median seconds per call over `rounds` rounds (fewer once max_seconds is spent), after a warm-up;
+    with_cpu: also the best of this process's CPU seconds per call (all its threads), which other jobs on a busy
+    machine disturb less than the wall clock."""
     warm_end = time.perf_counter() + warmup_ms / 1000
     calls = 0
     while time.perf_counter() < warm_end or calls < warmup_calls:
         fn()
         calls += 1
     per_call = []
+    cpu_best = float("inf")
     deadline = time.perf_counter() + max_seconds
     for r in range(rounds):
         if r > 0 and time.perf_counter() >= deadline:
             break
         n = 0
+        c0 = time.process_time()
         t0 = time.perf_counter()
         while True:
             fn()
@@ -72,8 +76,11 @@ def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds):
             t = time.perf_counter()
             if t - t0 >= round_seconds:
                 break
+        cpu_best = min(cpu_best, (time.process_time() - c0) / n)
         per_call.append((t - t0) / n)
     per_call.sort()
+    if with_cpu:
+        return per_call[0], per_call[len(per_call) // 2], cpu_best
     return per_call[0], per_call[len(per_call) // 2]
 
 
@@ -193,9 +200,9 @@ def main():
             for bn in (False, True):
                 network = "batchnorm" if bn else "baseline"
                 log(f"mlp {network}, {t} thread(s)")
-                best, median = measure(mlp_step(bn), **effort["fast"])
+                best, median, cpu = measure(mlp_step(bn), **effort["fast"], with_cpu=True)
                 out["mlp"].append({"threads": t, "network": network, "stepsPerSecond": 1 / best,
-                                   "medianStepsPerSecond": 1 / median, "msPerStep": best * 1e3})
+                                   "medianStepsPerSecond": 1 / median, "msPerStep": best * 1e3, "cpuMsPerStep": cpu * 1e3})
         if "gemm" in only:
             for label, ta, tb, M, N, K in GEMM_CASES:
                 log(f"gemm {label}, {t} thread(s)")
