@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { resolveDataDir } from "../data/datadir.js";
-import { defaultFigure1Config, Figure1Config } from "../experiments/figure1/config.js";
+import { checkNoSyncBnFlag, defaultFigure1Config, Figure1Config } from "../experiments/figure1/config.js";
 import { runFigure1 } from "../experiments/figure1/run.js";
 import { int, num } from "./parse.js";
 import { runSession } from "./session.js";
@@ -38,7 +38,9 @@ export function figure1Command(): Command {
     .option("--probe-unit <k>", "unit of the last hidden layer whose sigmoid input is probed", int("--probe-unit"), d.probeUnit)
     .option("--population-batches <n>", "training batches for the final population statistics (Algorithm 2)", int("--population-batches"), d.populationBatches)
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
-    .option("--jobs <n>", "runs trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
+    .option("--workers <n>", "data-parallel workers per run, each training on batch-size/n examples of every batch (a divisor of --batch-size)", int("--workers"), 1)
+    .option("--no-sync-bn", "with --workers ≥ 2: BN normalizes each worker's shard on its own instead of the whole batch (SyncBN, the default)")
+    .option("--jobs <n>", "runs trained at once, each in a worker thread (default: the cores divided by --workers, at least 1)", int("--jobs"))
     .option("--threads <n>", "threads of each run's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
     .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
@@ -66,10 +68,14 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
         probeUnit: o.probeUnit,
         populationBatches: o.populationBatches,
         backend: o.backend,
+        workers: o.workers,
+        syncBatchNorm: o.syncBn,
       };
+      checkNoSyncBnFlag("figure1", o.workers, o.syncBn);
       const dataDir = resolveDataDir("mnist", o.data);
       const outDir = resolve(o.out);
-      const jobs: number = o.jobs ?? Math.min(availableParallelism(), 2 * config.seeds);
+      // Each run keeps --workers threads busy: as many runs at once as leave one core per worker.
+      const jobs: number = o.jobs ?? Math.max(1, Math.min(Math.floor(availableParallelism() / Math.max(1, o.workers)), 2 * config.seeds));
       await runSession({
         outDir,
         totalSteps: config.steps,
@@ -83,7 +89,7 @@ Example (the full experiment): covshift figure1 --data ../shared/data/mnist`,
             resume: o.resume,
             overwrite: o.overwrite,
             jobs,
-            threads: o.threads ?? threadsPerJob(jobs),
+            threads: o.threads ?? threadsPerJob(jobs * o.workers),
             limits: { train: o.trainLimit, test: o.testLimit },
             download: o.download,
             stopFlag,

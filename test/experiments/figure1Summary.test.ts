@@ -16,6 +16,7 @@ function run(network: "baseline" | "batchnorm", steps: number[], accuracy: (s: n
     steps,
     testAccuracy: steps.map(accuracy),
     trainLoss: steps.map(() => 1),
+    earlyLoss: [],
     sigmoidInput: { p15: steps.map((s) => -s / 1000), p50: steps.map(() => 0), p85: steps.map((s) => s / 1000) },
     wallSeconds: 1,
     trainSeconds: 1,

@@ -37,6 +37,20 @@ export interface Figure1Config {
   activation?: "sigmoid" | "relu";
   /** Momentum of the BN layers' running averages (PyTorch's convention; BatchNorm's default 0.1 when unset). */
   bnMomentum?: number;
+  /**
+   * Data-parallel workers per run (1 when unset): with more than one, every
+   * network trains through DataParallel, each worker on batchSize/workers
+   * examples of every mini-batch (same batches, same initial weights).
+   */
+  workers?: number;
+  /**
+   * With workers > 1: BN layers become SyncBatchNorm, normalizing with the
+   * whole batch's statistics (true when unset); false leaves each worker's
+   * BN on its own shard. runFigure1 records false for one worker (whose BN
+   * sees the whole batch without it); the CLI refuses --no-sync-bn with one
+   * worker, since it would change nothing.
+   */
+  syncBatchNorm?: boolean;
 }
 
 export const defaultFigure1Config: Figure1Config = {
@@ -84,8 +98,45 @@ export function validateFigure1Config(c: Figure1Config): void {
   if (c.bnMomentum !== undefined && !(c.bnMomentum > 0 && c.bnMomentum <= 1)) {
     throw new Error(`figure1: BN momentum must be in (0, 1]; got ${c.bnMomentum}`);
   }
+  checkWorkers("figure1", c);
   const last = c.hidden[c.hidden.length - 1];
   if (!Number.isInteger(c.probeUnit) || c.probeUnit < 0 || c.probeUnit >= last) {
     throw new Error(`figure1: --probe-unit must be an integer in [0, ${last - 1}] (units of the last hidden layer); got ${c.probeUnit}`);
   }
+}
+
+/**
+ * --workers and --no-sync-bn, for commands that split every batch over
+ * data-parallel workers (figure1, table): each message names the option,
+ * what it got and what it accepts.
+ */
+export function checkWorkers(command: string, c: { workers?: number; syncBatchNorm?: boolean; batchSize: number }): void {
+  const workers = c.workers ?? 1;
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1) {
+    throw new Error(`${command}: --workers must be a whole number ≥ 1 (data-parallel workers per run); got ${JSON.stringify(workers)}`);
+  }
+  if (c.batchSize % workers !== 0) {
+    const divisors = Array.from({ length: c.batchSize }, (_, i) => i + 1).filter((d) => c.batchSize % d === 0 && d <= 16);
+    throw new Error(
+      `${command}: --workers ${workers} does not divide --batch-size ${c.batchSize}: every worker trains on an equal shard of each batch; use a divisor of ${c.batchSize} (${divisors.join(", ")}, …) or change --batch-size`,
+    );
+  }
+  if (c.syncBatchNorm === false && c.batchSize / workers < 2) {
+    throw new Error(
+      `${command}: --no-sync-bn with --workers ${workers} leaves ${c.batchSize / workers} example per worker, and BN on its own shard needs at least 2; use fewer workers or keep SyncBN`,
+    );
+  }
+}
+
+/** The CLI's --no-sync-bn (commander's syncBn false) with one worker would change nothing: refused rather than ignored. */
+export function checkNoSyncBnFlag(command: string, workers: number, syncBn: boolean): void {
+  if (!syncBn && workers === 1) {
+    throw new Error(`${command}: --no-sync-bn needs --workers ≥ 2 (with one worker BN already sees the whole batch); got --workers 1`);
+  }
+}
+
+/** The settings a run records: workers (1 when unset) and whether BN was synchronized across them. */
+export function parallelSettings(c: { workers?: number; syncBatchNorm?: boolean }): { workers: number; syncBatchNorm: boolean } {
+  const workers = c.workers ?? 1;
+  return { workers, syncBatchNorm: workers > 1 && c.syncBatchNorm !== false };
 }

@@ -1,11 +1,15 @@
 /**
  * Figure 1's job module: one (network, seed) run in a worker thread of the
  * experiment runner (see runner/runner.ts, which owns the loop, checkpoints
- * and files); this only builds the trainer and finishes the run.
+ * and files); this only builds the trainer and finishes the run. With
+ * config.workers > 1 the run trains through a DataParallel group of that
+ * many worker threads started from here (figure1/replica.ts builds their
+ * replicas), closed on every way out.
  */
 import { runJobInWorker } from "../runner/worker.js";
 import { writeModelFiles } from "../modelFiles.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
+import { startFigure1Group } from "./group.js";
 import { Figure1Trainer, type ImageSet } from "./trainer.js";
 
 export interface Figure1JobPayload {
@@ -19,8 +23,9 @@ export interface Figure1JobPayload {
   modelPath: string;
 }
 
-runJobInWorker<Figure1JobPayload>(({ payload: p }) => {
-  const trainer = new Figure1Trainer(p.network, p.seed, p.config, p.train, p.test);
+runJobInWorker<Figure1JobPayload>(async ({ payload: p }) => {
+  const parallel = await startFigure1Group(p.config, p.network, p.seed);
+  const trainer = new Figure1Trainer(p.network, p.seed, p.config, p.train, p.test, { parallel: parallel ?? undefined });
   const r = trainer.result;
   return {
     trainer: {
@@ -35,8 +40,8 @@ runJobInWorker<Figure1JobPayload>(({ payload: p }) => {
         trainer.record();
         return { accuracy: r.testAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
       },
-      checkpoint: () => trainer.checkpoint(),
-      restore: (c, path) => trainer.restore(c, path),
+      checkpoint: () => trainer.checkpointAsync(),
+      restore: (c, path) => trainer.restoreAsync(c, path),
     },
     result: r,
     divergenceAdvice: `Lower --lr (now ${p.config.lr}).`,
@@ -50,6 +55,9 @@ runJobInWorker<Figure1JobPayload>(({ payload: p }) => {
         { ...p.config, network: p.network, seed: p.seed, step: trainer.step },
       );
       return { result: r };
+    },
+    close: async () => {
+      await parallel?.close();
     },
   };
 });

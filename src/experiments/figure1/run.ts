@@ -4,7 +4,7 @@ import { readJson, writeFileAtomic } from "../../io/files.js";
 import { checkLimit } from "../runner/options.js";
 import { resultPathOf, runExperiment, type JobEvent, type JobPlan } from "../runner/runner.js";
 import type { Figure1JobPayload } from "./job.js";
-import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
+import { Figure1Config, NetworkKind, parallelSettings, validateFigure1Config } from "./config.js";
 import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";
 import type { Figure1RunResult } from "./trainer.js";
@@ -49,8 +49,10 @@ const runName = (network: NetworkKind, seed: number) => `${network}-seed${seed}`
  * to exactly the result an uninterrupted run gives.
  */
 export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Outcome> {
-  const { config, outDir } = options;
-  validateFigure1Config(config);
+  const { outDir } = options;
+  validateFigure1Config(options.config);
+  // Recorded in figure1.json and compared on resume: how many workers, and whether BN was synchronized across them.
+  const config: Figure1Config = { ...options.config, ...parallelSettings(options.config) };
   const limits = options.limits ?? {};
   checkLimit("figure1", "--train-limit", limits.train, config.batchSize, ` (at least one batch of --batch-size ${config.batchSize})`);
   checkLimit("figure1", "--test-limit", limits.test, 1, "");

@@ -95,10 +95,12 @@ export function summaryMarkdown(result: Figure1Result): string {
   const full = c.steps >= defaultFigure1Config.steps;
   const budget = defaultFigure1Config.steps.toLocaleString("en-US");
   const backends = [...new Set(result.runs.map((r) => r.backend ?? c.backend))].join(", ");
+  const workers = c.workers ?? 1;
+  const parallel = workers === 1 ? "one worker per run" : `${workers} data-parallel workers per run (${c.batchSize / workers} examples each), ${c.syncBatchNorm ? "SyncBN" : "BN per worker's shard"}`;
   const lines = [
     `# Figure 1 (§4.1): MNIST, with and without Batch Normalization`,
     ``,
-    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights ${c.init === "default" ? "PyTorch's default U(±1/√fan_in)" : `N(0, ${c.initStd}²)`}, inputs ${c.input}; wall time ${Math.round(result.wallSeconds)} s on backend ${backends}.`,
+    `${c.seeds} seed(s) × ${c.steps.toLocaleString("en-US")} steps, batch ${c.batchSize}, SGD lr ${c.lr} momentum ${c.momentum}, weights ${c.init === "default" ? "PyTorch's default U(±1/√fan_in)" : `N(0, ${c.initStd}²)`}, inputs ${c.input}; ${parallel}; wall time ${Math.round(result.wallSeconds)} s on backend ${backends}.`,
     ``,
     `| | without BN | with BN |`,
     `|---|---|---|`,

@@ -3,6 +3,7 @@ import { Generator } from "../../tensor/random.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
 import { percentiles } from "./percentile.js";
+import type { DataParallel } from "../../parallel/index.js";
 import { generatorStateFromJson, generatorStateToJson } from "../../data/batches.js";
 import {
   CheckpointFields,
@@ -28,6 +29,8 @@ export interface Figure1RunResult {
   testAccuracy: number[];
   trainLoss: number[];
   sigmoidInput: { p15: number[]; p50: number[]; p85: number[] };
+  /** The training loss of each of the first {@link EARLY_STEPS} steps (to compare runs step by step, e.g. over --workers). */
+  earlyLoss: number[];
   /** BN network only: final accuracy with exact population statistics (Algorithm 2). */
   finalTestAccuracyPopulation?: number;
   /** The kernel backend the run trained on, e.g. "wasm (simd)". */
@@ -39,12 +42,20 @@ export interface Figure1RunResult {
 
 const INPUT = 784;
 const EVAL_CHUNK = 1000;
+/** Steps whose losses are kept one by one (Figure1RunResult.earlyLoss). */
+export const EARLY_STEPS = 100;
 
 /**
  * One training run of §4.1 for one network and seed. Pure computation: no
  * files, no clock, no threads — the caller drives `step()` and decides when
  * to evaluate and checkpoint. Same seed ⇒ same initial weights and the same
  * order of mini-batches for both networks.
+ *
+ * With `parallel` (a DataParallel group whose replicas build this network:
+ * figure1/replica.ts), each step runs on the group's workers, every one on
+ * its shard of the same mini-batch; `model` is then the group's coordinator
+ * copy, brought up to date (`pull`) before it is evaluated or saved, and
+ * the optimizer's state lives in the replicas.
  */
 export class Figure1Trainer {
   readonly model: nn.Sequential;
@@ -62,6 +73,9 @@ export class Figure1Trainer {
   private lossCount = 0;
   private readonly batchX: Tensor;
   private readonly batchY: Int32Array;
+  private readonly parallel: DataParallel | null;
+  /** Whether `model` lags the replicas (parallel only). */
+  private stale = false;
 
   constructor(
     readonly network: NetworkKind,
@@ -69,10 +83,13 @@ export class Figure1Trainer {
     readonly config: Figure1Config,
     private readonly train: ImageSet,
     private readonly test: ImageSet,
+    options: { parallel?: DataParallel } = {},
   ) {
     const initGenerator = new Generator(seed);
     const built = buildFigure1Network(network, config, initGenerator);
-    this.model = built.model;
+    this.parallel = options.parallel ?? null;
+    // The group's coordinator copy was built by the same factory from the same seed: the same initial bits.
+    this.model = this.parallel ? (this.parallel.module as nn.Sequential) : built.model;
     this.probeLayer = built.probeLayer;
     this.optimizer = new optim.SGD(this.model.parameters(), { lr: config.lr, momentum: config.momentum });
     // Seeded apart from the initialization, so that both networks of a seed see the same batches.
@@ -94,6 +111,7 @@ export class Figure1Trainer {
       steps: [],
       testAccuracy: [],
       trainLoss: [],
+      earlyLoss: [],
       sigmoidInput: { p15: [], p50: [], p85: [] },
       wallSeconds: 0,
       trainSeconds: 0,
@@ -122,14 +140,21 @@ export class Figure1Trainer {
    */
   trainStep(): number {
     this.nextBatch();
-    this.model.train();
-    const value = scope(() => {
-      this.optimizer.zeroGrad({ setToNone: false });
-      const loss = this.lossFn.forward(this.model.forward(this.batchX), this.batchY);
-      loss.backward();
-      this.optimizer.step();
-      return loss.item();
-    });
+    let value: number;
+    if (this.parallel) {
+      value = this.parallel.step(this.batchX, this.batchY);
+      this.stale = true;
+    } else {
+      this.model.train();
+      value = scope(() => {
+        this.optimizer.zeroGrad({ setToNone: false });
+        const loss = this.lossFn.forward(this.model.forward(this.batchX), this.batchY);
+        loss.backward();
+        this.optimizer.step();
+        return loss.item();
+      });
+    }
+    if (this.step < EARLY_STEPS) this.result.earlyLoss.push(value);
     this.lossSum += value;
     this.lossCount++;
     this.step++;
@@ -145,7 +170,16 @@ export class Figure1Trainer {
     return { accuracy, probe: percentiles(probeValues, [15, 50, 85]) };
   }
 
+  /** The replicas' parameters and running statistics into `model` (parallel only). */
+  private pull(): void {
+    if (this.parallel && this.stale) {
+      this.parallel.pull();
+      this.stale = false;
+    }
+  }
+
   private measure(): { accuracy: number; probeValues: Float64Array } {
+    this.pull();
     const wasTraining = this.model.training;
     this.model.eval();
     const n = this.test.count;
@@ -197,6 +231,7 @@ export class Figure1Trainer {
    * the statistics are computed on a copy.
    */
   populationAccuracy(): number {
+    this.pull();
     const copy = nn.deepCopy(this.model);
     const B = this.config.batchSize;
     const batches = Math.min(this.config.populationBatches, Math.floor(this.train.count / B));
@@ -217,7 +252,18 @@ export class Figure1Trainer {
 
   /** Everything needed to continue exactly where it stopped: the tensors in binary, the rest as JSON (see runner/checkpoint.ts). */
   checkpoint(): CheckpointContents {
-    const opt = this.optimizer.stateDict();
+    if (this.parallel) throw new Error("Figure1Trainer: a data-parallel trainer's optimizer state is in its workers; use checkpointAsync()");
+    return this.checkpointOf(this.optimizer.stateDict());
+  }
+
+  /** {@link checkpoint} for either kind of trainer (a data-parallel one asks rank 0 for the optimizer's state). */
+  async checkpointAsync(): Promise<CheckpointContents> {
+    if (!this.parallel) return this.checkpoint();
+    this.pull();
+    return this.checkpointOf((await this.parallel.optimizerState()) as optim.SGDState);
+  }
+
+  private checkpointOf(opt: optim.SGDState): CheckpointContents {
     return {
       tensors: { ...modelTensors(this.model.stateDict()), ...sgdTensors(opt) },
       state: {
@@ -243,6 +289,21 @@ export class Figure1Trainer {
    * everywhere, every tensor the model and optimizer need and no other.
    */
   restore(c: CheckpointContents, path = "(checkpoint)", options: { evaluations?: number } = {}): void {
+    if (this.parallel) throw new Error("Figure1Trainer: a data-parallel trainer loads its workers' optimizer state; use restoreAsync()");
+    this.restoreFields(c, path, options);
+  }
+
+  /** {@link restore} for either kind of trainer (a data-parallel one loads the state into every replica). */
+  async restoreAsync(c: CheckpointContents, path = "(checkpoint)", options: { evaluations?: number } = {}): Promise<void> {
+    const optimizerState = this.restoreFields(c, path, options);
+    if (this.parallel) {
+      this.parallel.push();
+      this.stale = false;
+      await this.parallel.loadOptimizerState(optimizerState);
+    }
+  }
+
+  private restoreFields(c: CheckpointContents, path: string, options: { evaluations?: number }): optim.SGDState {
     const f = new CheckpointFields(path, c.state);
     const network = f.str("network");
     const seed = f.int("seed", 0, Number.MAX_SAFE_INTEGER);
@@ -267,6 +328,7 @@ export class Figure1Trainer {
     steps.forEach((s, i) => s !== (i + 1) * this.config.evalEvery && r.fail(`steps[${i}]`, `is ${s}; evaluations happen every ${this.config.evalEvery} steps`));
     const testAccuracy = r.numbers("testAccuracy", n, [0, 1]);
     const trainLoss = r.numbers("trainLoss", n, [0, Infinity]);
+    const earlyLoss = r.numbers("earlyLoss", Math.min(step, EARLY_STEPS), [0, Infinity]);
     const probe = r.object("sigmoidInput");
     const sigmoidInput = { p15: probe.numbers("p15", n), p50: probe.numbers("p50", n), p85: probe.numbers("p85", n) };
     const wallSeconds = r.num("wallSeconds", 0);
@@ -282,7 +344,8 @@ export class Figure1Trainer {
       if (!(`optimizer.velocity.${i}` in c.tensors)) f.fail(`optimizer.velocity.${i}`, `(the momentum buffer of parameter ${i}) is missing`);
     }
     this.model.loadStateDict(modelStateFrom(c.tensors, this.model.stateDict()));
-    this.optimizer.loadStateDict(sgdStateFrom(c.tensors, params, optimizerSteps));
+    const optimizerState = sgdStateFrom(c.tensors, params, optimizerSteps);
+    this.optimizer.loadStateDict(optimizerState); // checked here in either case
     // The generator as it was when this epoch began: its permutation is this epoch's order.
     const epochGen = new Generator(0);
     generatorStateFromJson(epochGen, epochGenerator);
@@ -293,6 +356,7 @@ export class Figure1Trainer {
     this.lossSum = lossSum;
     this.lossCount = lossCount;
     this.step = step;
-    Object.assign(this.result, { steps, testAccuracy, trainLoss, sigmoidInput, wallSeconds, trainSeconds });
+    Object.assign(this.result, { steps, testAccuracy, trainLoss, earlyLoss, sigmoidInput, wallSeconds, trainSeconds });
+    return optimizerState;
   }
 }

@@ -46,9 +46,10 @@ export interface JobTrainer {
   trainStep(): number;
   /** Evaluate, append the measurements to the result, and return what the progress display shows. */
   record(): { accuracy: number; loss: number };
-  checkpoint(): CheckpointContents;
+  /** May be asynchronous (a data-parallel trainer asks its replicas for their optimizer state). */
+  checkpoint(): CheckpointContents | Promise<CheckpointContents>;
   /** Continue from a checkpoint, checking every field (errors may name fields; the runner adds the file). */
-  restore(c: CheckpointContents, path: string): void;
+  restore(c: CheckpointContents, path: string): void | Promise<void>;
 }
 
 /** The fields every job's result carries, kept across resumes. */
@@ -68,12 +69,14 @@ export interface JobDefinition {
   divergenceAdvice: string;
   /** After the last step: extra measurements and files; returns fields for the "done" message. */
   finish: () => Record<string, unknown> | void;
+  /** Release what the job started (e.g. a data-parallel group's workers); called on every way out. */
+  close?: () => Promise<void>;
 }
 
 const PROGRESS_EVERY_MS = 250;
 
 /** The job's worker: run it and report to the runner; an error surfaces as the Worker's 'error' with its message. */
-export function runJobInWorker<P>(define: (data: WorkerJobData<P>, backend: string) => JobDefinition): void {
+export function runJobInWorker<P>(define: JobDefiner<P>): void {
   const d = workerData as WorkerJobData<P>;
   runJob(d, define).catch((err: unknown) => {
     // Every error names the job it stopped.
@@ -83,12 +86,23 @@ export function runJobInWorker<P>(define: (data: WorkerJobData<P>, backend: stri
   });
 }
 
-async function runJob<P>(d: WorkerJobData<P>, define: (data: WorkerJobData<P>, backend: string) => JobDefinition): Promise<void> {
-  const stop = new Int32Array(d.stopFlag);
-  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+/** Builds a job's trainer (asynchronously when it starts workers of its own). */
+export type JobDefiner<P> = (data: WorkerJobData<P>, backend: string) => JobDefinition | Promise<JobDefinition>;
+
+async function runJob<P>(d: WorkerJobData<P>, define: JobDefiner<P>): Promise<void> {
   const backend = await useBackend(d.backend, { threads: d.threads });
   const build = backendBuild(backend);
-  const job = define(d, backend);
+  const job = await define(d, backend);
+  try {
+    await trainJob(d, job, build, backend);
+  } finally {
+    await job.close?.();
+  }
+}
+
+async function trainJob<P>(d: WorkerJobData<P>, job: JobDefinition, build: string, backend: string): Promise<void> {
+  const stop = new Int32Array(d.stopFlag);
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   const { trainer, result: r } = job;
   if (d.resume && existsSync(d.checkpointPath)) {
     const c = readCheckpoint(d.checkpointPath, { command: d.command, run: d.run });
@@ -99,7 +113,7 @@ async function runJob<P>(d: WorkerJobData<P>, define: (data: WorkerJobData<P>, b
       );
     }
     try {
-      trainer.restore(c, d.checkpointPath);
+      await trainer.restore(c, d.checkpointPath);
     } catch (err) {
       const message = (err as Error).message;
       throw message.startsWith("checkpoint ") ? err : checkpointError(d.checkpointPath, `it does not fit this run: ${message}`);
@@ -109,14 +123,14 @@ async function runJob<P>(d: WorkerJobData<P>, define: (data: WorkerJobData<P>, b
   const wallBefore = r.wallSeconds;
   post({ type: "started", step: trainer.step, backend });
   const t0 = performance.now();
-  const save = () => {
+  const save = async () => {
     r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
-    writeCheckpoint(d.checkpointPath, { command: d.command, run: d.run, backend: build }, trainer.checkpoint());
+    writeCheckpoint(d.checkpointPath, { command: d.command, run: d.run, backend: build }, await trainer.checkpoint());
   };
   let lastPost = performance.now();
   while (!trainer.done) {
     if (Atomics.load(stop, 0) === 1) {
-      save();
+      await save();
       post({ type: "stopped", step: trainer.step });
       return;
     }
@@ -129,7 +143,7 @@ async function runJob<P>(d: WorkerJobData<P>, define: (data: WorkerJobData<P>, b
     if (trainer.step % d.evalEvery === 0 || trainer.done) {
       const shown = trainer.record();
       post({ type: "eval", step: trainer.step, ...shown });
-      if (!trainer.done) save();
+      if (!trainer.done) await save();
     } else if (performance.now() - lastPost > PROGRESS_EVERY_MS) {
       lastPost = performance.now();
       post({ type: "progress", step: trainer.step, loss });
