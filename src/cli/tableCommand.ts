@@ -15,6 +15,7 @@ import {
   type TableConfig,
 } from "../experiments/table/rows.js";
 import { runTable } from "../experiments/table/run.js";
+import { checkNoSyncBnFlag } from "../experiments/groupTraining.js";
 import { int, num } from "./parse.js";
 import { runSession } from "./session.js";
 import { threadsPerJob } from "../node/wasmThreads.js";
@@ -46,6 +47,8 @@ const CONFIG_OPTIONS: Record<string, string> = {
   distortion: "distortion",
   shuffle: "shuffle",
   backend: "backend",
+  workers: "workers",
+  syncBn: "syncBatchNorm",
   accelL2Divisor: "accelerated.weightDecayDivisor",
   accelDecaySpeedup: "accelerated.decaySpeedup",
   accelDistortion: "accelerated.distortion",
@@ -104,7 +107,9 @@ export function tableCommand(): Command {
     .addOption(new Option("--backend <name>", "kernel backend").choices(["auto", "wasm", "reference"]).default(d.backend))
     .option("--ensemble <k>", "§4.2.3: also train k members of --ensemble-row with seeds seed … seed+k−1 and report the accuracy of their averaged softmax outputs (the paper: 6)", int("--ensemble"))
     .addOption(new Option("--ensemble-row <row>", "the row the ensemble's members are made of").choices([...ROW_IDS]).default("bn-x30"))
-    .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the number of cores)", int("--jobs"))
+    .option("--workers <n>", "data-parallel workers per row, each training on batch-size/n examples of every batch (a divisor of --batch-size)", int("--workers"), d.workers)
+    .option("--no-sync-bn", "with --workers ≥ 2: BN normalizes each worker's shard on its own instead of the whole batch (SyncBN, the default)")
+    .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the cores divided by --workers, at least 1)", int("--jobs"))
     .option("--threads <n>", "threads of each row's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
     .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
     .option("--val-limit <n>", "use only the first n validation images (quick tries)", int("--val-limit"))
@@ -151,8 +156,11 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
         ...(o.valLimit !== undefined && { validation: o.valLimit }),
         ...(o.testLimit !== undefined && { test: o.testLimit }),
       };
+      if (cmd.getOptionValueSource("syncBn") === "cli") checkNoSyncBnFlag("table", config.workers, false);
       const dataDir = resolveDataDir("cifar10", o.data);
       const outDir = resolve(o.out);
+      // Each row keeps --workers threads busy: as many rows at once as leave one core per worker.
+      const jobs: number = o.jobs ?? Math.max(1, Math.floor(availableParallelism() / Math.max(1, config.workers)));
       await runSession({
         outDir,
         totalSteps: config.steps,
@@ -166,8 +174,8 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
             outDir,
             resume: o.resume,
             overwrite: o.overwrite,
-            jobs: o.jobs ?? availableParallelism(),
-            threads: o.threads ?? threadsPerJob(o.jobs ?? availableParallelism()),
+            jobs,
+            threads: o.threads ?? threadsPerJob(jobs * config.workers),
             limits,
             download: o.download,
             stopFlag,

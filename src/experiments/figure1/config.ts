@@ -1,4 +1,5 @@
 import { MNIST_INPUTS, type MnistInput } from "../../data/mnistFormat.js";
+import { checkWorkers } from "../groupTraining.js";
 
 /** Every setting of the Figure 1 experiment (§4.1); all of it goes into figure1.json. */
 export interface Figure1Config {
@@ -105,38 +106,3 @@ export function validateFigure1Config(c: Figure1Config): void {
   }
 }
 
-/**
- * --workers and --no-sync-bn, for commands that split every batch over
- * data-parallel workers (figure1, table): each message names the option,
- * what it got and what it accepts.
- */
-export function checkWorkers(command: string, c: { workers?: number; syncBatchNorm?: boolean; batchSize: number }): void {
-  const workers = c.workers ?? 1;
-  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1) {
-    throw new Error(`${command}: --workers must be a whole number ≥ 1 (data-parallel workers per run); got ${JSON.stringify(workers)}`);
-  }
-  if (c.batchSize % workers !== 0) {
-    const divisors = Array.from({ length: c.batchSize }, (_, i) => i + 1).filter((d) => c.batchSize % d === 0 && d <= 16);
-    throw new Error(
-      `${command}: --workers ${workers} does not divide --batch-size ${c.batchSize}: every worker trains on an equal shard of each batch; use a divisor of ${c.batchSize} (${divisors.join(", ")}, …) or change --batch-size`,
-    );
-  }
-  if (c.syncBatchNorm === false && c.batchSize / workers < 2) {
-    throw new Error(
-      `${command}: --no-sync-bn with --workers ${workers} leaves ${c.batchSize / workers} example per worker, and BN on its own shard needs at least 2; use fewer workers or keep SyncBN`,
-    );
-  }
-}
-
-/** The CLI's --no-sync-bn (commander's syncBn false) with one worker would change nothing: refused rather than ignored. */
-export function checkNoSyncBnFlag(command: string, workers: number, syncBn: boolean): void {
-  if (!syncBn && workers === 1) {
-    throw new Error(`${command}: --no-sync-bn needs --workers ≥ 2 (with one worker BN already sees the whole batch); got --workers 1`);
-  }
-}
-
-/** The settings a run records: workers (1 when unset) and whether BN was synchronized across them. */
-export function parallelSettings(c: { workers?: number; syncBatchNorm?: boolean }): { workers: number; syncBatchNorm: boolean } {
-  const workers = c.workers ?? 1;
-  return { workers, syncBatchNorm: workers > 1 && c.syncBatchNorm !== false };
-}

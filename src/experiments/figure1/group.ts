@@ -6,7 +6,8 @@
  */
 import { startDataParallel } from "../../node/parallel.js";
 import type { DataParallel } from "../../parallel/index.js";
-import { parallelSettings, type Figure1Config, type NetworkKind } from "./config.js";
+import { parallelSettings } from "../groupTraining.js";
+import type { Figure1Config, NetworkKind } from "./config.js";
 import type { Figure1ReplicaOptions } from "./replica.js";
 
 /** The run's DataParallel group, or null for one worker (the run then trains in this thread). */

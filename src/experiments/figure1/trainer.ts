@@ -4,6 +4,7 @@ import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
 import { percentiles } from "./percentile.js";
 import type { DataParallel } from "../../parallel/index.js";
+import { GroupTraining } from "../groupTraining.js";
 import { generatorStateFromJson, generatorStateToJson } from "../../data/batches.js";
 import {
   CheckpointFields,
@@ -73,9 +74,7 @@ export class Figure1Trainer {
   private lossCount = 0;
   private readonly batchX: Tensor;
   private readonly batchY: Int32Array;
-  private readonly parallel: DataParallel | null;
-  /** Whether `model` lags the replicas (parallel only). */
-  private stale = false;
+  private readonly parallel: GroupTraining | null;
 
   constructor(
     readonly network: NetworkKind,
@@ -87,9 +86,9 @@ export class Figure1Trainer {
   ) {
     const initGenerator = new Generator(seed);
     const built = buildFigure1Network(network, config, initGenerator);
-    this.parallel = options.parallel ?? null;
+    this.parallel = options.parallel ? new GroupTraining(options.parallel) : null;
     // The group's coordinator copy was built by the same factory from the same seed: the same initial bits.
-    this.model = this.parallel ? (this.parallel.module as nn.Sequential) : built.model;
+    this.model = this.parallel ? (this.parallel.model as nn.Sequential) : built.model;
     this.probeLayer = built.probeLayer;
     this.optimizer = new optim.SGD(this.model.parameters(), { lr: config.lr, momentum: config.momentum });
     // Seeded apart from the initialization, so that both networks of a seed see the same batches.
@@ -143,7 +142,6 @@ export class Figure1Trainer {
     let value: number;
     if (this.parallel) {
       value = this.parallel.step(this.batchX, this.batchY);
-      this.stale = true;
     } else {
       this.model.train();
       value = scope(() => {
@@ -170,16 +168,8 @@ export class Figure1Trainer {
     return { accuracy, probe: percentiles(probeValues, [15, 50, 85]) };
   }
 
-  /** The replicas' parameters and running statistics into `model` (parallel only). */
-  private pull(): void {
-    if (this.parallel && this.stale) {
-      this.parallel.pull();
-      this.stale = false;
-    }
-  }
-
   private measure(): { accuracy: number; probeValues: Float64Array } {
-    this.pull();
+    this.parallel?.pull();
     const wasTraining = this.model.training;
     this.model.eval();
     const n = this.test.count;
@@ -231,7 +221,7 @@ export class Figure1Trainer {
    * the statistics are computed on a copy.
    */
   populationAccuracy(): number {
-    this.pull();
+    this.parallel?.pull();
     const copy = nn.deepCopy(this.model);
     const B = this.config.batchSize;
     const batches = Math.min(this.config.populationBatches, Math.floor(this.train.count / B));
@@ -259,8 +249,7 @@ export class Figure1Trainer {
   /** {@link checkpoint} for either kind of trainer (a data-parallel one asks rank 0 for the optimizer's state). */
   async checkpointAsync(): Promise<CheckpointContents> {
     if (!this.parallel) return this.checkpoint();
-    this.pull();
-    return this.checkpointOf((await this.parallel.optimizerState()) as optim.SGDState);
+    return this.checkpointOf(await this.parallel.optimizerState());
   }
 
   private checkpointOf(opt: optim.SGDState): CheckpointContents {
@@ -296,11 +285,7 @@ export class Figure1Trainer {
   /** {@link restore} for either kind of trainer (a data-parallel one loads the state into every replica). */
   async restoreAsync(c: CheckpointContents, path = "(checkpoint)", options: { evaluations?: number } = {}): Promise<void> {
     const optimizerState = this.restoreFields(c, path, options);
-    if (this.parallel) {
-      this.parallel.push();
-      this.stale = false;
-      await this.parallel.loadOptimizerState(optimizerState);
-    }
+    await this.parallel?.restore(optimizerState);
   }
 
   private restoreFields(c: CheckpointContents, path: string, options: { evaluations?: number }): optim.SGDState {

@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../../io/files.js";
 import { writeModelFiles } from "../modelFiles.js";
 import { runJobInWorker } from "../runner/worker.js";
 import type { DerivedRow, TableConfig } from "./rows.js";
+import { startTableGroup } from "./group.js";
 import { encodeRowOutputs, TableTrainer, type TableData } from "./trainer.js";
 
 export interface TableJobPayload {
@@ -23,8 +24,10 @@ export interface TableJobPayload {
   memberSeed?: number;
 }
 
-runJobInWorker<TableJobPayload>(({ payload: p }) => {
-  const trainer = new TableTrainer(p.row, p.config, p.data);
+runJobInWorker<TableJobPayload>(async ({ payload: p }) => {
+  // --workers N: the row trains through a DataParallel group of N threads started here (table/group.ts), closed on every way out.
+  const parallel = await startTableGroup(p.config, p.row);
+  const trainer = new TableTrainer(p.row, p.config, p.data, { parallel: parallel ?? undefined });
   const r = trainer.result;
   return {
     trainer: {
@@ -39,8 +42,8 @@ runJobInWorker<TableJobPayload>(({ payload: p }) => {
         trainer.record();
         return { accuracy: r.validationAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
       },
-      checkpoint: () => trainer.checkpoint(),
-      restore: (c, path) => trainer.restore(c, path),
+      checkpoint: () => trainer.checkpointAsync(),
+      restore: (c, path) => trainer.restoreAsync(c, path),
     },
     result: r,
     divergenceAdvice: `Lower its initial learning rate (${p.row.settings.lr}).`,
@@ -55,6 +58,9 @@ runJobInWorker<TableJobPayload>(({ payload: p }) => {
         { ...p.config, row: p.row.id, settings: p.row.settings, step: trainer.step, inputStats: p.data.stats },
       );
       return { testAccuracy: r.testAccuracy! };
+    },
+    close: async () => {
+      await parallel?.close();
     },
   };
 });

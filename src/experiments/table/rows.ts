@@ -58,6 +58,7 @@
 import type { ShuffleMode } from "../../data/batches.js";
 import { SHUFFLE_MODES } from "../../data/batches.js";
 import { Activation, checkWidth, DEFAULT_WIDTH, InitScheme } from "./inception.js";
+import { checkWorkers } from "../groupTraining.js";
 
 /** The rows as --rows spells them, in the paper's order. */
 export const ROW_IDS = ["inception", "bn-baseline", "bn-x5", "bn-x30", "bn-x5-sigmoid", "inception-sigmoid"] as const;
@@ -135,6 +136,10 @@ export interface TableConfig extends BaseKnobs {
   overrides: Partial<Record<RowId, Partial<RowSettings>>>;
   /** Kernel backend for float32 work. */
   backend: string;
+  /** Data-parallel workers per row, each on batchSize/workers examples of every batch (1: the row trains in its job's thread). */
+  workers: number;
+  /** With workers > 1: BN over the whole batch (SyncBatchNorm) rather than each worker's shard. Recorded as false for one worker. */
+  syncBatchNorm: boolean;
 }
 
 export const defaultTableConfig: TableConfig = {
@@ -158,6 +163,8 @@ export const defaultTableConfig: TableConfig = {
   accelerated: { weightDecayDivisor: 5, decaySpeedup: 6, distortion: 0.25, shuffle: "shard" },
   overrides: {},
   backend: "auto",
+  workers: 1,
+  syncBatchNorm: true,
 };
 
 /** A row's settings, and how they differ from the Inception row, in words. */
@@ -329,6 +336,7 @@ export function validateTableConfig(c: TableConfig): void {
   } catch (err) {
     throw new Error(`table: --width: ${(err as Error).message}`);
   }
+  checkWorkers("table", c);
   checkRowSettings(c, flagOf);
   const a = c.accelerated;
   if (!(typeof a.weightDecayDivisor === "number" && a.weightDecayDivisor > 0)) {

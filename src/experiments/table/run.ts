@@ -6,6 +6,7 @@ import { readCheckpoint } from "../runner/checkpoint.js";
 import { checkLimit } from "../runner/options.js";
 import { differences } from "../runner/outputDir.js";
 import { checkpointPathOf, resultPathOf, runExperiment, type JobEvent } from "../runner/runner.js";
+import { parallelSettings } from "../groupTraining.js";
 import { loadTableData, type TableLimits } from "./data.js";
 import { summarizeTable, tableMarkdown, type TableResult } from "./report.js";
 import { summarizeEnsemble } from "./ensemble.js";
@@ -61,8 +62,10 @@ export type TableOutcome = { status: "complete"; result: TableResult; files: str
  * a row that diverged — in which case that row alone starts again.
  */
 export async function runTable(options: TableRunOptions): Promise<TableOutcome> {
-  const { config, outDir } = options;
-  validateTableConfig(config);
+  const { outDir } = options;
+  validateTableConfig(options.config);
+  // Recorded in table.json and compared on resume: how many workers, and whether BN was synchronized across them.
+  const config: TableConfig = { ...options.config, ...parallelSettings(options.config) };
   const rows = ROW_IDS.filter((id) => (options.rows ?? ROW_IDS).includes(id));
   if (rows.length === 0) throw new Error(`table: no rows to train; choose from ${ROW_IDS.join(", ")}`);
   const ensemble = options.ensemble;
@@ -171,7 +174,7 @@ function checkpointSettings(path: string): RowSettings | undefined {
 }
 
 /** The settings every row shares: when they change, no earlier row can be continued. */
-const SHARED_KEYS = ["steps", "evalEvery", "width", "stemStride", "batchSize", "crop", "seed", "init", "backend"] as const;
+const SHARED_KEYS = ["steps", "evalEvery", "width", "stemStride", "batchSize", "crop", "seed", "init", "backend", "workers", "syncBatchNorm"] as const;
 
 function pick(c: TableConfig, keys: readonly (keyof TableConfig)[]): Record<string, unknown> {
   return Object.fromEntries(keys.map((k) => [k, c[k]]));

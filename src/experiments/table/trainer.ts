@@ -4,7 +4,9 @@
  * learning-rate decay), its validation accuracy measured as it trains, and
  * its test accuracy at the end. Pure computation: no files, no clock, no
  * threads — the caller drives `trainStep()` and decides when to evaluate and
- * checkpoint (the experiment runner does it for the command).
+ * checkpoint (the experiment runner does it for the command). With
+ * `parallel` (`table --workers N`: a DataParallel group of table/replica.ts
+ * replicas), each batch is trained by the group's workers on its shards.
  */
 import type { ChannelStats } from "../../data/augment.js";
 import { generatorStateFromJson, generatorStateToJson } from "../../data/batches.js";
@@ -22,6 +24,8 @@ import { nn, noGrad, optim, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
 import { scope } from "../../tensor/scope.js";
 import { buildInception } from "./inception.js";
+import type { DataParallel } from "../../parallel/index.js";
+import { GroupTraining } from "../groupTraining.js";
 import { ROW_NAMES, type DerivedRow, type RowId, type RowSettings, type TableConfig } from "./rows.js";
 
 /** The three splits and the training set's per-channel statistics (computed once by the caller). */
@@ -103,7 +107,22 @@ export function softmaxRows(logits: ArrayLike<number>, rows: number, classes: nu
 const EVAL_BATCH = 250;
 
 /** Seeds derived from config.seed, one per random stream, so that changing one stream leaves the others alone. */
-const SEED_OFFSET = { init: 0, data: 1_000_003, dropout: 2_000_029 } as const;
+export const SEED_OFFSET = { init: 0, data: 1_000_003, dropout: 2_000_029 } as const;
+
+/** A row's network with its initial weights (seeded by config.seed), its Dropout drawing from `dropoutGenerator`. */
+export function buildRowNetwork(settings: RowSettings, config: TableConfig, dropoutGenerator: Generator): nn.Sequential {
+  return buildInception({
+    width: config.width,
+    stemStride: config.stemStride,
+    bn: settings.bn,
+    activation: settings.activation,
+    lrn: settings.lrn,
+    dropout: settings.dropout,
+    init: config.init,
+    generator: new Generator(config.seed + SEED_OFFSET.init),
+    dropoutGenerator,
+  });
+}
 
 export class TableTrainer {
   readonly model: nn.Sequential;
@@ -118,26 +137,20 @@ export class TableTrainer {
   private readonly lossFn = new nn.CrossEntropyLoss();
   private lossSum = 0;
   private lossCount = 0;
+  private readonly parallel: GroupTraining | null;
 
   constructor(
     readonly row: DerivedRow,
     readonly config: TableConfig,
     private readonly data: TableData,
+    options: { parallel?: DataParallel } = {},
   ) {
     const s = row.settings;
     this.settings = s;
     this.dropoutGenerator = new Generator(config.seed + SEED_OFFSET.dropout);
-    this.model = buildInception({
-      width: config.width,
-      stemStride: config.stemStride,
-      bn: s.bn,
-      activation: s.activation,
-      lrn: s.lrn,
-      dropout: s.dropout,
-      init: config.init,
-      generator: new Generator(config.seed + SEED_OFFSET.init),
-      dropoutGenerator: this.dropoutGenerator,
-    });
+    this.parallel = options.parallel ? new GroupTraining(options.parallel) : null;
+    // A group's coordinator copy was built by the same function from the same seed: the same initial bits.
+    this.model = this.parallel ? (this.parallel.model as nn.Sequential) : buildRowNetwork(s, config, this.dropoutGenerator);
     this.optimizer = new optim.SGD(this.model.parameters(), { lr: s.lr, momentum: s.momentum, weightDecay: s.weightDecay });
     this.schedule = new optim.ExponentialLR(this.optimizer, { gamma: s.lrDecay });
     this.pipeline = new CifarPipeline(data.train, {
@@ -194,19 +207,15 @@ export class TableTrainer {
     const batch = this.pipeline.nextBatch();
     const x = new Tensor(batch.x, this.pipeline.shape);
     this.syncSchedule();
-    this.model.train();
     let value: number;
     try {
-      // Inside scope() with gradients zeroed in place, a step reuses the buffers of the one before.
-      value = scope(() => {
-        this.optimizer.zeroGrad({ setToNone: false });
-        const loss = this.lossFn.forward(this.model.forward(x), batch.y);
-        const v = loss.item();
-        if (!Number.isFinite(v)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${v}`, this.settings.lr);
-        loss.backward();
-        this.optimizer.step();
-        return v;
-      });
+      if (this.parallel) {
+        // The replicas follow the same schedule from their own step count (table/replica.ts).
+        value = this.parallel.step(x, batch.y);
+        if (!Number.isFinite(value)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${value}`, this.settings.lr);
+      } else {
+        value = this.localStep(x, batch.y);
+      }
     } catch (err) {
       if (err instanceof RowDivergedError) throw err;
       // SGD refuses non-finite gradients and BN non-finite statistics, each with its own message.
@@ -218,6 +227,20 @@ export class TableTrainer {
     this.lossCount++;
     this.step++;
     return value;
+  }
+
+  private localStep(x: Tensor, y: Int32Array): number {
+    this.model.train();
+    // Inside scope() with gradients zeroed in place, a step reuses the buffers of the one before.
+    return scope(() => {
+      this.optimizer.zeroGrad({ setToNone: false });
+      const loss = this.lossFn.forward(this.model.forward(x), y);
+      const v = loss.item();
+      if (!Number.isFinite(v)) throw new RowDivergedError(this.row.id, this.step + 1, `the training loss is ${v}`, this.settings.lr);
+      loss.backward();
+      this.optimizer.step();
+      return v;
+    });
   }
 
   /** Accuracy on every example of `split`: center crops normalized with the training statistics, inference mode. */
@@ -236,6 +259,7 @@ export class TableTrainer {
   }
 
   private evaluate(split: CifarSplit, keepProbabilities: boolean): { accuracy: number; probabilities: Float32Array | null } {
+    this.parallel?.pull();
     const wasTraining = this.model.training;
     this.model.eval();
     let correct = 0;
@@ -286,7 +310,17 @@ export class TableTrainer {
 
   /** Everything needed to continue exactly where it stopped: the tensors in binary, the rest as JSON (see runner/checkpoint.ts). */
   checkpoint(): CheckpointContents {
-    const opt = this.optimizer.stateDict();
+    if (this.parallel) throw new Error("TableTrainer: a data-parallel trainer's optimizer state is in its workers; use checkpointAsync()");
+    return this.checkpointOf(this.optimizer.stateDict());
+  }
+
+  /** {@link checkpoint} for either kind of trainer (a data-parallel one asks rank 0 for the optimizer's state). */
+  async checkpointAsync(): Promise<CheckpointContents> {
+    if (!this.parallel) return this.checkpoint();
+    return this.checkpointOf(await this.parallel.optimizerState());
+  }
+
+  private checkpointOf(opt: optim.SGDState): CheckpointContents {
     return {
       tensors: { ...modelTensors(this.model.stateDict()), ...sgdTensors(opt) },
       state: {
@@ -310,6 +344,17 @@ export class TableTrainer {
    * optimizer need and no other; the pipeline checks its own state.
    */
   restore(c: CheckpointContents, path = "(checkpoint)"): void {
+    if (this.parallel) throw new Error("TableTrainer: a data-parallel trainer loads its workers' optimizer state; use restoreAsync()");
+    this.restoreFields(c, path);
+  }
+
+  /** {@link restore} for either kind of trainer (a data-parallel one loads the state into every replica). */
+  async restoreAsync(c: CheckpointContents, path = "(checkpoint)"): Promise<void> {
+    const optimizerState = this.restoreFields(c, path);
+    await this.parallel?.restore(optimizerState);
+  }
+
+  private restoreFields(c: CheckpointContents, path: string): optim.SGDState {
     const f = new CheckpointFields(path, c.state);
     const row = f.str("row");
     if (row !== this.row.id) f.fail("row", `is ${JSON.stringify(row)}, but this is row ${this.row.id}`);
@@ -347,13 +392,15 @@ export class TableTrainer {
       if (!(`optimizer.velocity.${i}` in c.tensors)) f.fail(`optimizer.velocity.${i}`, `(the momentum buffer of parameter ${i}) is missing`);
     }
     this.model.loadStateDict(modelStateFrom(c.tensors, this.model.stateDict()));
-    this.optimizer.loadStateDict(sgdStateFrom(c.tensors, params, optimizerSteps));
+    const optimizerState = sgdStateFrom(c.tensors, params, optimizerSteps);
+    this.optimizer.loadStateDict(optimizerState); // checked here in either case
     this.pipeline.setState(c.state.pipeline as CifarPipelineState);
     generatorStateFromJson(this.dropoutGenerator, dropoutRng);
     this.lossSum = lossSum;
     this.lossCount = lossCount;
     this.step = step;
     Object.assign(this.result, { steps, validationAccuracy, trainLoss, learningRate, wallSeconds, trainSeconds, testAccuracy: null });
+    return optimizerState;
   }
 }
 
