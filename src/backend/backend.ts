@@ -19,6 +19,21 @@ export interface Window2d {
   readonly OW: number;
 }
 
+/** Whether the Winograd kernels take this window: 3×3, stride 1, padding ≤ 2 (so that the input gradient's padding 2 − p is ≥ 0). */
+export function isWinogradWindow(g: Window2d): boolean {
+  return g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.ph <= 2 && g.pw <= 2;
+}
+
+/**
+ * The window of the input gradient of a stride-1 convolution (only: a
+ * stride s > 1 is not a convolution of the gradient): a convolution
+ * over the OH×OW gradient, padded by kh − 1 − ph (kw − 1 − pw), whose
+ * positions are the H×W inputs.
+ */
+export function transposedWindow(g: Window2d): Window2d {
+  return { H: g.OH, W: g.OW, kh: g.kh, kw: g.kw, sh: 1, sw: 1, ph: g.kh - 1 - g.ph, pw: g.kw - 1 - g.pw, OH: g.H, OW: g.W };
+}
+
 /**
  * Average-pooling windows given as tables, for windows that need not be
  * regular (adaptive pooling) and divisors that need not be the window size
@@ -173,6 +188,23 @@ export interface Backend {
     O: number,
     g: Window2d,
   ): void;
+
+  /**
+   * conv2dForward by Winograd F(2×2, 3×3) (Lavin & Gray 2016), for a window
+   * that {@link isWinogradWindow} accepts (3×3, stride 1, padding ≤ 2): 16
+   * multiply-adds per input channel for each 2×2 block of outputs instead of
+   * 36. The same result up to float32 rounding of the transforms (tests
+   * state the bound); y is overwritten.
+   */
+  conv2dWinogradForward(x: Storage, weight: Storage, bias: Storage | null, y: Storage, N: number, C: number, O: number, g: Window2d): void;
+
+  /**
+   * gx = ∂ℓ/∂x (N, C, H, W) of conv2dForward from gy (N, O, OH, OW), for a
+   * window that {@link isWinogradWindow} accepts: the convolution of gy with
+   * the kernel rotated by 180° and its channel axes swapped, padding 2 − p,
+   * by Winograd F(2×2, 3×3). gx is overwritten.
+   */
+  conv2dWinogradBackwardInput(weight: Storage, gy: Storage, gx: Storage, N: number, C: number, O: number, g: Window2d): void;
 
   /**
    * Max pooling over `planes` (H, W) planes of x into y (planes, OH, OW),

@@ -1,5 +1,6 @@
-import { backendFor, type Window2d } from "../backend/index.js";
-import { allocate } from "../tensor/allocation.js";
+import { backendFor, type Backend, type Window2d } from "../backend/index.js";
+import { isWinogradWindow, transposedWindow } from "../backend/backend.js";
+import { allocateUninitialized } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
 /** A spatial size given once for both dimensions, or as [h, w]. */
@@ -82,6 +83,14 @@ export interface Conv2dOptions {
  * call per image, the column matrix copied into wasm memory each time, took
  * 2–3 times as long (forward 48 vs 25 ms, forward + backward 147 vs 50 ms
  * at that layer).
+ *
+ * On the wasm backend a 3×3 stride-1 convolution (forward, and ∂ℓ/∂x, itself
+ * a 3×3 stride-1 convolution of G with the rotated kernel) runs by Winograd
+ * F(2×2, 3×3) instead where `useWinograd` says it was measured faster: 16
+ * multiply-adds per input channel for each 2×2 block of outputs instead of
+ * 36. ∂ℓ/∂W stays im2col + GEMM (its product is (O, L)·(L, K), the sum
+ * over the outputs, where Winograd would have to transform G and x per tile
+ * and save less).
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   if (weight.ndim !== 4) {
@@ -111,15 +120,39 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const N = x.shape[0];
   const kernels = backendFor(x.dtype);
   const dtype = x.dtype;
-  const y = new Tensor(allocate(dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
-  kernels.conv2dForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
+  const y = new Tensor(allocateUninitialized(dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
+  if (useWinograd(kernels, C, O, g)) kernels.conv2dWinogradForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
+  else kernels.conv2dForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(y, "conv2d", inputs, (gy) => {
-    const gx = x.requiresGrad ? allocate(dtype, x.size) : null;
-    const gw = weight.requiresGrad ? allocate(dtype, weight.size) : null;
-    const gb = bias !== null && bias.requiresGrad ? allocate(dtype, O) : null;
-    if (gx !== null || gw !== null || gb !== null) kernels.conv2dBackward(x.data, weight.data, gy, gx, gw, gb, N, C, O, g);
+    // Every gradient is overwritten whole by its kernel.
+    const gx = x.requiresGrad ? allocateUninitialized(dtype, x.size) : null;
+    const gw = weight.requiresGrad ? allocateUninitialized(dtype, weight.size) : null;
+    const gb = bias !== null && bias.requiresGrad ? allocateUninitialized(dtype, O) : null;
+    // ∂ℓ/∂x is itself a 3×3 stride-1 convolution (of gy, O → C channels, over the transposed window).
+    const winogradGx = gx !== null && isWinogradWindow(g) && useWinograd(kernels, O, C, transposedWindow(g));
+    if (winogradGx) kernels.conv2dWinogradBackwardInput(weight.data, gy, gx, N, C, O, g);
+    if (gw !== null || gb !== null || (gx !== null && !winogradGx)) {
+      kernels.conv2dBackward(x.data, weight.data, gy, winogradGx ? null : gx, gw, gb, N, C, O, g);
+    }
     return [gx, gw, gb];
   });
+}
+
+/**
+ * Whether a convolution of C → O channels over window g (for ∂ℓ/∂x: O → C
+ * over the transposed window) runs by Winograd F(2×2, 3×3) rather than
+ * im2col + GEMM: on the wasm backend (the reference backend stays the
+ * im2col oracle), for 3×3 stride-1 windows, except where bench/winograd.mjs
+ * measured it slower (N 64, one thread, relaxed SIMD, 2026-12-02, load ≈ 25):
+ * a single input channel (1→8 on 16×16: 0.86× forward, 0.77× ∂x — the
+ * transforms outweigh one channel's products), and many channels on a
+ * ≤ 4-wide output, where half of each 4-tile row of tiles is padding
+ * (128→128 on 4×4: 0.86× forward). Everywhere else it measured 1.1–2.7×
+ * faster, the Inception table's small layers (4→6 on 14×14 … 14→14 on 4×4)
+ * 1.2–2.4× and the bench's 32→32 on 16×16 2.5×.
+ */
+export function useWinograd(kernels: Backend, C: number, O: number, g: Window2d): boolean {
+  return kernels.name !== "reference" && isWinogradWindow(g) && C >= 2 && (g.OW > 4 || C * O < 128 * 128);
 }

@@ -1,0 +1,395 @@
+// Winograd F(2×2, 3×3) convolution (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016) on float32, for 3×3 windows with
+// stride 1: each 2×2 block of outputs ("tile") of one output channel is
+//
+//   Y = Aᵀ [ Σ_c (G g_oc Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//
+// where d_c is the 4×4 patch of input channel c under the tile and g_oc the
+// 3×3 kernel, with
+//
+//   Bᵀ = | 1  0 −1  0 |     G = | 1   0   0 |     Aᵀ = | 1  1  1  0 |
+//        | 0  1  1  0 |         | ½   ½   ½ |          | 0  1 −1 −1 |
+//        | 0 −1  1  0 |         | ½  −½   ½ |
+//        | 0  1  0 −1 |         | 0   0   1 |
+//
+// 16 multiply-adds per input channel give four outputs, where im2col + GEMM
+// spends 36: the sum over c becomes 16 independent products, one per
+// position ξ of the 4×4 transformed tile, M[ξ] = U[ξ]·V[ξ] with
+// U[ξ] (O, C) the transformed weights and V[ξ] (C, tiles) the transformed
+// patches of one image. Per image (a thread's share is a range of images):
+//
+//   1. the image into a zero-padded copy (the border stays zero; see geometry),
+//   2. V = the input transform of every tile and channel,
+//   3. the 16 products M[ξ] = U[ξ]·V[ξ] (a 4×8 register tile, as gemm.ts),
+//   4. the output transform of every tile and output channel into y (+ bias).
+//
+// The same kernel computes ∂ℓ/∂x of a 3×3 stride-1 convolution: that is the
+// convolution of ∂ℓ/∂y with the kernel flipped in both axes and its channel
+// axes swapped, padding 2 − p (the glue passes that window; `flip` reads the
+// weight that way).
+
+import { madd } from "./simd";
+import { Window } from "./window";
+
+@inline function at(p: usize, i: i32): usize {
+  return p + (<usize>i << 2);
+}
+
+@inline function align64(bytes: usize): usize {
+  return (bytes + 63) & ~(<usize>63);
+}
+
+@inline function roundUp(n: i32, m: i32): i32 {
+  return ((n + m - 1) / m) * m;
+}
+
+/**
+ * The tiling of an OH×OW output: TH rows of tiles, each TWp tiles long
+ * (⌈OW/2⌉ rounded up to 4, so that four neighbours of a row share vector
+ * lanes; tiles past the right edge are computed on zeros and dropped), T =
+ * TH·TWp tiles numbered row by row, their products Tp = T rounded up to 8
+ * columns wide, Op = O rounded up to 4 rows. The padded image is PH×PW with
+ * the input at (ph, pw): every tile's 4×4 patch, and the vector loads past
+ * the last one, lie inside.
+ */
+@unmanaged class Tiling {
+  TH: i32;
+  TWp: i32;
+  Tp: i32;
+  PH: i32;
+  PW: i32;
+  Op: i32;
+}
+
+@inline function tileRows(OH: i32): i32 {
+  return (OH + 1) >> 1;
+}
+
+@inline function tileRowLength(OW: i32): i32 {
+  return roundUp((OW + 1) >> 1, 4);
+}
+
+/** Bytes of the tiling, U (16, Op, C), the padded image (C, PH, PW), V (16, C, Tp), M (16, Op, Tp) and an edge scratch. */
+function layoutBytes(C: i32, O: i32, OH: i32, OW: i32): usize {
+  const TH = tileRows(OH), TWp = tileRowLength(OW);
+  const Tp = roundUp(TH * TWp, 8), Op = roundUp(O, 4);
+  const PH = 2 * TH + 2, PW = 2 * TWp + 8;
+  return align64(offsetof<Tiling>()) + align64(<usize>(16 * Op * C) << 2) + align64(<usize>(C * PH * PW) << 2)
+    + align64(<usize>(16 * C * Tp) << 2) + align64(<usize>(16 * Op * Tp) << 2) + 64;
+}
+
+/** Bytes of workspace conv2dWinograd needs for C input and O output channels over the window at g. */
+export function winogradWorkspaceBytes(C: i32, O: i32, g: usize): usize {
+  const w = changetype<Window>(g);
+  return layoutBytes(C, O, w.OH, w.OW);
+}
+
+/**
+ * y (N, O, OH, OW) = the convolution of x (N, C, H, W) with a 3×3 kernel,
+ * stride 1, padding (ph, pw) ≤ 2, plus bias (O) unless 0, for the images
+ * n0 ≤ n < n1. The kernel of output o and input c is weight[o, c] (O, C, 3, 3),
+ * or with flip ≠ 0 weight[c, o] (C, O, 3, 3) rotated by 180°. `work` holds
+ * winogradWorkspaceBytes(C, O, g) bytes of this caller's own.
+ */
+export function conv2dWinograd(
+  x: usize,
+  weight: usize,
+  bias: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  O: i32,
+  g: usize,
+  flip: i32,
+  work: usize,
+  n0: i32,
+  n1: i32,
+): void {
+  const w = changetype<Window>(g);
+  const H = w.H, W = w.W, OH = w.OH, OW = w.OW;
+  const t = changetype<Tiling>(work);
+  t.TH = tileRows(OH);
+  t.TWp = tileRowLength(OW);
+  t.Tp = roundUp(t.TH * t.TWp, 8);
+  t.PH = 2 * t.TH + 2;
+  t.PW = 2 * t.TWp + 8; // 2·TWp + 2 columns under the tiles, and the third vector of the last four tiles' loads
+  t.Op = roundUp(O, 4);
+  const U = work + align64(offsetof<Tiling>());
+  const padded = U + align64(<usize>(16 * t.Op * C) << 2);
+  const V = padded + align64(<usize>(C * t.PH * t.PW) << 2);
+  const M = V + align64(<usize>(16 * C * t.Tp) << 2);
+  const edge = M + align64(<usize>(16 * t.Op * t.Tp) << 2);
+  transformWeights(weight, C, O, t.Op, flip != 0, U);
+  // The border of the padded image stays zero; each image overwrites the middle.
+  memory.fill(padded, 0, <usize>(C * t.PH * t.PW) << 2);
+  // So do V's columns past the last tile (Tp − T of them), which the products read.
+  memory.fill(V, 0, <usize>(16 * C * t.Tp) << 2);
+  for (let n = max(n0, 0); n < min(n1, N); n++) {
+    const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
+    const yn = y + ((<usize>n * <usize>(O * OH * OW)) << 2);
+    for (let c = 0; c < C; c++) {
+      for (let ih = 0; ih < H; ih++) {
+        memory.copy(at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), at(xn, (c * H + ih) * W), <usize>W << 2);
+      }
+    }
+    transformInput(padded, C, t, V);
+    products(U, V, C, t, M);
+    transformOutput(M, bias, O, OH, OW, t, yn, edge);
+  }
+}
+
+/**
+ * U[ξ] (Op, C) = G g Gᵀ for every (o, c), computed in f64 and rounded once,
+ * packed for the products: element (o, c) of U[ξ] at ((ξ·Op/4 + o/4)·C + c)·4 + o%4;
+ * rows o ≥ O are zero.
+ */
+function transformWeights(weight: usize, C: i32, O: i32, Op: i32, flip: bool, U: usize): void {
+  const panels = Op >> 2;
+  for (let o = 0; o < Op; o++) {
+    for (let c = 0; c < C; c++) {
+      const dst = U + ((<usize>((o >> 2) * C + c) * 4 + <usize>(o & 3)) << 2);
+      const stride = <usize>(panels * C * 4) << 2; // from one ξ to the next
+      if (o >= O) {
+        for (let xi = 0; xi < 16; xi++) store<f32>(dst + <usize>xi * stride, 0);
+        continue;
+      }
+      // g[i][j]: weight[o, c, i, j], or weight[c, o, 2 − i, 2 − j] when flipped.
+      const base = flip ? weight + (<usize>((c * O + o) * 9) << 2) : weight + (<usize>((o * C + c) * 9) << 2);
+      let g0: f64, g1: f64, g2: f64, g3: f64, g4: f64, g5: f64, g6: f64, g7: f64, g8: f64;
+      if (flip) {
+        g0 = load<f32>(base, 32); g1 = load<f32>(base, 28); g2 = load<f32>(base, 24);
+        g3 = load<f32>(base, 20); g4 = load<f32>(base, 16); g5 = load<f32>(base, 12);
+        g6 = load<f32>(base, 8); g7 = load<f32>(base, 4); g8 = load<f32>(base, 0);
+      } else {
+        g0 = load<f32>(base, 0); g1 = load<f32>(base, 4); g2 = load<f32>(base, 8);
+        g3 = load<f32>(base, 12); g4 = load<f32>(base, 16); g5 = load<f32>(base, 20);
+        g6 = load<f32>(base, 24); g7 = load<f32>(base, 28); g8 = load<f32>(base, 32);
+      }
+      // Gg (4×3): rows g_0, (g_0 + g_1 + g_2)/2, (g_0 − g_1 + g_2)/2, g_2 of g's rows.
+      const r00 = g0, r01 = g1, r02 = g2;
+      const r10 = 0.5 * (g0 + g3 + g6), r11 = 0.5 * (g1 + g4 + g7), r12 = 0.5 * (g2 + g5 + g8);
+      const r20 = 0.5 * (g0 - g3 + g6), r21 = 0.5 * (g1 - g4 + g7), r22 = 0.5 * (g2 - g5 + g8);
+      const r30 = g6, r31 = g7, r32 = g8;
+      // (Gg)Gᵀ: the same combination of each row's three columns.
+      storeRow(dst, stride, 0, r00, r01, r02);
+      storeRow(dst, stride, 1, r10, r11, r12);
+      storeRow(dst, stride, 2, r20, r21, r22);
+      storeRow(dst, stride, 3, r30, r31, r32);
+    }
+  }
+}
+
+/** Row i of G g Gᵀ from row i of Gg, (a, b, c) → (a, (a + b + c)/2, (a − b + c)/2, c), at ξ = 4i … 4i + 3. */
+@inline function storeRow(dst: usize, stride: usize, i: i32, a: f64, b: f64, c: f64): void {
+  const p = dst + <usize>(4 * i) * stride;
+  store<f32>(p, <f32>a);
+  store<f32>(p + stride, <f32>(0.5 * (a + b + c)));
+  store<f32>(p + 2 * stride, <f32>(0.5 * (a - b + c)));
+  store<f32>(p + 3 * stride, <f32>c);
+}
+
+/**
+ * V[ξ] (C, Tp), element (c, tile) at (ξ·C + c)·Tp + tile: Bᵀ d B of the 4×4
+ * patch d at rows 2·th …, columns 2·tw … of padded channel c.
+ */
+function transformInput(padded: usize, C: i32, t: Tiling, V: usize): void {
+  const PW = t.PW;
+  const plane = <usize>(C * t.Tp) << 2; // from one ξ to the next
+  for (let c = 0; c < C; c++) {
+    for (let th = 0; th < t.TH; th++) {
+      const row0 = at(padded, (c * t.PH + 2 * th) * PW);
+      const rowBytes = <usize>PW << 2;
+      const dst = at(V, c * t.Tp + th * t.TWp);
+      if (ASC_FEATURE_SIMD) {
+        for (let tw = 0; tw < t.TWp; tw += 4) {
+          // Columns 2tw … 2tw + 11 of the four rows: three vectors each (p, q, r).
+          const s = row0 + (<usize>(2 * tw) << 2);
+          const p0 = v128.load(s), q0 = v128.load(s, 16), x0 = v128.load(s, 32);
+          const p1 = v128.load(s + rowBytes), q1 = v128.load(s + rowBytes, 16), x1 = v128.load(s + rowBytes, 32);
+          const p2 = v128.load(s + 2 * rowBytes), q2 = v128.load(s + 2 * rowBytes, 16), x2 = v128.load(s + 2 * rowBytes, 32);
+          const p3 = v128.load(s + 3 * rowBytes), q3 = v128.load(s + 3 * rowBytes, 16), x3 = v128.load(s + 3 * rowBytes, 32);
+          const d = dst + (<usize>tw << 2);
+          // Rows of Bᵀd: d0 − d2, d1 + d2, d2 − d1, d1 − d3; then the same over columns, four tiles per vector.
+          columns(f32x4.sub(p0, p2), f32x4.sub(q0, q2), f32x4.sub(x0, x2), d, plane);
+          columns(f32x4.add(p1, p2), f32x4.add(q1, q2), f32x4.add(x1, x2), d + 4 * plane, plane);
+          columns(f32x4.sub(p2, p1), f32x4.sub(q2, q1), f32x4.sub(x2, x1), d + 8 * plane, plane);
+          columns(f32x4.sub(p1, p3), f32x4.sub(q1, q3), f32x4.sub(x1, x3), d + 12 * plane, plane);
+        }
+      } else {
+        for (let tw = 0; tw < t.TWp; tw++) {
+          const s = row0 + (<usize>(2 * tw) << 2);
+          const d = dst + (<usize>tw << 2);
+          for (let j = 0; j < 4; j++) {
+            const e0 = load<f32>(s + (<usize>j << 2)), e1 = load<f32>(s + rowBytes + (<usize>j << 2));
+            const e2 = load<f32>(s + 2 * rowBytes + (<usize>j << 2)), e3 = load<f32>(s + 3 * rowBytes + (<usize>j << 2));
+            // Column j of Bᵀd, kept in the edge of V's ξ = j slots until all four columns are known.
+            store<f32>(d + <usize>j * plane, e0 - e2);
+            store<f32>(d + <usize>(4 + j) * plane, e1 + e2);
+            store<f32>(d + <usize>(8 + j) * plane, e2 - e1);
+            store<f32>(d + <usize>(12 + j) * plane, e1 - e3);
+          }
+          for (let i = 0; i < 4; i++) {
+            const r = d + <usize>(4 * i) * plane;
+            const a = load<f32>(r), b = load<f32>(r + plane), cc = load<f32>(r + 2 * plane), dd = load<f32>(r + 3 * plane);
+            store<f32>(r, a - cc);
+            store<f32>(r + plane, b + cc);
+            store<f32>(r + 2 * plane, cc - b);
+            store<f32>(r + 3 * plane, b - dd);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One row of Bᵀd for four neighbouring tiles — its columns 0…11 in (p, q, r),
+ * tile k's four at 2k … 2k + 3 — times B: (a − c, b + c, c − b, b − d) with
+ * a, b, c, d the tiles' columns 0, 1, 2, 3, stored at dst + j·plane.
+ */
+@inline function columns(p: v128, q: v128, r: v128, dst: usize, plane: usize): void {
+  const a = f32x4.shuffle(p, q, 0, 2, 4, 6);
+  const b = f32x4.shuffle(p, q, 1, 3, 5, 7);
+  const c = f32x4.shuffle(a, r, 1, 2, 3, 4);
+  const d = f32x4.shuffle(b, r, 1, 2, 3, 5);
+  v128.store(dst, f32x4.sub(a, c));
+  v128.store(dst + plane, f32x4.add(b, c));
+  v128.store(dst + 2 * plane, f32x4.sub(c, b));
+  v128.store(dst + 3 * plane, f32x4.sub(b, d));
+}
+
+/** M[ξ] (Op, Tp) = U[ξ]·V[ξ] for the 16 ξ, element (o, tile) at (ξ·Op + o)·Tp + tile. */
+function products(U: usize, V: usize, C: i32, t: Tiling, M: usize): void {
+  const Op = t.Op, Tp = t.Tp;
+  const ldb = <usize>Tp << 2;
+  for (let xi = 0; xi < 16; xi++) {
+    const Vx = at(V, xi * C * Tp);
+    for (let op = 0; op < Op; op += 4) {
+      const a = at(U, (xi * Op + op) * C);
+      const m = at(M, (xi * Op + op) * Tp);
+      for (let j = 0; j < Tp; j += 8) tile4x8(C, a, Vx + (<usize>j << 2), ldb, m + (<usize>j << 2));
+    }
+  }
+}
+
+/** The 4×8 block m = a·b: a packed (C, 4) (element (k, r) at k·4 + r), b rows of 8 at stride ldb, m rows at the same stride. */
+@inline function tile4x8(C: i32, a: usize, b: usize, ldb: usize, m: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    // Scalar math: m[r][j] = Σ_k a[k·4 + r]·b[k·ldb + j]; accumulator cRV holds row r, columns 4V … 4V + 3.
+    let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+    let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+    let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+    for (let k = 0; k < C; k++) {
+      const b0 = v128.load(b);
+      const b1 = v128.load(b, 16);
+      let x = v128.load32_splat(a);
+      c00 = madd(x, b0, c00);
+      c01 = madd(x, b1, c01);
+      x = v128.load32_splat(a, 4);
+      c10 = madd(x, b0, c10);
+      c11 = madd(x, b1, c11);
+      x = v128.load32_splat(a, 8);
+      c20 = madd(x, b0, c20);
+      c21 = madd(x, b1, c21);
+      x = v128.load32_splat(a, 12);
+      c30 = madd(x, b0, c30);
+      c31 = madd(x, b1, c31);
+      a += 16;
+      b += ldb;
+    }
+    v128.store(m, c00);
+    v128.store(m, c01, 16);
+    v128.store(m + ldb, c10);
+    v128.store(m + ldb, c11, 16);
+    v128.store(m + 2 * ldb, c20);
+    v128.store(m + 2 * ldb, c21, 16);
+    v128.store(m + 3 * ldb, c30);
+    v128.store(m + 3 * ldb, c31, 16);
+  } else {
+    for (let r = 0; r < 4; r++) {
+      for (let j = 0; j < 8; j++) {
+        let s: f32 = 0;
+        for (let k = 0; k < C; k++) s += load<f32>(a + (<usize>(k * 4 + r) << 2)) * load<f32>(b + <usize>k * ldb + (<usize>j << 2));
+        store<f32>(m + <usize>r * ldb + (<usize>j << 2), s);
+      }
+    }
+  }
+}
+
+/** y[o] (OH, OW) = Aᵀ M A of every tile, plus bias[o] unless bias = 0; tiles past the edges are dropped. */
+function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Tiling, y: usize, edge: usize): void {
+  const Tp = t.Tp;
+  const plane = <usize>(t.Op * Tp) << 2; // from one ξ to the next
+  for (let o = 0; o < O; o++) {
+    const b: f32 = bias != 0 ? load<f32>(at(bias, o)) : 0;
+    const yo = at(y, o * OH * OW);
+    for (let th = 0; th < t.TH; th++) {
+      const oh = 2 * th;
+      const two = oh + 1 < OH; // whether the tile's second row is inside
+      const src = at(M, o * Tp + th * t.TWp);
+      if (ASC_FEATURE_SIMD) {
+        const vb = f32x4.splat(b);
+        for (let tw = 0; tw < t.TWp; tw += 4) {
+          const ow = 2 * tw;
+          if (ow >= OW) break;
+          const m = src + (<usize>tw << 2);
+          // S = AᵀM: s_j = m_0j + m_1j + m_2j, d_j = m_1j − m_2j − m_3j, four tiles per vector.
+          const m10 = v128.load(m + 4 * plane), m11 = v128.load(m + 5 * plane), m12 = v128.load(m + 6 * plane), m13 = v128.load(m + 7 * plane);
+          const m20 = v128.load(m + 8 * plane), m21 = v128.load(m + 9 * plane), m22 = v128.load(m + 10 * plane), m23 = v128.load(m + 11 * plane);
+          const s0 = f32x4.add(f32x4.add(v128.load(m), m10), m20);
+          const s1 = f32x4.add(f32x4.add(v128.load(m + plane), m11), m21);
+          const s2 = f32x4.add(f32x4.add(v128.load(m + 2 * plane), m12), m22);
+          const s3 = f32x4.add(f32x4.add(v128.load(m + 3 * plane), m13), m23);
+          // Y = SA: row i is (s_0 + s_1 + s_2, s_1 − s_2 − s_3) of S's row i.
+          const y00 = f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), vb);
+          const y01 = f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), vb);
+          storeOutputRow(y00, y01, at(yo, oh * OW + ow), OW - ow, edge);
+          if (two) {
+            const d0 = f32x4.sub(f32x4.sub(m10, m20), v128.load(m + 12 * plane));
+            const d1 = f32x4.sub(f32x4.sub(m11, m21), v128.load(m + 13 * plane));
+            const d2 = f32x4.sub(f32x4.sub(m12, m22), v128.load(m + 14 * plane));
+            const d3 = f32x4.sub(f32x4.sub(m13, m23), v128.load(m + 15 * plane));
+            const y10 = f32x4.add(f32x4.add(f32x4.add(d0, d1), d2), vb);
+            const y11 = f32x4.add(f32x4.sub(f32x4.sub(d1, d2), d3), vb);
+            storeOutputRow(y10, y11, at(yo, (oh + 1) * OW + ow), OW - ow, edge);
+          }
+        }
+      } else {
+        for (let tw = 0; 2 * tw < OW; tw++) {
+          const ow = 2 * tw;
+          const m = src + (<usize>tw << 2);
+          let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0, d0: f32 = 0, d1: f32 = 0, d2: f32 = 0, d3: f32 = 0;
+          for (let j = 0; j < 4; j++) {
+            const a0 = load<f32>(m + <usize>j * plane), a1 = load<f32>(m + <usize>(4 + j) * plane);
+            const a2 = load<f32>(m + <usize>(8 + j) * plane), a3 = load<f32>(m + <usize>(12 + j) * plane);
+            const s = a0 + a1 + a2, d = a1 - a2 - a3;
+            if (j == 0) { s0 = s; d0 = d; } else if (j == 1) { s1 = s; d1 = d; } else if (j == 2) { s2 = s; d2 = d; } else { s3 = s; d3 = d; }
+          }
+          const p = at(yo, oh * OW + ow);
+          store<f32>(p, s0 + s1 + s2 + b);
+          if (ow + 1 < OW) store<f32>(p, s1 - s2 - s3 + b, 4);
+          if (two) {
+            const q = at(yo, (oh + 1) * OW + ow);
+            store<f32>(q, d0 + d1 + d2 + b);
+            if (ow + 1 < OW) store<f32>(q, d1 - d2 - d3 + b, 4);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Outputs (e_0, f_0, e_1, f_1, …, f_3) of four tiles' row at p, the first `room` of them (all eight when room ≥ 8). */
+@inline function storeOutputRow(e: v128, f: v128, p: usize, room: i32, edge: usize): void {
+  const lo = f32x4.shuffle(e, f, 0, 4, 1, 5);
+  const hi = f32x4.shuffle(e, f, 2, 6, 3, 7);
+  if (room >= 8) {
+    v128.store(p, lo);
+    v128.store(p, hi, 16);
+  } else {
+    v128.store(edge, lo);
+    v128.store(edge, hi, 16);
+    memory.copy(p, edge, <usize>room << 2);
+  }
+}
