@@ -1,4 +1,4 @@
-import { allocate } from "../tensor/allocation.js";
+import { allocateUninitialized } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
@@ -33,7 +33,7 @@ export function concat(tensors: readonly Tensor[], dim = 1): Tensor {
   const pieces = tensors.map((t) => t.shape[d] * inner);
   const row = pieces.reduce((p, v) => p + v, 0);
   const length = tensors.reduce((p, t) => p + t.shape[d], 0);
-  const out = new Tensor(allocate(first.dtype, outer * row), first.shape.map((v, i) => (i === d ? length : v)));
+  const out = new Tensor(allocateUninitialized(first.dtype, outer * row), first.shape.map((v, i) => (i === d ? length : v)));
 
   // offsets[k]: where tensor k's piece starts within an output row
   const offsets = pieces.map((_, k) => pieces.slice(0, k).reduce((p, v) => p + v, 0));
@@ -43,7 +43,7 @@ export function concat(tensors: readonly Tensor[], dim = 1): Tensor {
   return record(out, "concat", [...tensors], (g) =>
     tensors.map((t, k): Storage | null => {
       if (!t.requiresGrad) return null;
-      const gt = allocate(t.dtype, t.size);
+      const gt = allocateUninitialized(t.dtype, t.size);
       for (let o = 0; o < outer; o++) gt.set(g.subarray(o * row + offsets[k], o * row + offsets[k] + pieces[k]), o * pieces[k]);
       return gt;
     }),

@@ -1,5 +1,5 @@
 import { backendFor, type PoolWindows } from "../backend/index.js";
-import { allocate } from "../tensor/allocation.js";
+import { allocateUninitialized } from "../tensor/allocation.js";
 import { record, Tensor } from "../tensor/tensor.js";
 import { Size2, toPair, WindowGeometry, windowGeometry } from "./conv.js";
 
@@ -39,12 +39,12 @@ export function maxPool2d(x: Tensor, kernelSize: Size2, options: Pool2dOptions =
   const [N, C] = x.shape;
   const planes = N * C;
   const kernels = backendFor(x.dtype);
-  const y = new Tensor(allocate(x.dtype, planes * g.OH * g.OW), [N, C, g.OH, g.OW]);
+  const y = new Tensor(allocateUninitialized(x.dtype, planes * g.OH * g.OW), [N, C, g.OH, g.OW]); // every window written
   // argmax[p, oh, ow]: the index within plane p of the input value chosen
   const argmax = new Int32Array(y.size);
   kernels.maxPool2dForward(x.data, y.data, argmax, planes, g);
   return record(y, "max_pool2d", [x], (gy) => {
-    const gx = allocate(x.dtype, x.size);
+    const gx = allocateUninitialized(x.dtype, x.size); // the kernel zeroes it before summing into it
     kernels.maxPool2dBackward(gy, argmax, gx, planes, g);
     return [gx];
   });
@@ -118,10 +118,10 @@ function windowMean(
   };
   const windows: PoolWindows = { H, W, OH, OW, rows: table(0, OH), cols: table(1, OW) };
   const kernels = backendFor(x.dtype);
-  const y = new Tensor(allocate(x.dtype, planes * OH * OW), [N, C, OH, OW]);
+  const y = new Tensor(allocateUninitialized(x.dtype, planes * OH * OW), [N, C, OH, OW]); // every window written
   kernels.avgPool2dForward(x.data, y.data, planes, windows);
   return record(y, name, [x], (gy) => {
-    const gx = allocate(x.dtype, x.size);
+    const gx = allocateUninitialized(x.dtype, x.size); // the kernel zeroes it before summing into it
     kernels.avgPool2dBackward(gy, gx, planes, windows);
     return [gx];
   });
