@@ -213,6 +213,33 @@ export function avgPool2dWorkspaceBytes(H: i32, OW: i32): usize {
 }
 
 /**
+ * Whether the column windows are a 3-wide window moving by 1 with one
+ * column of padding (Inception's pooling branch): cols[ow] = [ow − 1, ow + 2)
+ * clipped to the row, OW = W.
+ */
+function isUnit3(cols: usize, OW: i32, W: i32): bool {
+  if (OW != W || W < 2) return false;
+  for (let ow = 0; ow < OW; ow++) {
+    if (load<i32>(at(cols, 3 * ow)) != max(ow - 1, 0) || load<i32>(at(cols, 3 * ow + 1)) != min(ow + 2, W)) return false;
+  }
+  return true;
+}
+
+/** dst[i] = src[i − 1] + src[i] + src[i + 1] for i < n (n ≥ 2), the terms outside [0, n) left out; summed left to right. */
+function sum3(src: usize, dst: usize, n: i32): void {
+  store<f32>(dst, load<f32>(src) + load<f32>(src, 4));
+  let i = 1;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 < n; i += 4) {
+      const p = at(src, i);
+      v128.store(at(dst, i), f32x4.add(f32x4.add(v128.load(p - 4), v128.load(p)), v128.load(p + 4)));
+    }
+  }
+  for (; i < n - 1; i++) store<f32>(at(dst, i), load<f32>(at(src, i - 1)) + load<f32>(at(src, i)) + load<f32>(at(src, i + 1)));
+  store<f32>(at(dst, n - 1), load<f32>(at(src, n - 2)) + load<f32>(at(src, n - 1)));
+}
+
+/**
  * y[p, oh, ow] = Σ_{rows of oh} Σ_{cols of ow} x / (dr·dc); rows and cols
  * are the window tables (start, end, divisor per output), as i32.
  */
@@ -220,12 +247,17 @@ export function avgPool2dForward(x: usize, y: usize, planes: i32, H: i32, W: i32
   const hs = work;
   const div = work + align64(<usize>(H * OW) << 2);
   columnDivisors(cols, OW, div);
+  const unit3 = isUnit3(cols, OW, W);
   for (let p = 0; p < planes; p++) {
     const plane = at(x, p * H * W);
     // hs[ih, ow] = Σ_{iw ∈ cols[ow]} x[ih, iw]
     for (let ih = 0; ih < H; ih++) {
       const xr = at(plane, ih * W);
       const hr = at(hs, ih * OW);
+      if (unit3) {
+        sum3(xr, hr, W);
+        continue;
+      }
       for (let ow = 0; ow < OW; ow++) {
         const c1 = load<i32>(at(cols, 3 * ow + 1));
         let s: f32 = 0;
@@ -262,6 +294,7 @@ export function avgPool2dBackward(gy: usize, gx: usize, planes: i32, H: i32, W: 
   const vs = work;
   const div = work + align64(<usize>(H * OW) << 2);
   columnDivisors(cols, OW, div);
+  const unit3 = isUnit3(cols, OW, W);
   for (let p = 0; p < planes; p++) {
     // vs[ih, ow] = Σ_{oh: ih ∈ rows[oh]} gy[oh, ow] / (dr·dc)
     memory.fill(vs, 0, <usize>(H * OW) << 2);
@@ -291,6 +324,11 @@ export function avgPool2dBackward(gy: usize, gx: usize, planes: i32, H: i32, W: 
     }
     // gx[ih, iw] = Σ_{ow: iw ∈ cols[ow]} vs[ih, ow]
     const plane = at(gx, p * H * W);
+    if (unit3) {
+      // The 3-wide stride-1 window is its own adjoint: ow ∈ {iw − 1, iw, iw + 1} within the row.
+      for (let ih = 0; ih < H; ih++) sum3(at(vs, ih * OW), at(plane, ih * W), W);
+      continue;
+    }
     memory.fill(plane, 0, <usize>(H * W) << 2);
     for (let ih = 0; ih < H; ih++) {
       const gr = at(plane, ih * W);
