@@ -393,3 +393,221 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
     memory.copy(p, edge, <usize>room << 2);
   }
 }
+
+// ∂ℓ/∂W by the transpose of the same algorithm: with y = Aᵀ M A and
+// M = U ⊙ V per tile, ∂M = A ∂y Aᵀ (the 2×2 block of ∂ℓ/∂y spread over the
+// 4×4 tile), ∂U[o, c] = Σ_tiles ∂M[o] ⊙ V[c] — 16 products over all tiles of
+// all images — and ∂g = Gᵀ ∂U G. 16 multiply-adds per tile where im2col +
+// GEMM spends 36.
+
+/** Bytes of the tiling, the padded image (C, PH, PW), V (16, C, Tp), the padded gradient (4, 2·TH, 2·TWp), ∂M (16, 4, Tp) and ∂U (16, Op, C). */
+function weightLayoutBytes(C: i32, O: i32, OH: i32, OW: i32): usize {
+  const TH = tileRows(OH), TWp = tileRowLength(OW);
+  const Tp = roundUp(TH * TWp, 8), Op = roundUp(O, 4);
+  const PH = 2 * TH + 2, PW = 2 * TWp + 8;
+  return align64(offsetof<Tiling>()) + align64(<usize>(C * PH * PW) << 2) + align64(<usize>(16 * C * Tp) << 2)
+    + align64(<usize>(4 * 2 * TH * 2 * TWp) << 2) + align64(<usize>(16 * 4 * Tp) << 2) + align64(<usize>(16 * Op * C) << 2);
+}
+
+/** Bytes of workspace conv2dWinogradWeight needs. */
+export function winogradWeightWorkspaceBytes(C: i32, O: i32, g: usize): usize {
+  const w = changetype<Window>(g);
+  return weightLayoutBytes(C, O, w.OH, w.OW);
+}
+
+/**
+ * gw (O, C, 3, 3) = ∂ℓ/∂W of the 3×3 stride-1 convolution of x (N, C, H, W)
+ * from gy (N, O, OH, OW), overwritten, for the rows o0 ≤ o < o1 (a thread's
+ * share; o0 a multiple of 4 keeps every bit of the whole computation, each
+ * share summing over every image in the same order). 0, O computes all.
+ */
+export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: i32, O: i32, g: usize, work: usize, o0: i32, o1: i32): void {
+  const w = changetype<Window>(g);
+  const H = w.H, W = w.W, OH = w.OH, OW = w.OW;
+  o0 = max(o0, 0);
+  o1 = min(o1, O);
+  if (o0 >= o1) return;
+  const t = changetype<Tiling>(work);
+  t.TH = tileRows(OH);
+  t.TWp = tileRowLength(OW);
+  t.Tp = roundUp(t.TH * t.TWp, 8);
+  t.PH = 2 * t.TH + 2;
+  t.PW = 2 * t.TWp + 8;
+  t.Op = roundUp(O, 4);
+  const GH = 2 * t.TH, GW = 2 * t.TWp; // the gradient's block, zero past OH×OW
+  const padded = work + align64(offsetof<Tiling>());
+  const V = padded + align64(<usize>(C * t.PH * t.PW) << 2);
+  const gyPad = V + align64(<usize>(16 * C * t.Tp) << 2);
+  const dM = gyPad + align64(<usize>(4 * GH * GW) << 2);
+  const dU = dM + align64(<usize>(16 * 4 * t.Tp) << 2);
+  const rows = o1 - o0;
+  const Or = roundUp(rows, 4);
+  memory.fill(padded, 0, <usize>(C * t.PH * t.PW) << 2);
+  memory.fill(V, 0, <usize>(16 * C * t.Tp) << 2);
+  memory.fill(dM, 0, <usize>(16 * 4 * t.Tp) << 2);
+  memory.fill(dU, 0, <usize>(16 * Or * C) << 2);
+  for (let n = 0; n < N; n++) {
+    const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
+    for (let c = 0; c < C; c++) {
+      for (let ih = 0; ih < H; ih++) {
+        memory.copy(at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), at(xn, (c * H + ih) * W), <usize>W << 2);
+      }
+    }
+    transformInput(padded, C, t, V);
+    // Four rows of ∂ℓ/∂y at a time: their ∂M, then their rows of ∂U.
+    for (let ob = 0; ob < Or; ob += 4) {
+      memory.fill(gyPad, 0, <usize>(4 * GH * GW) << 2);
+      for (let r = 0; r < 4 && o0 + ob + r < o1; r++) {
+        const src = gy + ((<usize>(n * O + o0 + ob + r) * <usize>(OH * OW)) << 2);
+        for (let oh = 0; oh < OH; oh++) memory.copy(at(gyPad, (r * GH + oh) * GW), at(src, oh * OW), <usize>OW << 2);
+      }
+      transformGradient(gyPad, GH, GW, t, dM);
+      gradientProducts(dM, V, C, t, dU + (<usize>(ob * C) << 2), Or);
+    }
+  }
+  // gw[o, c] = Gᵀ ∂U[o, c] G, in f64 from the 16 sums; q (12 f64, where the padded image was) holds GᵀX by columns.
+  const plane = <usize>(Or * C) << 2; // from one ξ to the next
+  const q = padded;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < C; c++) {
+      const s = dU + (<usize>(r * C + c) << 2);
+      const dst = gw + (<usize>(((o0 + r) * C + c) * 9) << 2);
+      // GᵀX: rows X_0 + (X_1 + X_2)/2, (X_1 − X_2)/2, (X_1 + X_2)/2 + X_3 of X's rows; q[j·3 + i] = (GᵀX)[i][j].
+      for (let j = 0; j < 4; j++) {
+        const x0 = <f64>load<f32>(s + <usize>j * plane), x1 = <f64>load<f32>(s + <usize>(4 + j) * plane);
+        const x2 = <f64>load<f32>(s + <usize>(8 + j) * plane), x3 = <f64>load<f32>(s + <usize>(12 + j) * plane);
+        store<f64>(q + (<usize>(j * 3) << 3), x0 + 0.5 * (x1 + x2));
+        store<f64>(q + (<usize>(j * 3 + 1) << 3), 0.5 * (x1 - x2));
+        store<f64>(q + (<usize>(j * 3 + 2) << 3), 0.5 * (x1 + x2) + x3);
+      }
+      // Then (GᵀX)G: the same combination of each row's four columns.
+      for (let i = 0; i < 3; i++) {
+        const y0 = load<f64>(q + (<usize>i << 3)), y1 = load<f64>(q + (<usize>(3 + i) << 3));
+        const y2 = load<f64>(q + (<usize>(6 + i) << 3)), y3 = load<f64>(q + (<usize>(9 + i) << 3));
+        store<f32>(dst + (<usize>(i * 3) << 2), <f32>(y0 + 0.5 * (y1 + y2)));
+        store<f32>(dst + (<usize>(i * 3 + 1) << 2), <f32>(0.5 * (y1 - y2)));
+        store<f32>(dst + (<usize>(i * 3 + 2) << 2), <f32>(0.5 * (y1 + y2) + y3));
+      }
+    }
+  }
+}
+
+/**
+ * ∂M (16, 4, Tp), element (r, tile) of ξ at (ξ·4 + r)·Tp + tile: A b Aᵀ of the
+ * 2×2 block b of row r of the padded gradient (4, GH, GW) under each tile,
+ * A = (1 0; 1 1; 1 −1; 0 −1): a row (p, q) of Ab becomes (p, p + q, p − q, −q).
+ */
+function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize): void {
+  const plane = <usize>(4 * t.Tp) << 2; // from one ξ to the next
+  for (let r = 0; r < 4; r++) {
+    for (let th = 0; th < t.TH; th++) {
+      const row0 = at(gyPad, (r * GH + 2 * th) * GW);
+      const row1 = row0 + (<usize>GW << 2);
+      const dst = at(dM, r * t.Tp + th * t.TWp);
+      if (ASC_FEATURE_SIMD) {
+        for (let tw = 0; tw < t.TWp; tw += 4) {
+          const s0 = row0 + (<usize>(2 * tw) << 2), s1 = row1 + (<usize>(2 * tw) << 2);
+          const u0 = v128.load(s0), u1 = v128.load(s0, 16), l0 = v128.load(s1), l1 = v128.load(s1, 16);
+          const a = f32x4.shuffle(u0, u1, 0, 2, 4, 6), b = f32x4.shuffle(u0, u1, 1, 3, 5, 7); // upper row of four tiles' blocks
+          const c = f32x4.shuffle(l0, l1, 0, 2, 4, 6), d = f32x4.shuffle(l0, l1, 1, 3, 5, 7); // lower row
+          const p = dst + (<usize>tw << 2);
+          spread(a, b, p, plane); // Ab row 0: (a, b)
+          spread(f32x4.add(a, c), f32x4.add(b, d), p + 4 * plane, plane); // row 1: (a + c, b + d)
+          spread(f32x4.sub(a, c), f32x4.sub(b, d), p + 8 * plane, plane); // row 2: (a − c, b − d)
+          spread(f32x4.neg(c), f32x4.neg(d), p + 12 * plane, plane); // row 3: (−c, −d)
+        }
+      } else {
+        for (let tw = 0; tw < t.TWp; tw++) {
+          const a = load<f32>(at(row0, 2 * tw)), b = load<f32>(at(row0, 2 * tw + 1));
+          const c = load<f32>(at(row1, 2 * tw)), d = load<f32>(at(row1, 2 * tw + 1));
+          const p = dst + (<usize>tw << 2);
+          spreadScalar(a, b, p, plane);
+          spreadScalar(a + c, b + d, p + 4 * plane, plane);
+          spreadScalar(a - c, b - d, p + 8 * plane, plane);
+          spreadScalar(-c, -d, p + 12 * plane, plane);
+        }
+      }
+    }
+  }
+}
+
+/** A row (p, q) of Ab times Aᵀ: (p, p + q, p − q, −q) at dst + j·plane, four tiles per vector. */
+@inline function spread(p: v128, q: v128, dst: usize, plane: usize): void {
+  v128.store(dst, p);
+  v128.store(dst + plane, f32x4.add(p, q));
+  v128.store(dst + 2 * plane, f32x4.sub(p, q));
+  v128.store(dst + 3 * plane, f32x4.neg(q));
+}
+
+@inline function spreadScalar(p: f32, q: f32, dst: usize, plane: usize): void {
+  store<f32>(dst, p);
+  store<f32>(dst + plane, p + q);
+  store<f32>(dst + 2 * plane, p - q);
+  store<f32>(dst + 3 * plane, -q);
+}
+
+/**
+ * ∂U[ξ] rows ob … ob + 3 (at dU, rows of C, Or rows per ξ) += ∂M[ξ] (4, Tp)·V[ξ]ᵀ (Tp, C):
+ * dot products along the tiles, a block of 4 rows × 2 channels at a time,
+ * each a vector of partial sums over tiles t ≡ 0, 1, 2, 3 (mod 4) added
+ * together at the end — the same order for an element whatever the rows
+ * around it, so a thread's share of rows keeps the bits.
+ */
+function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or: i32): void {
+  const Tp = t.Tp;
+  const rowBytes = <usize>Tp << 2;
+  for (let xi = 0; xi < 16; xi++) {
+    const m = at(dM, xi * 4 * Tp);
+    const u = at(dU, xi * Or * C);
+    for (let c = 0; c < C; c += 2) {
+      const c1 = min(c + 1, C - 1); // an odd last channel is computed twice, its copy dropped
+      const v0 = at(V, (xi * C + c) * Tp), v1 = at(V, (xi * C + c1) * Tp);
+      if (ASC_FEATURE_SIMD) {
+        let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+        let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+        for (let k = 0; k < Tp; k += 4) {
+          const o = <usize>k << 2;
+          const b0 = v128.load(v0 + o), b1 = v128.load(v1 + o);
+          let r = v128.load(m + o);
+          a00 = madd(r, b0, a00);
+          a01 = madd(r, b1, a01);
+          r = v128.load(m + rowBytes + o);
+          a10 = madd(r, b0, a10);
+          a11 = madd(r, b1, a11);
+          r = v128.load(m + 2 * rowBytes + o);
+          a20 = madd(r, b0, a20);
+          a21 = madd(r, b1, a21);
+          r = v128.load(m + 3 * rowBytes + o);
+          a30 = madd(r, b0, a30);
+          a31 = madd(r, b1, a31);
+        }
+        addSum(u + (<usize>c << 2), a00);
+        addSum(u + (<usize>(C + c) << 2), a10);
+        addSum(u + (<usize>(2 * C + c) << 2), a20);
+        addSum(u + (<usize>(3 * C + c) << 2), a30);
+        if (c1 != c) {
+          addSum(u + (<usize>c1 << 2), a01);
+          addSum(u + (<usize>(C + c1) << 2), a11);
+          addSum(u + (<usize>(2 * C + c1) << 2), a21);
+          addSum(u + (<usize>(3 * C + c1) << 2), a31);
+        }
+      } else {
+        for (let r = 0; r < 4; r++) {
+          for (let q = c; q <= c1; q++) {
+            const vq = at(V, (xi * C + q) * Tp);
+            let s: f32 = 0;
+            for (let k = 0; k < Tp; k++) s += load<f32>(at(m, r * Tp + k)) * load<f32>(at(vq, k));
+            const p = u + (<usize>(r * C + q) << 2);
+            store<f32>(p, load<f32>(p) + s);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** *p += the sum of v's lanes, as (v0 + v1) + (v2 + v3). */
+@inline function addSum(p: usize, v: v128): void {
+  const s = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+  store<f32>(p, load<f32>(p) + s);
+}

@@ -2,9 +2,10 @@
 // Which 3×3 stride-1 convolutions run faster by Winograd F(2×2, 3×3) than by
 // im2col + GEMM (not a test, not the benchmark suite): per shape, the
 // forward (conv2dForward vs conv2dWinogradForward) and the input gradient
-// (conv2dBackward with only gx vs conv2dWinogradBackwardInput) on the
-// wasm backend's relaxed-SIMD build, one thread, padding 1. The rule in
-// src/ops/conv.ts (useWinograd) was read off this table.
+// (conv2dBackward with only gx vs conv2dWinogradBackwardInput) and the
+// weight gradient (conv2dBackward with only gw vs conv2dWinogradBackwardWeight)
+// on the wasm backend's relaxed-SIMD build, one thread, padding 1. The rules
+// in src/ops/conv.ts (useWinograd, useWinogradWeight) were read off this table.
 //
 //   npm run build && node bench/winograd.mjs ['[[C, O, HW], …]'] [--n 64] [--reps 9]
 //
@@ -47,17 +48,19 @@ function best(f) {
 }
 
 console.log(`N ${N}, padding 1, one thread, ms per call (best of 3 × ${reps}); ratio = im2col ÷ Winograd`);
-console.log("  C    O   H×W |  fwd im2col  Winograd  ratio |  ∂x im2col  Winograd  ratio");
+console.log("  C    O   H×W |  fwd im2col  Winograd  ratio |  ∂x im2col  Winograd  ratio |  ∂W im2col  Winograd  ratio");
 for (const [C, O, H] of shapes) {
   const g = window(H);
-  const x = random(N * C * H * H, 1), w = random(O * C * 9, 2), y = new Float32Array(N * O * H * H), gy = random(y.length, 3), gx = new Float32Array(x.length);
-  const t = [Infinity, Infinity, Infinity, Infinity];
+  const x = random(N * C * H * H, 1), w = random(O * C * 9, 2), y = new Float32Array(N * O * H * H), gy = random(y.length, 3), gx = new Float32Array(x.length), gw = new Float32Array(w.length);
+  const t = [Infinity, Infinity, Infinity, Infinity, Infinity, Infinity];
   for (let round = 0; round < 3; round++) {
     t[0] = Math.min(t[0], best(() => b.conv2dForward(x, w, null, y, N, C, O, g)));
     t[1] = Math.min(t[1], best(() => b.conv2dWinogradForward(x, w, null, y, N, C, O, g)));
     t[2] = Math.min(t[2], best(() => b.conv2dBackward(null, w, gy, gx, null, null, N, C, O, g)));
     t[3] = Math.min(t[3], best(() => b.conv2dWinogradBackwardInput(w, gy, gx, N, C, O, g)));
+    t[4] = Math.min(t[4], best(() => b.conv2dBackward(x, w, gy, null, gw, null, N, C, O, g)));
+    t[5] = Math.min(t[5], best(() => b.conv2dWinogradBackwardWeight(x, gy, gw, N, C, O, g)));
   }
   const f = (v) => v.toFixed(3).padStart(9);
-  console.log(`${String(C).padStart(3)}  ${String(O).padStart(3)}  ${`${H}×${H}`.padStart(5)} | ${f(t[0])} ${f(t[1])} ${(t[0] / t[1]).toFixed(2).padStart(6)} | ${f(t[2])} ${f(t[3])} ${(t[2] / t[3]).toFixed(2).padStart(6)}`);
+  console.log(`${String(C).padStart(3)}  ${String(O).padStart(3)}  ${`${H}×${H}`.padStart(5)} | ${f(t[0])} ${f(t[1])} ${(t[0] / t[1]).toFixed(2).padStart(6)} | ${f(t[2])} ${f(t[3])} ${(t[2] / t[3]).toFixed(2).padStart(6)} | ${f(t[4])} ${f(t[5])} ${(t[4] / t[5]).toFixed(2).padStart(6)}`);
 }

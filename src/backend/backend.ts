@@ -207,6 +207,14 @@ export interface Backend {
   conv2dWinogradBackwardInput(weight: Storage, gy: Storage, gx: Storage, N: number, C: number, O: number, g: Window2d): void;
 
   /**
+   * gw = ∂ℓ/∂W (O, C, 3, 3) of conv2dForward from x and gy, for a window that
+   * {@link isWinogradWindow} accepts, by the transpose of Winograd
+   * F(2×2, 3×3): ∂U = Σ_tiles (A ∂y Aᵀ) ⊙ (Bᵀ d B) per (o, c), gw = Gᵀ ∂U G.
+   * gw is overwritten.
+   */
+  conv2dWinogradBackwardWeight(x: Storage, gy: Storage, gw: Storage, N: number, C: number, O: number, g: Window2d): void;
+
+  /**
    * Max pooling over `planes` (H, W) planes of x into y (planes, OH, OW),
    * padding never chosen. The window is scanned row by row and a value
    * replaces the running maximum when strictly greater or NaN (PyTorch's

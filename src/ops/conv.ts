@@ -88,9 +88,8 @@ export interface Conv2dOptions {
  * a 3×3 stride-1 convolution of G with the rotated kernel) runs by Winograd
  * F(2×2, 3×3) instead where `useWinograd` says it was measured faster: 16
  * multiply-adds per input channel for each 2×2 block of outputs instead of
- * 36. ∂ℓ/∂W stays im2col + GEMM (its product is (O, L)·(L, K), the sum
- * over the outputs, where Winograd would have to transform G and x per tile
- * and save less).
+ * 36; and ∂ℓ/∂W by the same algorithm transposed (useWinogradWeight):
+ * ∂U = Σ_tiles (A G Aᵀ) ⊙ (Bᵀ x B), 16 products over every tile of the batch.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   if (weight.ndim !== 4) {
@@ -132,10 +131,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     const gb = bias !== null && bias.requiresGrad ? allocateUninitialized(dtype, O) : null;
     // ∂ℓ/∂x is itself a 3×3 stride-1 convolution (of gy, O → C channels, over the transposed window).
     const winogradGx = gx !== null && isWinogradWindow(g) && useWinograd(kernels, O, C, transposedWindow(g));
+    const winogradGw = gw !== null && useWinogradWeight(kernels, C, O, g);
     if (winogradGx) kernels.conv2dWinogradBackwardInput(weight.data, gy, gx, N, C, O, g);
-    if (gw !== null || gb !== null || (gx !== null && !winogradGx)) {
-      kernels.conv2dBackward(x.data, weight.data, gy, winogradGx ? null : gx, gw, gb, N, C, O, g);
-    }
+    if (winogradGw) kernels.conv2dWinogradBackwardWeight(x.data, gy, gw, N, C, O, g);
+    const [restGx, restGw] = [winogradGx ? null : gx, winogradGw ? null : gw];
+    if (restGx !== null || restGw !== null || gb !== null) kernels.conv2dBackward(x.data, weight.data, gy, restGx, restGw, gb, N, C, O, g);
     return [gx, gw, gb];
   });
 }
@@ -155,4 +155,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
  */
 export function useWinograd(kernels: Backend, C: number, O: number, g: Window2d): boolean {
   return kernels.name !== "reference" && isWinogradWindow(g) && C >= 2 && (g.OW > 4 || C * O < 128 * 128);
+}
+
+/**
+ * Whether ∂ℓ/∂W of a convolution of C → O channels over window g runs by
+ * the transposed Winograd F(2×2, 3×3) (see useWinograd) rather than
+ * im2col + GEMM: where bench/winograd.mjs measured it faster, outputs wider
+ * than 4 (N 64, one thread, relaxed SIMD, load ≈ 17: 1.2–1.8× on the
+ * Inception table's 14×14 and 7×7 layers, 1.25× for 16→16 and 32→32 on
+ * 8×8, 1.5–1.9× for 32→32 on 16×16). On 4×4 outputs half of each row of
+ * tiles is padding and it measured slower (14→14: 0.83×, 12→20: 0.59×,
+ * 128→128: 0.34×).
+ */
+export function useWinogradWeight(kernels: Backend, C: number, O: number, g: Window2d): boolean {
+  return kernels.name !== "reference" && isWinogradWindow(g) && g.OW > 4;
 }

@@ -1,6 +1,6 @@
 /**
- * Winograd F(2×2, 3×3): the convolution and its input gradient against the
- * direct convolution. What these tests prove: the reference Winograd (double
+ * Winograd F(2×2, 3×3): the convolution and its input and weight gradients
+ * against the direct convolution. What these tests prove: the reference Winograd (double
  * precision) is the direct convolution up to double rounding; every wasm
  * build matches the direct convolution within a stated float32 bound on
  * awkward shapes (1×1 and odd-sized images, padding 0–2, channel counts that
@@ -14,7 +14,9 @@
  * (input) and 9 (output) terms and scale the kernel by up to 9/4, so that
  * magnitude is a small multiple of D; on these cases the error measured at
  * most 0.62 of (C + 8)·u·D (all-positive data, where the transforms cancel
- * most), so the factor 4 leaves room without hiding a wrong tile.
+ * most), so the factor 4 leaves room without hiding a wrong tile. ∂ℓ/∂W sums
+ * over every tile of every image: 4·(N·OH·OW + 16)·u·Σ|gy||x|, the bound of
+ * im2col + GEMM's N·OH·OW-term sums (conv.test.ts) with the same factor.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -94,6 +96,17 @@ function directGx(weight: Float32Array, gy: Float32Array, N: number, C: number, 
   return { gx, mag };
 }
 
+/** ∂ℓ/∂W of the direct convolution (and of absolute values) in float64. */
+function directGw(x: Float32Array, gy: Float32Array, N: number, C: number, O: number, g: Window2d) {
+  const n = O * C * 9;
+  const [gw, mag] = [new Float64Array(n), new Float64Array(n)];
+  const abs = (a: Float32Array) => Float64Array.from(a, Math.abs);
+  const unused = new Float64Array(n); // the weight, which ∂ℓ/∂W does not read
+  ref.conv2dBackward(Float64Array.from(x), unused, Float64Array.from(gy), null, gw, null, N, C, O, g);
+  ref.conv2dBackward(abs(x), unused, abs(gy), null, mag, null, N, C, O, g);
+  return { gw, mag };
+}
+
 describe("Winograd F(2×2, 3×3) windows", () => {
   it("takes 3×3 stride-1 windows with padding ≤ 2 only; the input gradient's window has padding 2 − p and the input's size", () => {
     assert.ok(isWinogradWindow(window(5, 7, 1)));
@@ -106,7 +119,7 @@ describe("Winograd F(2×2, 3×3) windows", () => {
 });
 
 describe("reference backend: Winograd F(2×2, 3×3) is the direct convolution", () => {
-  it("forward and input gradient within 1e-12·Σ|terms| of im2col + GEMM in float64", () => {
+  it("forward, input gradient and weight gradient within 1e-12·Σ|terms| of im2col + GEMM in float64", () => {
     const next = rng(1);
     for (const { N, C, O, g, label } of cases) {
       const x = randomF32(N * C * g.H * g.W, next);
@@ -121,6 +134,10 @@ describe("reference backend: Winograd F(2×2, 3×3) is the direct convolution", 
       const gx = new Float64Array(e.gx.length).fill(NaN);
       ref.conv2dWinogradBackwardInput(Float64Array.from(weight), Float64Array.from(gy), gx, N, C, O, g);
       assertWithin(gx, e.gx, (i) => 1e-12 * e.mag[i], `gx (${label})`);
+      const f = directGw(x, gy, N, C, O, g);
+      const gw = new Float64Array(f.gw.length).fill(NaN);
+      ref.conv2dWinogradBackwardWeight(Float64Array.from(x), Float64Array.from(gy), gw, N, C, O, g);
+      assertWithin(gw, f.gw, (i) => 1e-12 * f.mag[i], `gw (${label})`);
     }
   });
 
@@ -161,6 +178,20 @@ for (const w of wasmBuilds()) {
       }
     });
 
+    it("conv2dWinogradBackwardWeight: within 4·(N·OH·OW + 16)·u·Σ|gy||x| of the direct convolution's ∂ℓ/∂W", () => {
+      const next = rng(5);
+      for (const { N, C, O, g, label } of cases) {
+        for (const positive of [false, true]) {
+          const x = randomF32(N * C * g.H * g.W, next, positive);
+          const gy = randomF32(N * O * g.OH * g.OW, next, positive);
+          const f = directGw(x, gy, N, C, O, g);
+          const gw = new Float32Array(f.gw.length).fill(NaN);
+          w.conv2dWinogradBackwardWeight(x, gy, gw, N, C, O, g);
+          assertWithin(gw, f.gw, (i) => 4 * (N * g.OH * g.OW + 16) * u * f.mag[i] + 1e-30, `gw (${label}, positive ${positive})`);
+        }
+      }
+    });
+
     it("refuses other windows, and operands shorter than their shape", () => {
       const g: Window2d = { ...window(5, 7, 1), sh: 2, OH: 3 };
       assert.throws(() => w.conv2dWinogradForward(new Float32Array(35), new Float32Array(9), null, new Float32Array(21), 1, 1, 1, g), /3×3 window with stride 1/);
@@ -171,7 +202,7 @@ for (const w of wasmBuilds()) {
 }
 
 describeOrSkip("Winograd kernels on several threads", { skip: !wasmSharedMemorySupported() && "no shared WebAssembly memory here" }, () => {
-  it("forward and input gradient have the same bits on 2 and 3 threads as on 1", async () => {
+  it("forward, input gradient and weight gradient have the same bits on 2 and 3 threads as on 1", async () => {
     const b: WasmBackend = initWasmBackendSync({ sharedMemory: true });
     const next = rng(4);
     for (const { N, C, O, g, label } of cases.filter((c) => c.N > 1)) {
@@ -182,9 +213,11 @@ describeOrSkip("Winograd kernels on several threads", { skip: !wasmSharedMemoryS
       const run = () => {
         const y = new Float32Array(N * O * g.OH * g.OW);
         const gx = new Float32Array(x.length);
+        const gw = new Float32Array(weight.length);
         b.conv2dWinogradForward(x, weight, bias, y, N, C, O, g);
         b.conv2dWinogradBackwardInput(weight, gy, gx, N, C, O, g);
-        return { y, gx };
+        b.conv2dWinogradBackwardWeight(x, gy, gw, N, C, O, g);
+        return { y, gx, gw };
       };
       const once = run();
       for (const threads of [2, 3]) {
@@ -195,6 +228,7 @@ describeOrSkip("Winograd kernels on several threads", { skip: !wasmSharedMemoryS
           const split = run();
           assert.deepEqual(split.y, once.y, `${label}: y on ${threads} threads`);
           assert.deepEqual(split.gx, once.gx, `${label}: gx on ${threads} threads`);
+          assert.deepEqual(split.gw, once.gw, `${label}: gw on ${threads} threads`);
         } finally {
           b.minParallelWork = saved;
           b.stopThreads();

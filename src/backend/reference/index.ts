@@ -1,7 +1,7 @@
 import type { Backend } from "../backend.js";
 import { gemm } from "./gemm.js";
 import { col2im, conv2dBackward, conv2dForward, im2col } from "./conv.js";
-import { conv2dWinogradBackwardInput, conv2dWinogradForward } from "./winograd.js";
+import { conv2dWinogradBackwardInput, conv2dWinogradBackwardWeight, conv2dWinogradForward } from "./winograd.js";
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
 import { channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm.js";
 import {
@@ -37,6 +37,7 @@ export const referenceBackend: Backend = {
   conv2dBackward,
   conv2dWinogradForward,
   conv2dWinogradBackwardInput,
+  conv2dWinogradBackwardWeight,
   maxPool2dForward,
   maxPool2dBackward,
   avgPool2dForward,

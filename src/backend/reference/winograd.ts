@@ -24,6 +24,8 @@ const AT = [
   [1, 1, 1, 0],
   [0, 1, -1, -1],
 ];
+const A = [0, 1, 2, 3].map((i) => AT.map((row) => row[i]));
+const GT = [0, 1, 2].map((i) => G.map((row) => row[i]));
 
 /** L·X·Rᵀ for small dense matrices. */
 function sandwich(L: number[][], X: number[][], R: number[][]): number[][] {
@@ -100,4 +102,38 @@ export function conv2dWinogradBackwardInput(weight: Storage, gy: Storage, gx: St
   checkWindow("conv2dWinogradBackwardInput", g);
   const kernel = (c: number, o: number) => [0, 1, 2].map((i) => [0, 1, 2].map((j) => weight[((o * C + c) * 3 + 2 - i) * 3 + 2 - j]));
   winograd(gy, kernel, null, gx, N, O, C, transposedWindow(g));
+}
+
+/**
+ * gw = ∂ℓ/∂W of conv2dForward from gy, by the transpose of the same
+ * algorithm: per tile ∂M = A ∂y Aᵀ (the 2×2 block of gy spread over 4×4),
+ * ∂U[o, c] = Σ_tiles ∂M[o] ⊙ (Bᵀ d_c B), and ∂g = Gᵀ ∂U G. gw is overwritten.
+ */
+export function conv2dWinogradBackwardWeight(x: Storage, gy: Storage, gw: Storage, N: number, C: number, O: number, g: Window2d): void {
+  checkWindow("conv2dWinogradBackwardWeight", g);
+  const { H, W, ph, pw, OH, OW } = g;
+  const dU = Array.from({ length: O * C }, () => [0, 1, 2, 3].map(() => [0, 0, 0, 0]));
+  const at = (n: number, c: number, r: number, s: number) => (r >= 0 && r < H && s >= 0 && s < W ? x[((n * C + c) * H + r) * W + s] : 0);
+  const dy = (n: number, o: number, r: number, s: number) => (r < OH && s < OW ? gy[((n * O + o) * OH + r) * OW + s] : 0);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh += 2) {
+      for (let ow = 0; ow < OW; ow += 2) {
+        const V = Array.from({ length: C }, (_, c) => {
+          const d = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => at(n, c, oh - ph + i, ow - pw + j)));
+          return sandwich(BT, d, BT);
+        });
+        for (let o = 0; o < O; o++) {
+          const dM = sandwich(A, [0, 1].map((i) => [0, 1].map((j) => dy(n, o, oh + i, ow + j))), A);
+          for (let c = 0; c < C; c++) {
+            const u = dU[o * C + c];
+            for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) u[i][j] += dM[i][j] * V[c][i][j];
+          }
+        }
+      }
+    }
+  }
+  for (let k = 0; k < O * C; k++) {
+    const dg = sandwich(GT, dU[k], GT);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) gw[k * 9 + i * 3 + j] = dg[i][j];
+  }
 }

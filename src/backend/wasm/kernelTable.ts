@@ -4,33 +4,14 @@
  * stands for), the export and its arguments, and how it splits between
  * threads — read by the one call path in kernelCall.ts. Adding a kernel: write
  * it in assembly/ (its signature reaches KernelExports through the build)
- * and in reference/, and add its row here.
+ * and in reference/, and add its row here (or, for a family of kernels, in a
+ * file of rows beside it, as winogradRows.ts; rowParts.ts has the shorthands).
  */
-import { isWinogradWindow, transposedWindow } from "../backend.js";
-import { checkPoolWindows, checkTargets, checkWindow, windowStruct } from "./checks.js";
-import type { Args, KernelRow, Operand } from "./kernelCall.js";
+import { checkPoolWindows, checkTargets, checkWindow } from "./checks.js";
+import type { Args, KernelRow } from "./kernelCall.js";
+import { checkedWindow, chw, input, nchw, nCS, noyx, ockk, output, planesIn, planesOut, update, windowOperand, workspace } from "./rowParts.js";
 import { splitRange } from "./threads.js";
-
-const nCS = (a: Args) => `(N, C, S) = (${a.N}, ${a.C}, ${a.S})`;
-const chw = (a: Args) => `(C, H, W) = (${a.C}, ${a.g.H}, ${a.g.W})`;
-const nchw = (a: Args) => `(N, C, H, W) = (${a.N}, ${a.C}, ${a.g.H}, ${a.g.W})`;
-const ockk = (a: Args) => `(O, C, kh, kw) = (${a.O}, ${a.C}, ${a.g.kh}, ${a.g.kw})`;
-const noyx = (a: Args) => `(N, O, OH, OW) = (${a.N}, ${a.O}, ${a.g.OH}, ${a.g.OW})`;
-const planesIn = (a: Args) => `${a.planes} planes of ${a.g.H}×${a.g.W}`;
-const planesOut = (a: Args) => `${a.planes} planes of ${a.g.OH}×${a.g.OW}`;
-
-/** Operand shorthands: `n` elements of `name` that the kernel reads, reads and writes, or writes. */
-const input = (name: string, size: Operand["size"], what?: Operand["what"], more: Partial<Operand> = {}): Operand => ({ name, role: "input", size, what, ...more });
-const update = (name: string, size: Operand["size"], what?: Operand["what"], more: Partial<Operand> = {}): Operand => ({ name, role: "update", size, what, ...more });
-const output = (name: string, size: Operand["size"], what?: Operand["what"], more: Partial<Operand> = {}): Operand => ({ name, role: "output", size, what, ...more });
-const workspace = (name: string, bytes: Operand["size"], more: Partial<Operand> = {}): Operand => ({ name, role: "workspace", size: bytes, ...more });
-/** The window struct (assembly/window.ts), made from the Window2d parameter g. */
-const windowOperand: Operand = { name: "g", role: "input", type: "i32", size: () => 10, from: (a) => windowStruct(a.g) };
-const checkedWindow = (method: string) => (a: Args) => checkWindow(method, a.g);
-const checkedWinogradWindow = (method: string) => (a: Args) => {
-  checkWindow(method, a.g);
-  if (!isWinogradWindow(a.g)) throw new RangeError(`wasm backend: ${method}: Winograd F(2×2, 3×3) takes a 3×3 window with stride 1 and padding ≤ 2; got ${JSON.stringify(a.g)}`);
-};
+import { WINOGRAD_KERNELS } from "./winogradRows.js";
 
 /** y = f(x), and dx = f(u, dy), elementwise over the first operand's length. */
 const unary = (method: "sigmoid" | "relu"): KernelRow => ({
@@ -233,53 +214,7 @@ export const KERNELS: readonly KernelRow[] = [
       },
     },
   },
-  {
-    method: "conv2dWinogradForward",
-    params: ["x", "weight", "bias", "y", "N", "C", "O", "g"],
-    export: "conv2dWinograd",
-    args: ["x", "weight", "bias", "y", "N", "C", "O", "g", "flip", "work", "n0", "n1"],
-    check: checkedWinogradWindow("conv2dWinogradForward"),
-    derive: (a) => Object.assign(a, { flip: 0, n0: 0, n1: a.N }),
-    operands: [
-      input("x", (a) => a.N * a.C * a.g.H * a.g.W, nchw),
-      input("weight", (a) => a.O * a.C * 9, ockk),
-      input("bias", (a) => a.O, (a) => `${a.O} output channels`),
-      output("y", (a) => a.N * a.O * a.g.OH * a.g.OW, noyx),
-      windowOperand,
-      workspace("work", (a, k, p) => k.winogradWorkspaceBytes(a.C, a.O, p.g)),
-    ],
-    // Each thread transforms and multiplies its own images (with its own copy of the transformed weights).
-    split: {
-      kernel: "conv2dWinograd",
-      args: ["x", "weight", "bias", "y", "N", "C", "O", "g", "flip", "work", "n0", "n1"],
-      when: (a) => a.N > 1,
-      work: (a) => a.N * a.O * a.C * 9 * a.g.OH * a.g.OW,
-      shares: (a, T) => splitRange(a.N, T, 1).map(([n0, n1]) => ({ n0, n1 })),
-    },
-  },
-  {
-    // ∂ℓ/∂x: gy convolved with the rotated, transposed kernel over the transposed window (the export's C and O swap).
-    method: "conv2dWinogradBackwardInput",
-    params: ["weight", "gy", "gx", "N", "C", "O", "g"],
-    export: "conv2dWinograd",
-    args: ["gy", "weight", "bias", "gx", "N", "O", "C", "gT", "flip", "work", "n0", "n1"],
-    check: checkedWinogradWindow("conv2dWinogradBackwardInput"),
-    derive: (a) => Object.assign(a, { bias: 0, flip: 1, n0: 0, n1: a.N }),
-    operands: [
-      input("weight", (a) => a.O * a.C * 9, ockk),
-      input("gy", (a) => a.N * a.O * a.g.OH * a.g.OW, noyx),
-      output("gx", (a) => a.N * a.C * a.g.H * a.g.W, nchw),
-      { name: "gT", role: "input", type: "i32", size: () => 10, from: (a) => windowStruct(transposedWindow(a.g)) },
-      workspace("work", (a, k, p) => k.winogradWorkspaceBytes(a.O, a.C, p.gT)),
-    ],
-    split: {
-      kernel: "conv2dWinograd",
-      args: ["gy", "weight", "bias", "gx", "N", "O", "C", "gT", "flip", "work", "n0", "n1"],
-      when: (a) => a.N > 1,
-      work: (a) => a.N * a.O * a.C * 9 * a.g.OH * a.g.OW,
-      shares: (a, T) => splitRange(a.N, T, 1).map(([n0, n1]) => ({ n0, n1 })),
-    },
-  },
+  ...WINOGRAD_KERNELS,
   {
     method: "maxPool2dForward",
     params: ["x", "y", "argmax", "planes", "g"],

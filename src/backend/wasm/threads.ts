@@ -18,7 +18,7 @@
  */
 
 /** The kernels a team can split, by index in dispatches. */
-export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward", "conv2dWinograd"] as const;
+export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward", "conv2dWinograd", "conv2dWinogradWeight"] as const;
 export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
 
 /** Largest argument list of a parallel kernel. */
