@@ -6,13 +6,14 @@
  *
  * Every comparison runs twice: in float64 against the float64 golden values
  * (|a − e| ≤ 1e-12 + 1e-10·|e|), and in float32 against the same values with
- * float32 tolerances (stated at each comparison).
+ * float32 tolerances (stated at each comparison), all through ./allclose.ts.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { tensor, Tensor, nn, optim, noGrad } from "../src/index.js";
+import { assertAllClose, type Tolerance } from "./allclose.js";
 
 type DType = "float32" | "float64";
 const DTYPES: DType[] = ["float64", "float32"];
@@ -28,57 +29,14 @@ function loadFixture<T>(name: string): T {
   return JSON.parse(fs.readFileSync(file, "utf8")) as T;
 }
 
-interface Tol {
-  rtol: number;
-  atol: number;
-}
-
 /** float64 covshift vs float64 torch: agreement to ~1e-10 relative. */
-const TOL64: Tol = { rtol: 1e-10, atol: 1e-12 };
+const TOL64: Tolerance = { rtol: 1e-10, atol: 1e-12 };
 /** float32 covshift vs float64 torch: float32 rounding (~6e-8 per op) accumulated over a few ops. */
-const TOL32: Tol = { rtol: 1e-4, atol: 1e-5 };
-const tolFor = (dtype: DType): Tol => (dtype === "float64" ? TOL64 : TOL32);
+const TOL32: Tolerance = { rtol: 1e-4, atol: 1e-5 };
+const tolFor = (dtype: DType): Tolerance => (dtype === "float64" ? TOL64 : TOL32);
 
 function t(e: Enc, dtype: DType, requiresGrad = false): Tensor {
   return tensor(e.data, e.shape, { dtype, requiresGrad });
-}
-
-/** Element-wise |actual − expected| ≤ atol + rtol·|expected|, with a message naming the worst element. */
-function assertClose(actual: Tensor | null | undefined, expected: Enc, tol: Tol, what: string): void {
-  assert.ok(actual, `${what}: expected a tensor, got ${actual}`);
-  assert.deepEqual([...actual.shape], expected.shape, `${what}: shape`);
-  assertValuesClose(actual.data, expected.data, tol, what);
-}
-
-function assertValuesClose(actual: ArrayLike<number>, expected: readonly number[], tol: Tol, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    const bound = tol.atol + tol.rtol * Math.abs(e);
-    const err = Math.abs(a - e);
-    if (!(err <= bound)) {
-      const excess = Number.isFinite(err) ? err / bound : Infinity;
-      if (worst < 0 || excess > worstExcess) {
-        worst = i;
-        worstExcess = excess;
-      }
-    }
-  }
-  if (worst >= 0) {
-    const a = actual[worst];
-    const e = expected[worst];
-    assert.fail(
-      `${what}: element ${worst} is ${a}, PyTorch has ${e} (|diff| = ${Math.abs(a - e)}, ` +
-        `allowed ${tol.atol} + ${tol.rtol}·|e| = ${tol.atol + tol.rtol * Math.abs(e)})`,
-    );
-  }
-}
-
-function assertScalarClose(actual: number, expected: number, tol: Tol, what: string): void {
-  assertValuesClose([actual], [expected], tol, what);
 }
 
 // ---------------------------------------------------------------------------
@@ -201,7 +159,7 @@ for (const dtype of DTYPES) {
 
     test("training-mode output normalizes with the batch mean and biased batch variance: y = γ(x−μ_B)/√(σ²_B+ε)+β as in PyTorch", () => {
       // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
-      forEachBatch(dtype, (_c, r, o, where) => assertClose(o.y, r.y, tol, `${where}: y`));
+      forEachBatch(dtype, (_c, r, o, where) => assertAllClose(o.y, r.y, tol, `${where}: y`));
     });
 
     test("running mean after each batch is PyTorch's: (1−momentum)·old + momentum·μ_B, or the cumulative average when momentum is null", () => {
@@ -211,7 +169,7 @@ for (const dtype of DTYPES) {
           assert.equal(o.runningMean ?? null, null, `${where}: no running mean without trackRunningStats`);
           return;
         }
-        assertClose(o.runningMean, r.running_mean!, tol, `${where}: runningMean`);
+        assertAllClose(o.runningMean, r.running_mean!, tol, `${where}: runningMean`);
       });
     });
 
@@ -222,7 +180,7 @@ for (const dtype of DTYPES) {
           assert.equal(o.runningVar ?? null, null, `${where}: no running variance without trackRunningStats`);
           return;
         }
-        assertClose(o.runningVar, r.running_var!, tol, `${where}: runningVar`);
+        assertAllClose(o.runningVar, r.running_var!, tol, `${where}: runningVar`);
       });
     });
 
@@ -234,15 +192,15 @@ for (const dtype of DTYPES) {
 
     test("dx back-propagates through the batch mean and variance exactly as PyTorch's", () => {
       // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
-      forEachBatch(dtype, (_c, r, o, where) => assertClose(o.dx, r.dx, tol, `${where}: dx`));
+      forEachBatch(dtype, (_c, r, o, where) => assertAllClose(o.dx, r.dx, tol, `${where}: dx`));
     });
 
     test("dγ = Σ dy·x̂ and dβ = Σ dy per channel equal PyTorch's weight.grad and bias.grad", () => {
       // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
       forEachBatch(dtype, (c, r, o, where) => {
         if (!c.affine) return;
-        assertClose(o.dweight, r.dweight!, tol, `${where}: dweight`);
-        assertClose(o.dbias, r.dbias!, tol, `${where}: dbias`);
+        assertAllClose(o.dweight, r.dweight!, tol, `${where}: dweight`);
+        assertAllClose(o.dbias, r.dbias!, tol, `${where}: dbias`);
       });
     });
 
@@ -251,10 +209,10 @@ for (const dtype of DTYPES) {
       for (const c of bnFixture.cases) {
         const o = bnRun(c, dtype).eval;
         const where = `${c.name} (${dtype}) eval`;
-        assertClose(o.y, c.eval.y, tol, `${where}: y`);
+        assertAllClose(o.y, c.eval.y, tol, `${where}: y`);
         if (c.track_running_stats) {
-          assertClose(o.runningMean, c.eval.running_mean!, tol, `${where}: runningMean`);
-          assertClose(o.runningVar, c.eval.running_var!, tol, `${where}: runningVar`);
+          assertAllClose(o.runningMean, c.eval.running_mean!, tol, `${where}: runningMean`);
+          assertAllClose(o.runningVar, c.eval.running_var!, tol, `${where}: runningVar`);
           assert.equal(o.numBatchesTracked, c.eval.num_batches_tracked, `${where}: numBatchesTracked must not move in eval`);
         }
       }
@@ -265,10 +223,10 @@ for (const dtype of DTYPES) {
       for (const c of bnFixture.cases) {
         const o = bnRun(c, dtype).eval;
         const where = `${c.name} (${dtype}) eval`;
-        assertClose(o.dx, c.eval.dx, tol, `${where}: dx`);
+        assertAllClose(o.dx, c.eval.dx, tol, `${where}: dx`);
         if (c.affine) {
-          assertClose(o.dweight, c.eval.dweight!, tol, `${where}: dweight`);
-          assertClose(o.dbias, c.eval.dbias!, tol, `${where}: dbias`);
+          assertAllClose(o.dweight, c.eval.dweight!, tol, `${where}: dweight`);
+          assertAllClose(o.dbias, c.eval.dbias!, tol, `${where}: dbias`);
         }
       }
     });
@@ -279,8 +237,8 @@ for (const dtype of DTYPES) {
       assert.ok(c, "fixture case bn2d_large_offset");
       const run = bnRun(c, dtype);
       c.batches.forEach((r, i) => {
-        assertClose(run.batches[i].y, r.y, tol, `${c.name} (${dtype}) batch ${i + 1}: y`);
-        assertClose(run.batches[i].runningVar, r.running_var!, tol, `${c.name} (${dtype}) batch ${i + 1}: runningVar`);
+        assertAllClose(run.batches[i].y, r.y, tol, `${c.name} (${dtype}) batch ${i + 1}: y`);
+        assertAllClose(run.batches[i].runningVar, r.running_var!, tol, `${c.name} (${dtype}) batch ${i + 1}: runningVar`);
       });
     });
   });
@@ -331,13 +289,13 @@ function stateFromFixture(state: Record<string, Enc>, dtype: DType): Record<stri
   return sd;
 }
 
-function assertState(actual: Record<string, Tensor>, expected: Record<string, Enc>, tol: Tol, where: string): void {
+function assertState(actual: Record<string, Tensor>, expected: Record<string, Enc>, tol: Tolerance, where: string): void {
   assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort(), `${where}: state-dict keys`);
   for (const [k, e] of Object.entries(expected)) {
     if (k.endsWith("num_batches_tracked")) {
       assert.equal(actual[k].item(), e.data[0], `${where}: ${k}`);
     } else {
-      assertClose(actual[k], e, tol, `${where}: ${k}`);
+      assertAllClose(actual[k], e, tol, `${where}: ${k}`);
     }
   }
 }
@@ -389,7 +347,7 @@ function mlpRun(cfg: SgdConfig, dtype: DType): MlpObserved {
 }
 
 /** float32 through 3 SGD steps of a 7-layer net: 1e-5 absolute + 1e-4 relative. */
-const TOL32_MLP: Tol = { rtol: 1e-4, atol: 1e-5 };
+const TOL32_MLP: Tolerance = { rtol: 1e-4, atol: 1e-5 };
 
 for (const dtype of DTYPES) {
   const tol = dtype === "float64" ? TOL64 : TOL32_MLP;
@@ -412,7 +370,7 @@ for (const dtype of DTYPES) {
       test(`${label}: the mean cross-entropy loss at each of 3 steps equals PyTorch's`, () => {
         // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
         const o = mlpRun(cfg, dtype);
-        cfg.steps.forEach((s, i) => assertScalarClose(o.losses[i], s.loss, tol, `${cfg.name} (${dtype}) step ${i + 1}: loss`));
+        cfg.steps.forEach((s, i) => assertAllClose(o.losses[i], s.loss, tol, `${cfg.name} (${dtype}) step ${i + 1}: loss`));
       });
 
       test(`${label}: every parameter's gradient at each step equals PyTorch's (backprop through two BatchNorm layers)`, () => {
@@ -420,7 +378,7 @@ for (const dtype of DTYPES) {
         const o = mlpRun(cfg, dtype);
         cfg.steps.forEach((s, i) => {
           for (const [k, e] of Object.entries(s.grads)) {
-            assertClose(o.grads[i][k], e, tol, `${cfg.name} (${dtype}) step ${i + 1}: grad of ${k}`);
+            assertAllClose(o.grads[i][k], e, tol, `${cfg.name} (${dtype}) step ${i + 1}: grad of ${k}`);
           }
         });
       });
@@ -433,7 +391,7 @@ for (const dtype of DTYPES) {
 
       test(`${label}: the trained model in eval mode gives PyTorch's logits`, () => {
         // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
-        assertClose(mlpRun(cfg, dtype).evalLogits, cfg.eval_logits, tol, `${cfg.name} (${dtype}): eval logits`);
+        assertAllClose(mlpRun(cfg, dtype).evalLogits, cfg.eval_logits, tol, `${cfg.name} (${dtype}): eval logits`);
       });
     }
   });
@@ -458,16 +416,16 @@ for (const dtype of DTYPES) {
       const logits = t(ce.logits, dtype, true);
       const loss = new nn.CrossEntropyLoss().forward(logits, ce.targets);
       assert.ok(Number.isFinite(loss.item()), `loss is ${loss.item()}`);
-      assertScalarClose(loss.item(), ce.loss, tol, `cross-entropy (${dtype}): loss`);
+      assertAllClose(loss.item(), ce.loss, tol, `cross-entropy (${dtype}): loss`);
       loss.backward();
-      assertClose(logits.grad, ce.dlogits, tol, `cross-entropy (${dtype}): dlogits`);
+      assertAllClose(logits.grad, ce.dlogits, tol, `cross-entropy (${dtype}): dlogits`);
     });
 
     test("cross-entropy accepts Int32Array targets with the same result", () => {
       // tolerance: float64 1e-12 + 1e-10·|e|; float32 1e-5 + 1e-4·|e|
       const ce = opsFixture.cross_entropy;
       const loss = new nn.CrossEntropyLoss().forward(t(ce.logits, dtype), Int32Array.from(ce.targets));
-      assertScalarClose(loss.item(), ce.loss, tol, `cross-entropy (${dtype}, Int32Array): loss`);
+      assertAllClose(loss.item(), ce.loss, tol, `cross-entropy (${dtype}, Int32Array): loss`);
     });
 
     test("sigmoid values and gradient dy·σ(1−σ) equal PyTorch's from −800 to 800 (no overflow)", () => {
@@ -475,9 +433,9 @@ for (const dtype of DTYPES) {
       const a = opsFixture.activations;
       const x = t(a.x, dtype, true);
       const y = new nn.Sigmoid().forward(x);
-      assertClose(y, a.sigmoid.y, tol, `sigmoid (${dtype}): y`);
+      assertAllClose(y, a.sigmoid.y, tol, `sigmoid (${dtype}): y`);
       y.backward(t(a.dy, dtype));
-      assertClose(x.grad, a.sigmoid.dx, tol, `sigmoid (${dtype}): dx`);
+      assertAllClose(x.grad, a.sigmoid.dx, tol, `sigmoid (${dtype}): dx`);
     });
 
     test("relu values and gradient equal PyTorch's, with gradient 0 at x = 0", () => {
@@ -485,9 +443,9 @@ for (const dtype of DTYPES) {
       const a = opsFixture.activations;
       const x = t(a.x, dtype, true);
       const y = new nn.ReLU().forward(x);
-      assertClose(y, a.relu.y, tol, `relu (${dtype}): y`);
+      assertAllClose(y, a.relu.y, tol, `relu (${dtype}): y`);
       y.backward(t(a.dy, dtype));
-      assertClose(x.grad, a.relu.dx, tol, `relu (${dtype}): dx`);
+      assertAllClose(x.grad, a.relu.dx, tol, `relu (${dtype}): dx`);
       const zero = a.x.data.indexOf(0);
       assert.equal(x.grad!.data[zero], 0, "relu'(0) = 0 as in PyTorch");
     });

@@ -12,7 +12,8 @@
  * pooling and its argmax) must agree exactly.
  */
 import { describe, it } from "node:test";
-import { assertSame, assertWithin } from "./assert.js";
+import { assertSame } from "./assert.js";
+import { assertAllClose } from "../allclose.js";
 import { wasmBuilds } from "./builds.js";
 import assert from "node:assert/strict";
 import type { PoolWindows, Window2d } from "../../src/backend/backend.js";
@@ -103,7 +104,7 @@ for (const w of builds) {
         ref.col2im(cols, C, g, d0);
         w.col2im(cols, C, g, d1);
         ref.col2im(abs(cols), C, g, mag);
-        assertWithin(d1, d0, (i) => (g.kh * g.kw + 1) * u * mag[i], `dx (${label})`);
+        assertAllClose(d1, d0, { atol: (i) => (g.kh * g.kw + 1) * u * mag[i], rtol: 0 }, `dx (${label})`);
       }
     });
 
@@ -120,7 +121,7 @@ for (const w of builds) {
           ref.conv2dForward(x, weight, bias, y0, N, C, O, g);
           w.conv2dForward(x, weight, bias, y1, N, C, O, g);
           ref.conv2dForward(abs(x), abs(weight), bias === null ? null : abs(bias), mag, N, C, O, g);
-          assertWithin(y1, y0, (i) => (K + 2) * u * mag[i] + 1e-30, `y (${label}, bias ${withBias})`);
+          assertAllClose(y1, y0, { atol: (i) => (K + 2) * u * mag[i] + 1e-30, rtol: 0 }, `y (${label}, bias ${withBias})`);
         }
       }
     });
@@ -140,9 +141,9 @@ for (const w of builds) {
         ref.conv2dBackward(x, weight, gy, gx0, gw0, gb0, N, C, O, g);
         w.conv2dBackward(x, weight, gy, gx1, gw1, gb1, N, C, O, g);
         ref.conv2dBackward(abs(x), abs(weight), abs(gy), mx, mw, mb, N, C, O, g);
-        assertWithin(gx1, gx0, (i) => (O + g.kh * g.kw + 2) * u * mx[i] + 1e-30, `gx (${label})`);
-        assertWithin(gw1, gw0, (i) => (N * L + 2) * u * mw[i] + 1e-30, `gw (${label})`);
-        assertWithin(gb1, gb0, (i) => 2 * u * Math.abs(gb0[i]) + 1e-12 * mb[i], `gb (${label})`);
+        assertAllClose(gx1, gx0, { atol: (i) => (O + g.kh * g.kw + 2) * u * mx[i] + 1e-30, rtol: 0 }, `gx (${label})`);
+        assertAllClose(gw1, gw0, { atol: (i) => (N * L + 2) * u * mw[i] + 1e-30, rtol: 0 }, `gw (${label})`);
+        assertAllClose(gb1, gb0, { atol: (i) => 1e-12 * mb[i], rtol: 2 * u }, `gb (${label})`);
       }
     });
 
@@ -238,7 +239,7 @@ for (const w of builds) {
         ref.maxPool2dBackward(gy, argmax, gx0, planes, g);
         w.maxPool2dBackward(gy, argmax, gx1, planes, g);
         ref.maxPool2dBackward(abs(gy), argmax, mag, planes, g);
-        assertWithin(gx1, gx0, (i) => 2 * u * mag[i], `gx (${label})`);
+        assertAllClose(gx1, gx0, { atol: (i) => 2 * u * mag[i], rtol: 0 }, `gx (${label})`);
       }
     });
 
@@ -300,7 +301,7 @@ for (const w of builds) {
         ref.avgPool2dForward(x, y0, planes, win);
         w.avgPool2dForward(x, y1, planes, win);
         ref.avgPool2dForward(abs(x), mag, planes, win);
-        assertWithin(y1, y0, (i) => (windowSize(win, i) + 2) * u * mag[i], `y (${label})`);
+        assertAllClose(y1, y0, { atol: (i) => (windowSize(win, i) + 2) * u * mag[i], rtol: 0 }, `y (${label})`);
       }
     });
 
@@ -314,7 +315,7 @@ for (const w of builds) {
         w.avgPool2dBackward(gy, gx1, planes, win);
         ref.avgPool2dBackward(abs(gy), mag, planes, win);
         // An input lies in at most ⌈k/s⌉² windows; every one of these cases has fewer than 16.
-        assertWithin(gx1, gx0, (i) => 18 * u * mag[i], `gx (${label})`);
+        assertAllClose(gx1, gx0, { atol: (i) => 18 * u * mag[i], rtol: 0 }, `gx (${label})`);
       }
     });
   });

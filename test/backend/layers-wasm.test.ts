@@ -17,6 +17,7 @@ import { Generator, getBackend, nn, ops, registerBackend, setBackend, Tensor } f
 import type { WasmBackend } from "../../src/backend/wasm/index.js";
 import { wasmBuilds } from "./builds.js";
 import { randn } from "../core/helpers.js";
+import { assertAllClose, maxAbs } from "../allclose.js";
 
 const initial = getBackend().name;
 after(() => setBackend(initial));
@@ -39,17 +40,8 @@ function run(backend: "reference" | "wasm", f: (t: Tensor[]) => Tensor, inputs: 
   return [y.data as Float32Array, ...copies.map((t) => t.grad!.data as Float32Array)];
 }
 
-function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < expected.length; i++) {
-    const tol = 1e-5 * scale + 1e-5 * Math.abs(expected[i]);
-    if (!(Math.abs(actual[i] - expected[i]) <= tol)) {
-      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]} ± ${tol.toExponential(2)}`);
-    }
-  }
-}
+/** The wasm kernels against the reference, entry by entry: |Δ| ≤ 1e-5·max|ref| + 1e-5·|ref|. */
+const f32OfReference = (ref: Float32Array) => ({ atol: 1e-5 * maxAbs(ref), rtol: 1e-5 });
 
 function compare(label: string, f: (t: Tensor[]) => Tensor, inputs: Tensor[], exact = false): void {
   const expected = run("reference", f, inputs);
@@ -57,7 +49,7 @@ function compare(label: string, f: (t: Tensor[]) => Tensor, inputs: Tensor[], ex
   const names = ["output", ...inputs.map((_, i) => `gradient of input ${i}`)];
   for (let i = 0; i < expected.length; i++) {
     if (exact) assert.deepEqual(actual[i], expected[i], `${label}: ${names[i]}`);
-    else assertClose(actual[i], expected[i], `${label}: ${names[i]}`);
+    else assertAllClose(actual[i], expected[i], f32OfReference(expected[i]), `${label}: ${names[i]}`);
   }
 }
 
@@ -122,7 +114,7 @@ for (const b of builds) {
         return [y.data, xi.grad!.data, ...model.parameters().map((p) => p.grad!.data)] as Float32Array[];
       });
       const [expected, actual] = results;
-      for (let i = 0; i < expected.length; i++) assertClose(actual[i], expected[i], `tensor ${i} (output, input gradient, parameter gradients)`);
+      for (let i = 0; i < expected.length; i++) assertAllClose(actual[i], expected[i], f32OfReference(expected[i]), `tensor ${i} (output, input gradient, parameter gradients)`);
     });
 
     it("float64 tensors still run on the reference backend while wasm is selected: bit-identical results", () => {

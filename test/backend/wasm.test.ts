@@ -9,7 +9,8 @@
  * up the result (not of the result alone, which may cancel).
  */
 import { describe, it } from "node:test";
-import { assertSame, assertWithin } from "./assert.js";
+import { assertSame } from "./assert.js";
+import { assertAllClose } from "../allclose.js";
 import { wasmBuilds } from "./builds.js";
 import assert from "node:assert/strict";
 import { referenceBackend as ref } from "../../src/backend/reference/index.js";
@@ -180,8 +181,8 @@ for (const w of builds) {
         ref.channelMoments(x, N, C, S, m0, v0);
         w.channelMoments(x, N, C, S, m1, v1);
         // Both sum float32 data in double precision, in different orders: |x| ≤ 3.5, so 1e-12 is ~10⁴ ulps of double.
-        assertWithin(m1, m0, () => 1e-12, `mean (${N}, ${C}, ${S})`);
-        assertWithin(v1, v0, (c) => 1e-12 * (1 + v0[c]), `variance (${N}, ${C}, ${S})`);
+        assertAllClose(m1, m0, { atol: 1e-12, rtol: 0 }, `mean (${N}, ${C}, ${S})`);
+        assertAllClose(v1, v0, { atol: 1e-12, rtol: 1e-12 }, `variance (${N}, ${C}, ${S})`); // 1e-12·(1 + σ²), σ² ≥ 0
       }
     });
 
@@ -197,7 +198,7 @@ for (const w of builds) {
         ref.channelAffine(x, y0, N, C, S, center, scale, shift);
         w.channelAffine(x, y1, N, C, S, center, scale, shift);
         const c = (i: number) => Math.floor(i / S) % C;
-        assertWithin(y1, y0, (i) => 4 * u * (Math.abs((x[i] - center[c(i)]) * scale[c(i)]) + Math.abs(shift[c(i)])), `y (${N}, ${C}, ${S})`);
+        assertAllClose(y1, y0, { atol: (i) => 4 * u * (Math.abs((x[i] - center[c(i)]) * scale[c(i)]) + Math.abs(shift[c(i)])), rtol: 0 }, `y (${N}, ${C}, ${S})`);
       }
     });
 
@@ -213,8 +214,8 @@ for (const w of builds) {
         w.channelGradSums(x, dy, N, C, S, mean, s1, d1);
         const m = N * S;
         // |dy| ≤ 1 and |x − μ| ≤ 4.5: sums of m terms bounded by m and 4.5m.
-        assertWithin(s1, s0, () => 1e-12 * m, `sumDy (${N}, ${C}, ${S})`);
-        assertWithin(d1, d0, () => 1e-12 * 4.5 * m, `sumDyXmu (${N}, ${C}, ${S})`);
+        assertAllClose(s1, s0, { atol: 1e-12 * m, rtol: 0 }, `sumDy (${N}, ${C}, ${S})`);
+        assertAllClose(d1, d0, { atol: 1e-12 * 4.5 * m, rtol: 0 }, `sumDyXmu (${N}, ${C}, ${S})`);
       }
     });
 
@@ -232,10 +233,10 @@ for (const w of builds) {
         ref.channelGradInput(x, dy, dx0, N, C, S, mean, a, b, k);
         w.channelGradInput(x, dy, dx1, N, C, S, mean, a, b, k);
         const c = (i: number) => Math.floor(i / S) % C;
-        assertWithin(
+        assertAllClose(
           dx1,
           dx0,
-          (i) => 6 * u * (Math.abs(dy[i]) + Math.abs(a[c(i)]) + Math.abs((x[i] - mean[c(i)]) * b[c(i)])) * Math.abs(k[c(i)]),
+          { atol: (i) => 6 * u * (Math.abs(dy[i]) + Math.abs(a[c(i)]) + Math.abs((x[i] - mean[c(i)]) * b[c(i)])) * Math.abs(k[c(i)]), rtol: 0 },
           `dx (${N}, ${C}, ${S})`,
         );
       }
@@ -260,9 +261,9 @@ for (const w of builds) {
         const [m0, v0, m1, v1] = [new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(C)];
         ref.channelMoments(data, NN, CC, SS, m0, v0);
         w.channelMoments(data, NN, CC, SS, m1, v1);
-        assertWithin(m1, m0, (c) => 1e-12 * Math.abs(m0[c]), `mean, S = ${SS}`);
-        assertWithin(v1, v0, (c) => 1e-9 * v0[c], `variance, S = ${SS}`);
-        assert.ok(Math.abs(Math.sqrt(v0[0]) - 1e-2) < 2e-3, `channel 0 has std ≈ 1e-2 (${Math.sqrt(v0[0])})`);
+        assertAllClose(m1, m0, { atol: 0, rtol: 1e-12 }, `mean, S = ${SS}`);
+        assertAllClose(v1, v0, { atol: 0, rtol: 1e-9 }, `variance, S = ${SS}`); // σ² ≥ 0: 1e-9·σ²
+        assertAllClose(Math.sqrt(v0[0]), 1e-2, { atol: 2e-3, rtol: 0 }, "channel 0's std (the data has std ≈ 1e-2)");
 
         // BN forward with γ = 1, β = 0: center = μ, scale = 1/σ, shift = 0.
         const scale = Float64Array.from(v0, (v) => 1 / Math.sqrt(v));
@@ -272,7 +273,7 @@ for (const w of builds) {
         ref.channelAffine(data, y0, NN, CC, SS, m0, scale, shift);
         w.channelAffine(data, y1, NN, CC, SS, m0, scale, shift);
         // x̂ is O(1); float32 x − μ is exact near μ, so the error is a few ulps of x̂.
-        assertWithin(y1, y0, () => 1e-5, `x̂, S = ${SS}`);
+        assertAllClose(y1, y0, { atol: 1e-5, rtol: 0 }, `x̂, S = ${SS}`);
 
         // The folded form x·scale + (shift − μ·scale) in float32 cannot do this: x·scale ≈ 1e6 has
         // ulps of 0.06, so x̂ of channel 0 comes out off by several hundredths.
@@ -309,7 +310,7 @@ for (const w of builds) {
         const o1 = new Float32Array(cols).fill(NaN);
         ref.sumRows(g, rows, cols, o0);
         w.sumRows(g, rows, cols, o1);
-        assertWithin(o1, o0, (j) => u * Math.abs(o0[j]) + 1e-12 * rows, `out (${rows}×${cols})`);
+        assertAllClose(o1, o0, { atol: 1e-12 * rows, rtol: u }, `out (${rows}×${cols})`);
       }
     });
 
@@ -323,7 +324,7 @@ for (const w of builds) {
         const y1 = new Float32Array(n);
         ref.sigmoid(x, y0);
         w.sigmoid(x, y1);
-        assertWithin(y1, y0, (i) => 4e-7 * Math.abs(y0[i]) + 2e-45, `sigmoid (n = ${n})`);
+        assertAllClose(y1, y0, { atol: 2e-45, rtol: 4e-7, equalNan: true }, `sigmoid (n = ${n})`); // NaN → NaN
       }
       const y = new Float32Array(4);
       w.sigmoid(Float32Array.from([Infinity, -Infinity, 0, NaN]), y);
@@ -340,7 +341,7 @@ for (const w of builds) {
         const d1 = new Float32Array(n);
         ref.sigmoidBackward(y, dy, d0);
         w.sigmoidBackward(y, dy, d1);
-        assertWithin(d1, d0, (i) => 3 * u * Math.abs(d0[i]), `dx (n = ${n})`);
+        assertAllClose(d1, d0, { atol: 0, rtol: 3 * u }, `dx (n = ${n})`);
       }
     });
 
@@ -374,8 +375,8 @@ for (const w of builds) {
         const [p0, p1] = [new Float32Array(N * C), new Float32Array(N * C)];
         const l0 = ref.softmaxCrossEntropy(logits, targets, N, C, p0);
         const l1 = w.softmaxCrossEntropy(logits, targets, N, C, p1);
-        assertWithin(p1, p0, (i) => u * p0[i] + 1e-30, `probs (${N}, ${C})`);
-        assertWithin([l1], [l0], () => 1e-12 * Math.abs(l0) + 1e-300, `loss (${N}, ${C})`);
+        assertAllClose(p1, p0, { atol: 1e-30, rtol: u }, `probs (${N}, ${C})`); // probabilities ≥ 0: u·p + 1e-30
+        assertAllClose(l1, l0, { atol: 1e-300, rtol: 1e-12 }, `loss (${N}, ${C})`);
       }
     });
 
@@ -400,8 +401,8 @@ for (const w of builds) {
             w.sgdStep(p1, g, v1, firstStep, 0.1, cfg.momentum, cfg.dampening, cfg.weightDecay, cfg.nesterov);
             // Every term is at most |p| + |g| + |v| (lr, μ ≤ 1), each float32 op rounds once.
             const mag = (i: number) => Math.abs(pBefore[i]) + Math.abs(g[i]) + (vBefore === null ? 0 : Math.abs(vBefore[i]));
-            assertWithin(p1, p0, (i) => 4 * u * mag(i), `param (${JSON.stringify(cfg)}, n = ${n}, first = ${firstStep})`);
-            if (v0 !== null && v1 !== null) assertWithin(v1, v0, (i) => 4 * u * mag(i), `velocity (n = ${n}, first = ${firstStep})`);
+            assertAllClose(p1, p0, { atol: (i) => 4 * u * mag(i), rtol: 0 }, `param (${JSON.stringify(cfg)}, n = ${n}, first = ${firstStep})`);
+            if (v0 !== null && v1 !== null) assertAllClose(v1, v0, { atol: (i) => 4 * u * mag(i), rtol: 0 }, `velocity (n = ${n}, first = ${firstStep})`);
             // Keep both runs on the same inputs for the next step.
             p1.set(p0);
             if (v0 !== null && v1 !== null) v1.set(v0);
@@ -552,7 +553,7 @@ function checkGemm(
   // A float32 sum of K products errs by at most (K + 1)·u of Σ|terms| (a bound, seldom approached);
   // the result and the beta·C term round once more each.
   const tol = (i: number) => (K + 2) * u * mag[i] + (beta === 0 ? 0 : 2 * u * Math.abs(beta * c[i])) + 1e-30;
-  assertWithin(c1, c0, tol, `gemm ${transA ? "T" : "N"}${transB ? "T" : "N"} ${M}×${N}×${K} alpha=${alpha} beta=${beta}`);
+  assertAllClose(c1, c0, { atol: tol, rtol: 0, equalNan: true }, `gemm ${transA ? "T" : "N"}${transB ? "T" : "N"} ${M}×${N}×${K} alpha=${alpha} beta=${beta}`);
 }
 
 /** (N, C, S) data laid out as (N·S, C): row (n, s) holds the C channels of one position. */

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Generator, nn, noGrad, ops, Tensor, tensor } from "../../src/index.js";
-import { assertAllClose, gradcheck, randn } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { gradcheck, randn } from "../core/helpers.js";
 
 interface Enc {
   shape: number[];

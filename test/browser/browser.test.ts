@@ -29,6 +29,7 @@ import { extname, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
 import { CHROMIUM_ARGS, chromiumPath, loadPlaywright } from "./chromium.js";
+import { assertAllClose, maxAbs } from "../allclose.js";
 
 const { playwright, skipReason } = await loadPlaywright();
 
@@ -190,16 +191,8 @@ function startServer(): Promise<Server> {
   });
 }
 
-/** Within float32 tolerance of the reference: |Δ| ≤ 1e-4·max|ref| + 1e-4·|ref|, entry by entry. */
-function assertClose(actual: number[], expected: number[], label: string): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  for (let i = 0; i < expected.length; i++) {
-    const allowed = 1e-4 * scale + 1e-4 * Math.abs(expected[i]);
-    const diff = Math.abs(actual[i] - expected[i]);
-    assert.ok(diff <= allowed, `${label}[${i}]: wasm ${actual[i]} vs reference ${expected[i]}: |Δ| ${diff} > ${allowed}`);
-  }
-}
+/** Within float32 tolerance of the reference, entry by entry: |Δ| ≤ 1e-4·max|ref| + 1e-4·|ref|. */
+const f32OfReference = (ref: ArrayLike<number>) => ({ atol: 1e-4 * maxAbs(ref), rtol: 1e-4 });
 
 /** Bit-for-bit equality of two runs (numbers compared with Object.is: −0 ≠ 0). */
 function assertSameBits(actual: Run, expected: Run, label: string): void {
@@ -281,12 +274,12 @@ describeOrSkip("the core and the wasm backend in Chromium", { skip: skipReason, 
       `the loss goes down at every step, by over 10% in all: ${losses.join(", ")}`,
     );
     const ref = r.reference!;
-    assertClose(losses, ref.losses, "loss");
+    assertAllClose(losses, ref.losses, f32OfReference(ref.losses), "loss: wasm vs reference");
     assert.deepEqual(
       r.wasm.state.map(([name]) => name),
       ref.state.map(([name]) => name),
     );
-    for (let i = 0; i < ref.state.length; i++) assertClose(r.wasm.state[i][1], ref.state[i][1], ref.state[i][0]);
+    for (let i = 0; i < ref.state.length; i++) assertAllClose(r.wasm.state[i][1], ref.state[i][1], f32OfReference(ref.state[i][1]), `${ref.state[i][0]}: wasm vs reference`);
   });
 
   it("(b) not isolated: the private-memory fallback trains to the same bits as the shared memory", async () => {

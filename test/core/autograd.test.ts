@@ -5,7 +5,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { manualSeed, nn, noGrad, isGradEnabled, ops, tensor, Tensor } from "../../src/index.js";
-import { assertAllClose, bytesOf } from "./helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { bytesOf } from "./helpers.js";
 
 describe("autograd", () => {
   it("a chain of 100,000 ops ((x + 1)·1, 50,000 times) backpropagates without a stack overflow, with d/dx = 1", () => {

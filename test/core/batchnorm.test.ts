@@ -7,7 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, noGrad, ops, optim, Tensor } from "../../src/index.js";
 import { batchNormBackwardChainRule } from "../../src/backend/reference/batchnormChainRule.js";
-import { assertAllClose, bytesOf, randn, randu } from "./helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { bytesOf, randn, randu } from "./helpers.js";
 
 // ---------------------------------------------------------------- hand math
 
@@ -163,8 +164,8 @@ describe("BN backward: the paper's chain rule and the fused kernel are the same 
       for (let c = 0; c < C; c++) {
         const { sum, sumAbs, dot, dotAbs } = invariantSums(bn, x, c);
         assert.ok(sumAbs > 0.1, "the gradient is not trivially zero");
-        assert.ok(Math.abs(sum) <= 1e-10 * sumAbs, `channel ${c}: Σ dx = ${sum} (Σ|dx| = ${sumAbs})`);
-        assert.ok(Math.abs(dot) <= 1e-10 * dotAbs, `channel ${c}: Σ dx·x̂ = ${dot} (Σ|dx·x̂| = ${dotAbs})`);
+        assertAllClose(sum, 0, { atol: 1e-10 * sumAbs, rtol: 0 }, `channel ${c}: Σ dx (atol 1e-10·Σ|dx|)`);
+        assertAllClose(dot, 0, { atol: 1e-10 * dotAbs, rtol: 0 }, `channel ${c}: Σ dx·x̂ (atol 1e-10·Σ|dx·x̂|)`);
       }
     });
   }
@@ -184,7 +185,7 @@ describe("BN backward: the paper's chain rule and the fused kernel are the same 
         const mu = meanOf(pick(x.data, idx));
         for (const i of idx) sumGXhat += dy.data[i] * ((x.data[i] - mu) / s);
         const predicted = (sumGXhat / s) * (bn.eps / (s2 + bn.eps));
-        assert.ok(Math.abs(sum) <= 1e-10 * sumAbs, `channel ${c}: Σ dx = ${sum} (Σ|dx| = ${sumAbs})`);
+        assertAllClose(sum, 0, { atol: 1e-10 * sumAbs, rtol: 0 }, `channel ${c}: Σ dx (atol 1e-10·Σ|dx|)`);
         assertAllClose(dot, predicted, { atol: 1e-10 * dotAbs, rtol: 1e-8 }, `channel ${c}: Σ dx·x̂`);
       }
     });

@@ -1,58 +1,11 @@
 /**
- * Shared tools of the core suite: a float64 finite-difference gradient check,
- * an all-close assertion with stated tolerances, and seeded test data.
+ * Shared tools of the core suite: a float64 finite-difference gradient check
+ * (compared with the suite's one all-close assertion, ../allclose.ts) and
+ * seeded test data.
  */
 import assert from "node:assert/strict";
 import { Generator, noGrad, Tensor } from "../../src/index.js";
-
-export interface Tolerance {
-  /** absolute tolerance */
-  atol: number;
-  /** relative tolerance, against |expected| */
-  rtol: number;
-}
-
-type Values = Tensor | ArrayLike<number> | number;
-
-function flat(v: Values): ArrayLike<number> {
-  if (typeof v === "number") return [v];
-  if (v instanceof Tensor) return v.data;
-  return v;
-}
-
-/**
- * Assert |actual − expected| ≤ atol + rtol·|expected| elementwise (NaN only
- * matches NaN). On failure the message names the worst element.
- */
-export function assertAllClose(actual: Values, expected: Values, tol: Tolerance, message = ""): void {
-  const a = flat(actual);
-  const e = flat(expected);
-  if (actual instanceof Tensor && expected instanceof Tensor) {
-    assert.deepEqual([...actual.shape], [...expected.shape], `${message}: shapes differ`);
-  }
-  assert.equal(a.length, e.length, `${message}: ${a.length} values vs ${e.length} expected`);
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]) && Number.isNaN(e[i])) continue;
-    const err = Math.abs(a[i] - e[i]);
-    const allowed = tol.atol + tol.rtol * Math.abs(e[i]);
-    const ok = err <= allowed || a[i] === e[i];
-    if (!ok) {
-      const excess = Number.isNaN(err) ? Infinity : err / allowed;
-      if (worst < 0 || excess > worstExcess) {
-        worst = i;
-        worstExcess = excess;
-      }
-    }
-  }
-  if (worst >= 0) {
-    assert.fail(
-      `${message}: not close at index ${worst} of ${a.length}: actual ${a[worst]}, expected ${e[worst]}, ` +
-        `|diff| ${Math.abs(a[worst] - e[worst])} > atol ${tol.atol} + rtol ${tol.rtol}·|expected|`,
-    );
-  }
-}
+import { assertAllClose, type Tolerance } from "../allclose.js";
 
 /** A float64 (or float32) tensor of seeded standard normal values, times `scale`, plus `shift`. */
 export function randn(

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { DataLoader, Generator, nn, noGrad, ops, optim, summary, tensor, Tensor } from "../../src/index.js";
-import { assertAllClose, type Tolerance } from "./helpers.js";
+import { assertAllClose, type Tolerance } from "../allclose.js";
 
 interface Enc {
   shape: number[];

@@ -5,7 +5,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, noGrad, ops, optim, Tensor, tensor } from "../../src/index.js";
-import { assertAllClose, bytesOf, randn } from "./helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { bytesOf, randn } from "./helpers.js";
 
 const mlp = (seed: number, dtype: "float32" | "float64" = "float32") => {
   const g = new Generator(seed);

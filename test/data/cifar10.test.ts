@@ -6,8 +6,10 @@ import { CIFAR10_CLASSES, CIFAR10_URL, extractCifarArchive, loadCifar10 } from "
 import { resolveDataDir } from "../../src/data/datadir.js";
 import { readTar } from "../../src/data/download.js";
 import { cifarRecords, fakeFetch, gzip, makeTempDir, offlineFetch, removeTempDirs, tarBytes } from "./helpers.js";
+import { realData } from "../realData.js";
+import { describeOrSkip } from "../skip.js";
 
-const REAL_CIFAR = path.resolve("../shared/data/cifar10");
+const CIFAR = realData("cifar10"); // "the real CIFAR-10 files" need ../shared/data/cifar10
 const RECORD = 3073;
 
 after(removeTempDirs);
@@ -186,9 +188,9 @@ describe("readTar", () => {
   });
 });
 
-describe("the real CIFAR-10 files in ../shared/data/cifar10", () => {
+describeOrSkip("the real CIFAR-10 files in ../shared/data/cifar10", { skip: CIFAR.skip }, () => {
   const firstByte = (name: string, record = 0) => {
-    const fd = fs.openSync(path.join(REAL_CIFAR, name), "r");
+    const fd = fs.openSync(path.join(CIFAR.dir, name), "r");
     try {
       const b = Buffer.alloc(1);
       fs.readSync(fd, b, 0, 1, record * RECORD);
@@ -200,11 +202,11 @@ describe("the real CIFAR-10 files in ../shared/data/cifar10", () => {
 
   it("the first training label is data_batch_1's first byte, 6 (frog), followed by its 3,072 pixel bytes", async () => {
     assert.equal(firstByte("data_batch_1.bin"), 6);
-    const got = await loadCifar10(REAL_CIFAR, "train", { download: false, limit: 1 });
+    const got = await loadCifar10(CIFAR.dir, "train", { download: false, limit: 1 });
     assert.equal(got.count, 1);
     assert.equal(got.labels[0], 6);
     assert.equal(CIFAR10_CLASSES[got.labels[0]], "frog");
-    const fd = fs.openSync(path.join(REAL_CIFAR, "data_batch_1.bin"), "r");
+    const fd = fs.openSync(path.join(CIFAR.dir, "data_batch_1.bin"), "r");
     const pixels = Buffer.alloc(3072);
     fs.readSync(fd, pixels, 0, 3072, 1);
     fs.closeSync(fd);
@@ -212,13 +214,13 @@ describe("the real CIFAR-10 files in ../shared/data/cifar10", () => {
   });
 
   it("a training limit past 10,000 continues into data_batch_2", async () => {
-    const got = await loadCifar10(REAL_CIFAR, "train", { download: false, limit: 10001 });
+    const got = await loadCifar10(CIFAR.dir, "train", { download: false, limit: 10001 });
     assert.equal(got.count, 10001);
     assert.equal(got.labels[10000], firstByte("data_batch_2.bin"));
   });
 
   it("the full training split has 45,000 images and every class", async () => {
-    const got = await loadCifar10(REAL_CIFAR, "train", { download: false });
+    const got = await loadCifar10(CIFAR.dir, "train", { download: false });
     assert.equal(got.count, 45000);
     assert.equal(got.images.length, 45000 * 3072);
     assert.equal(new Set(got.labels).size, 10);
@@ -226,16 +228,16 @@ describe("the real CIFAR-10 files in ../shared/data/cifar10", () => {
   });
 
   it("the validation split is the last 5,000 records of data_batch_5", async () => {
-    const got = await loadCifar10(REAL_CIFAR, "validation", { download: false });
+    const got = await loadCifar10(CIFAR.dir, "validation", { download: false });
     assert.equal(got.count, 5000);
     assert.equal(got.labels[0], firstByte("data_batch_5.bin", 5000));
     assert.equal(got.labels[4999], firstByte("data_batch_5.bin", 9999));
   });
 
   it("without test_batch.bin, the test split is the 1,000 records whose labels match the official ones", async () => {
-    const got = await loadCifar10(REAL_CIFAR, "test", { download: false });
+    const got = await loadCifar10(CIFAR.dir, "test", { download: false });
     assert.equal(got.count, 1000);
-    const official = fs.readFileSync(path.join(REAL_CIFAR, "test_labels_all10000.u8"));
+    const official = fs.readFileSync(path.join(CIFAR.dir, "test_labels_all10000.u8"));
     assert.deepEqual(got.labels, new Uint8Array(official.subarray(0, 1000)));
   });
 });

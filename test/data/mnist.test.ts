@@ -7,8 +7,10 @@ import { resolveDataDir } from "../../src/data/datadir.js";
 import { parseIdx, readIdxFile } from "../../src/data/idx.js";
 import { loadMnist, mnistToFloat, MNIST_MIRRORS } from "../../src/data/mnist.js";
 import { fakeFetch, fakeMnistImages, gzip, idxBytes, makeTempDir, offlineFetch, removeTempDirs } from "./helpers.js";
+import { realData } from "../realData.js";
+import { describeOrSkip } from "../skip.js";
 
-const REAL_MNIST = path.resolve("../shared/data/mnist");
+const MNIST = realData("mnist"); // the mirror fallback and "the real MNIST files" need ../shared/data/mnist
 
 after(removeTempDirs);
 
@@ -228,10 +230,11 @@ describe("downloading missing MNIST files", () => {
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 
-  it("falls back to the second mirror after an HTTP error, saves the verified files under their canonical names, and loads them", async () => {
+  it("falls back to the second mirror after an HTTP error, saves the verified files under their canonical names, and loads them", { skip: MNIST.skip }, async () => {
+    const real = MNIST.dir;
     const dir = path.join(makeTempDir(), "not", "yet", "there");
     const { fetchImpl, urls } = fakeFetch((url) =>
-      url.startsWith(MNIST_MIRRORS[0]) ? 404 : fs.readFileSync(path.join(REAL_MNIST, path.basename(url))),
+      url.startsWith(MNIST_MIRRORS[0]) ? 404 : fs.readFileSync(path.join(real, path.basename(url))),
     );
     const got = await loadMnist(dir, "test", { fetchImpl, limit: 3 });
     assert.equal(got.count, 3);
@@ -245,9 +248,9 @@ describe("downloading missing MNIST files", () => {
   });
 });
 
-describe("the real MNIST files in ../shared/data/mnist", () => {
+describeOrSkip("the real MNIST files in ../shared/data/mnist", { skip: MNIST.skip }, () => {
   it("the first training example is a 5, and limit gives 28 × 28 bytes per image with ink and background", async () => {
-    const got = await loadMnist(REAL_MNIST, "train", { download: false, limit: 10 });
+    const got = await loadMnist(MNIST.dir, "train", { download: false, limit: 10 });
     assert.equal(got.count, 10);
     assert.equal(got.labels.length, 10);
     assert.equal(got.images.length, 10 * 28 * 28);
@@ -258,7 +261,7 @@ describe("the real MNIST files in ../shared/data/mnist", () => {
   });
 
   it("the unlimited test split has 10,000 images with the known digit frequencies", async () => {
-    const got = await loadMnist(REAL_MNIST, "test", { download: false });
+    const got = await loadMnist(MNIST.dir, "test", { download: false });
     assert.equal(got.count, 10000);
     assert.equal(got.images.length, 10000 * 784);
     const freq = new Array(10).fill(0);

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { describe, it } from "node:test";
 import {
   adjustBrightness,
@@ -20,8 +18,10 @@ import { BatchSampler, type BatchSamplerOptions, type ShuffleMode } from "../../
 import { loadCifar10, type CifarSplit } from "../../src/data/cifar10.js";
 import { CifarPipeline, evalBatches, type CifarPipelineOptions } from "../../src/data/pipeline.js";
 import { Generator } from "../../src/tensor/random.js";
+import { assertAllClose } from "../allclose.js";
+import { realData } from "../realData.js";
 
-const REAL_CIFAR = path.resolve("../shared/data/cifar10");
+const CIFAR = realData("cifar10"); // the last test reads ../shared/data/cifar10
 const IMAGE = 3 * 32 * 32;
 
 /**
@@ -75,11 +75,9 @@ describe("per-channel normalization", () => {
     const split = syntheticSplit(20);
     const stats = channelStats(split.images, split.count);
     const direct = floatStats(Float32Array.from(split.images, (v) => v / 255), 1024);
-    for (let c = 0; c < 3; c++) {
-      // Both in double; the only difference is summation order (and float32 storage of v/255: ≤ 3e-8 relative).
-      assert.ok(Math.abs(stats.mean[c] - direct.mean[c]) < 1e-7, `mean ${c}: ${stats.mean[c]} vs ${direct.mean[c]}`);
-      assert.ok(Math.abs(stats.std[c] - direct.std[c]) < 1e-7, `std ${c}: ${stats.std[c]} vs ${direct.std[c]}`);
-    }
+    // Both in double; the only difference is summation order (and float32 storage of v/255: ≤ 3e-8 relative).
+    assertAllClose(stats.mean, direct.mean, { atol: 1e-7, rtol: 0 }, "per-channel mean vs direct two-pass");
+    assertAllClose(stats.std, direct.std, { atol: 1e-7, rtol: 0 }, "per-channel std vs direct two-pass");
     // The three synthetic channels really differ, so a channel mix-up would show.
     assert.ok(stats.std[0] > 0.28 && stats.std[1] < 0.12, JSON.stringify(stats));
   });
@@ -90,11 +88,9 @@ describe("per-channel normalization", () => {
     const x = new Float32Array(split.images.length);
     normalizeInto(split.images, x, stats.mean, stats.std);
     const got = floatStats(x, 1024);
-    for (let c = 0; c < 3; c++) {
-      // float32 outputs averaged in double: error ~1e-7 per value, far below 1e-5.
-      assert.ok(Math.abs(got.mean[c]) < 1e-5, `channel ${c} mean ${got.mean[c]}`);
-      assert.ok(Math.abs(got.std[c] - 1) < 1e-5, `channel ${c} std ${got.std[c]}`);
-    }
+    // float32 outputs averaged in double: error ~1e-7 per value, far below 1e-5.
+    assertAllClose(got.mean, [0, 0, 0], { atol: 1e-5, rtol: 0 }, "per-channel mean after normalizing");
+    assertAllClose(got.std, [1, 1, 1], { atol: 1e-5, rtol: 0 }, "per-channel std after normalizing");
   });
 
   it("refuses statistics with a zero std, saying why", () => {
@@ -143,8 +139,8 @@ describe("crops and flips", () => {
       }
     }
     assert.equal(counts.size, 25);
-    // Binomial(2500, 1/25): mean 100, sd 9.8; ±45 is beyond 4.5 sd.
-    for (const [offset, n] of counts) assert.ok(Math.abs(n - 100) < 45, `offset ${offset} drawn ${n} times`);
+    // Binomial(2500, 1/25): mean 100, sd 9.8; ±45 is beyond 4.5 sd (whole counts: |n − 100| < 45 is ≤ 44).
+    assertAllClose([...counts.values()], new Array(counts.size).fill(100), { atol: 44, rtol: 0 }, `draws of each offset (${[...counts.keys()].join(" ")})`);
   });
 
   it("random 32 crops with pad 4 reach every offset −4 … 4 and read the padding as black", () => {
@@ -184,8 +180,8 @@ describe("crops and flips", () => {
     let heads = 0;
     const n = 4000;
     for (let k = 0; k < n; k++) if (randomWindow(32, 28, 0, true, g).flip) heads++;
-    // Binomial(4000, 0.5): sd 0.0079 in proportion; ±0.035 is beyond 4 sd.
-    assert.ok(Math.abs(heads / n - 0.5) < 0.035, `${heads} flips in ${n}`);
+    // Binomial(4000, 0.5): sd 0.0079 in proportion; ±0.035 is beyond 4 sd (|heads − 2000| < 140, whole counts: ≤ 139).
+    assertAllClose(heads, n / 2, { atol: 139, rtol: 0 }, `flips in ${n}`);
     // Without flip, never.
     for (let k = 0; k < 100; k++) assert.equal(randomWindow(32, 28, 0, false, g).flip, false);
   });
@@ -254,16 +250,15 @@ describe("photometric distortions", () => {
     const gray = Array.from({ length: 16 }, (_, i) => 0.299 * x[i] + 0.587 * x[16 + i] + 0.114 * x[32 + i]);
     x = x.map((v, i) => clamp(gray[i % 16] + p.saturation * (v - gray[i % 16])));
     // float32 storage between steps: agreement to 1e-6.
-    x.forEach((v, i) => assert.ok(Math.abs(distorted[i] - v) < 1e-6, `value ${i}: ${distorted[i]} vs ${v}`));
+    assertAllClose(distorted, x, { atol: 1e-6, rtol: 0 }, "distorted image vs brightness, contrast, saturation by hand");
   });
 
   it("saturation 0 makes every pixel gray; contrast 0 flattens each channel to its mean; brightness +1 saturates to white", () => {
     const g = new Generator(10);
     const a = randomUnitImage(5, g);
     adjustSaturation(a, 0);
-    for (let i = 0; i < 25; i++) {
-      assert.ok(Math.abs(a[i] - a[25 + i]) < 1e-7 && Math.abs(a[i] - a[50 + i]) < 1e-7, `pixel ${i}`);
-    }
+    assertAllClose(a.subarray(25, 50), a.subarray(0, 25), { atol: 1e-7, rtol: 0 }, "saturation 0: green plane = red plane");
+    assertAllClose(a.subarray(50, 75), a.subarray(0, 25), { atol: 1e-7, rtol: 0 }, "saturation 0: blue plane = red plane");
     const b = randomUnitImage(5, g);
     const meanR = b.subarray(0, 25).reduce((s, v) => s + v, 0) / 25;
     adjustContrast(b, 0);
@@ -384,8 +379,8 @@ describe("batch samplers: thorough, shard, fixed", () => {
     const msg = `repeat rates: thorough ${thorough.toFixed(4)} (theory ${theory((B - 1) / (N - 1)).toFixed(4)}), ` +
       `shard ${shard.toFixed(4)} (theory ${theory((B - 1) / (S - 1)).toFixed(4)}), fixed ${fixed}`;
     // ~107,000 meetings per mode: the measured rates sit within a few % of theory; 15% allows for chance.
-    assert.ok(Math.abs(thorough / theory((B - 1) / (N - 1)) - 1) < 0.15, msg);
-    assert.ok(Math.abs(shard / theory((B - 1) / (S - 1)) - 1) < 0.15, msg);
+    assertAllClose(thorough, theory((B - 1) / (N - 1)), { atol: 0, rtol: 0.15 }, `thorough: ${msg}`);
+    assertAllClose(shard, theory((B - 1) / (S - 1)), { atol: 0, rtol: 0.15 }, `shard: ${msg}`);
     assert.ok(shard > 10 * thorough, msg);
     assert.equal(fixed, 1, msg);
   });
@@ -451,9 +446,8 @@ describe("CifarPipeline", () => {
     for (let k = 0; k < p.batchesPerEpoch; k++) xs.set(p.nextBatch().x, k * 16 * IMAGE);
     const got = floatStats(xs, 1024);
     // 192 of the 200 images (8 dropped): close to, not exactly, 0 and 1.
-    for (let c = 0; c < 3; c++) {
-      assert.ok(Math.abs(got.mean[c]) < 0.01 && Math.abs(got.std[c] - 1) < 0.01, JSON.stringify(got));
-    }
+    assertAllClose(got.mean, [0, 0, 0], { atol: 0.01, rtol: 0 }, "per-channel mean over an epoch");
+    assertAllClose(got.std, [1, 1, 1], { atol: 0.01, rtol: 0 }, "per-channel std over an epoch");
   });
 
   it("the same seed gives bit-identical batches; another seed different crops and a different order", () => {
@@ -548,15 +542,14 @@ describe("CifarPipeline", () => {
 
   it(
     "on the first 200 real CIFAR-10 training images: statistics near CIFAR-10's, and distorted 28×28 batches that are finite, in range and labelled 0–9",
-    { skip: !fs.existsSync(path.join(REAL_CIFAR, "data_batch_1.bin")) && `no CIFAR-10 at ${REAL_CIFAR}` },
+    { skip: CIFAR.skip },
     async () => {
-      const train = await loadCifar10(REAL_CIFAR, "train", { limit: 200, download: false });
+      const train = await loadCifar10(CIFAR.dir, "train", { limit: 200, download: false });
       const p = new CifarPipeline(train, { batchSize: 64, crop: 28, flip: true, distortion: 1, shuffle: "thorough", seed: 0 });
       // Full training set: mean (0.491, 0.482, 0.447), std (0.247, 0.243, 0.262); 200 images land within ±0.04.
       const full = { mean: [0.491, 0.482, 0.447], std: [0.247, 0.243, 0.262] };
-      for (let c = 0; c < 3; c++) {
-        assert.ok(Math.abs(p.stats.mean[c] - full.mean[c]) < 0.04 && Math.abs(p.stats.std[c] - full.std[c]) < 0.04, JSON.stringify(p.stats));
-      }
+      assertAllClose(p.stats.mean, full.mean, { atol: 0.04, rtol: 0 }, "per-channel mean of 200 images vs the full training set's");
+      assertAllClose(p.stats.std, full.std, { atol: 0.04, rtol: 0 }, "per-channel std of 200 images vs the full training set's");
       assert.equal(p.batchesPerEpoch, 3);
       for (let k = 0; k < 6; k++) {
         const { x, y } = p.nextBatch();

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { rotate, shiftImages } from "../../src/experiments/adabn/domains.js";
+import { assertAllClose } from "../allclose.js";
+import { realData } from "../realData.js";
 
-const MNIST = resolve("../shared/data/mnist");
+const MNIST = realData("mnist"); // the end-to-end run and the adapt-images check need ../shared/data/mnist
 const settings = { rotateDegrees: 30, noiseStd: 0.5, noiseSeed: 1 };
 
 function randomImage(seed: number): Float32Array {
@@ -25,7 +27,8 @@ describe("adabn: shifted domains", () => {
     const out = new Float32Array(784);
     rotate(img, out, 90);
     // counter-clockwise with row 0 at the top: out[r][c] = in[c][27 − r]
-    for (let r = 0; r < 28; r++) for (let c = 0; c < 28; c++) assert.ok(Math.abs(out[r * 28 + c] - img[c * 28 + (27 - r)]) < 1e-5, `${r},${c}`);
+    const quarterTurn = Float32Array.from({ length: 784 }, (_, i) => img[(i % 28) * 28 + (27 - Math.floor(i / 28))]);
+    assertAllClose({ shape: [28, 28], data: out }, { shape: [28, 28], data: quarterTurn }, { atol: 1e-5, rtol: 0 }, "rotated 90° vs out[r][c] = in[c][27 − r]");
     rotate(img, out, 0);
     assert.deepEqual(out, img);
   });
@@ -39,7 +42,7 @@ describe("adabn: shifted domains", () => {
     assert.notDeepEqual(a, shiftImages(imgs, "noise", { ...settings, noiseSeed: 2 }));
     let ss = 0;
     for (let i = 0; i < imgs.length; i++) ss += (a[i] - imgs[i]) ** 2;
-    assert.ok(Math.abs(Math.sqrt(ss / imgs.length) - 0.5) < 0.03);
+    assertAllClose(Math.sqrt(ss / imgs.length), 0.5, { atol: 0.03, rtol: 0 }, "noise spread (RMS change) vs --noise-std 0.5");
     const src = shiftImages(imgs, "source", settings);
     assert.deepEqual(src, imgs);
     assert.notEqual(src, imgs);
@@ -49,10 +52,10 @@ describe("adabn: shifted domains", () => {
 describe("covshift adabn", () => {
   const run = (args: string[]) => spawnSync(process.execPath, ["bin/covshift.js", "adabn", ...args], { encoding: "utf8" });
 
-  it("runs end to end on a slice of MNIST: the table, adabn.json and the picture", () => {
+  it("runs end to end on a slice of MNIST: the table, adabn.json and the picture", { skip: MNIST.skip }, () => {
     const out = mkdtempSync(join(tmpdir(), "covshift-adabn-"));
     try {
-      const args = ["--data", MNIST, "--steps", "60", "--train-limit", "600", "--test-limit", "400", "--adapt-images", "200", "--adapt-batch-size", "100", "--out", out, "--overwrite"];
+      const args = ["--data", MNIST.dir, "--steps", "60", "--train-limit", "600", "--test-limit", "400", "--adapt-images", "200", "--adapt-batch-size", "100", "--out", out, "--overwrite"];
       const r = run(args);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /\| inverted \|/);
@@ -70,10 +73,14 @@ describe("covshift adabn", () => {
   });
 
   it("bad options give a clear message and exit code 1", () => {
-    const r = run(["--data", MNIST, "--test-limit", "100", "--adapt-images", "100", "--out", join(tmpdir(), "covshift-adabn-never")]);
+    const r2 = run(["--data", join(tmpdir(), "covshift-no-data"), "--no-download", "--noise-std", "-1", "--out", join(tmpdir(), "covshift-adabn-never")]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /--noise-std must be ≥ 0; got -1/);
+  });
+
+  it("--adapt-images that leaves no test image to evaluate gives a clear message and exit code 1", { skip: MNIST.skip }, () => {
+    const r = run(["--data", MNIST.dir, "--test-limit", "100", "--adapt-images", "100", "--out", join(tmpdir(), "covshift-adabn-never")]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--adapt-images 100 leaves no test image to evaluate/);
-    const r2 = run(["--data", MNIST, "--noise-std", "-1", "--out", join(tmpdir(), "covshift-adabn-never")]);
-    assert.match(r2.stderr, /--noise-std must be ≥ 0; got -1/);
   });
 });

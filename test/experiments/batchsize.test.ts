@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { ghostSize } from "../../src/experiments/batchsize/run.js";
+import { realData } from "../realData.js";
 
-const MNIST = resolve("../shared/data/mnist");
+const MNIST = realData("mnist"); // the end-to-end run needs ../shared/data/mnist
+const NO_DATA = ["--data", join(tmpdir(), "covshift-no-data"), "--no-download"]; // options are refused before data is read
 const run = (args: string[]) => spawnSync(process.execPath, ["bin/covshift.js", "batchsize", ...args], { encoding: "utf8" });
 
 describe("covshift batchsize", () => {
@@ -20,10 +22,10 @@ describe("covshift batchsize", () => {
     assert.equal(ghostSize(7, 4), 7); // a prime above the cap: no divisor to use, the whole batch
   });
 
-  it("runs end to end on a slice of MNIST: every row, the table, batchsize.json and the picture", () => {
+  it("runs end to end on a slice of MNIST: every row, the table, batchsize.json and the picture", { skip: MNIST.skip }, () => {
     const out = mkdtempSync(join(tmpdir(), "covshift-batchsize-"));
     try {
-      const r = run(["--data", MNIST, "--steps", "6", "--batch-sizes", "4,6", "--workers", "2", "--train-limit", "600", "--test-limit", "200",
+      const r = run(["--data", MNIST.dir, "--steps", "6", "--batch-sizes", "4,6", "--workers", "2", "--train-limit", "600", "--test-limit", "200",
         "--population-batches", "2", "--ghost-batch-size", "2", "--out", out]);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /\| Batch Renorm \|/);
@@ -42,12 +44,12 @@ describe("covshift batchsize", () => {
 
   it("bad options give a clear message and exit code 1", () => {
     const out = join(tmpdir(), "covshift-batchsize-never");
-    const r1 = run(["--data", MNIST, "--batch-sizes", "1,4", "--out", out]);
+    const r1 = run([...NO_DATA, "--batch-sizes", "1,4", "--out", out]);
     assert.equal(r1.status, 1);
     assert.match(r1.stderr, /every batch size must be at least 2/);
-    assert.match(run(["--data", MNIST, "--workers", "7", "--out", out]).stderr, /--workers 7 does not split the batch of 60/);
-    assert.match(run(["--data", MNIST, "--workers", "0", "--out", out]).stderr, /--workers values must be integers ≥ 1; got 0/);
-    assert.match(run(["--data", MNIST, "--variants", "bn,magic", "--out", out]).stderr, /unknown variant "magic"/);
-    assert.match(run(["--data", MNIST, "--batch-sizes", "a", "--out", out]).stderr, /--batch-sizes must be a comma-separated list of integers/);
+    assert.match(run([...NO_DATA, "--workers", "7", "--out", out]).stderr, /--workers 7 does not split the batch of 60/);
+    assert.match(run([...NO_DATA, "--workers", "0", "--out", out]).stderr, /--workers values must be integers ≥ 1; got 0/);
+    assert.match(run([...NO_DATA, "--variants", "bn,magic", "--out", out]).stderr, /unknown variant "magic"/);
+    assert.match(run([...NO_DATA, "--batch-sizes", "a", "--out", out]).stderr, /--batch-sizes must be a comma-separated list of integers/);
   });
 });

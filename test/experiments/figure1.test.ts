@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { noGrad, Tensor } from "../../src/index.js";
 import { defaultFigure1Config, Figure1Config } from "../../src/experiments/figure1/config.js";
 import { loadFigure1Data } from "../../src/experiments/figure1/data.js";
@@ -11,8 +11,10 @@ import { percentiles } from "../../src/experiments/figure1/percentile.js";
 import { runFigure1 } from "../../src/experiments/figure1/run.js";
 import { Figure1Trainer } from "../../src/experiments/figure1/trainer.js";
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
+import { assertAllClose } from "../allclose.js";
+import { realData } from "../realData.js";
 
-const MNIST = resolve("../shared/data/mnist");
+const MNIST = realData("mnist"); // the probe, resume and command tests need ../shared/data/mnist
 const small: Figure1Config = { ...defaultFigure1Config, steps: 40, evalEvery: 10, seeds: 1, populationBatches: 5, backend: "reference" };
 const limits = { train: 600, test: 200 };
 
@@ -24,13 +26,14 @@ describe("figure1: percentile probe", () => {
   it("percentiles interpolate linearly between closest ranks, as NumPy's default", () => {
     // numpy.percentile([1, 2, 3, 4, 10], [15, 50, 85]) = [1.6, 3.0, 6.4]
     const p = percentiles([10, 1, 4, 2, 3], [15, 50, 85]);
-    assert.ok(Math.abs(p[0] - 1.6) < 1e-12 && p[1] === 3 && Math.abs(p[2] - 6.4) < 1e-12, `got ${p}`);
+    assertAllClose(p, [1.6, 3, 6.4], { atol: 1e-12, rtol: 0 }, "percentiles 15, 50, 85");
+    assert.equal(p[1], 3, "the median of five values is the middle one, exactly");
     assert.deepEqual(percentiles([7], [0, 50, 100]), [7, 7, 7]);
     assert.throws(() => percentiles([], [50]), /no values/);
   });
 
-  it("the probe reads the input of the chosen unit of the last hidden sigmoid, in inference mode", async () => {
-    const { train, test } = await loadFigure1Data(MNIST, "scaled", limits);
+  it("the probe reads the input of the chosen unit of the last hidden sigmoid, in inference mode", { skip: MNIST.skip }, async () => {
+    const { train, test } = await loadFigure1Data(MNIST.dir, "scaled", limits);
     for (const network of ["baseline", "batchnorm"] as const) {
       const config = { ...small, probeUnit: 7 };
       const trainer = new Figure1Trainer(network, 0, config, train, test);
@@ -56,8 +59,8 @@ describe("figure1: percentile probe", () => {
 });
 
 describe("figure1: resume", () => {
-  it("a checkpoint taken mid-run and restored (through the checkpoint format's bytes) continues to the bit-identical result", async () => {
-    const { train, test } = await loadFigure1Data(MNIST, "scaled", limits);
+  it("a checkpoint taken mid-run and restored (through the checkpoint format's bytes) continues to the bit-identical result", { skip: MNIST.skip }, async () => {
+    const { train, test } = await loadFigure1Data(MNIST.dir, "scaled", limits);
     for (const network of ["baseline", "batchnorm"] as const) {
       const whole = new Figure1Trainer(network, 3, small, train, test);
       while (!whole.done) {
@@ -84,17 +87,17 @@ describe("figure1: resume", () => {
     }
   });
 
-  it("runFigure1 stopped by its stop flag and resumed gives exactly the uninterrupted figure1.json runs", async () => {
+  it("runFigure1 stopped by its stop flag and resumed gives exactly the uninterrupted figure1.json runs", { skip: MNIST.skip }, async () => {
     const whole = tempDir();
     const parted = tempDir();
     try {
       const config = { ...small, steps: 60 };
-      const full = await runFigure1({ config, dataDir: MNIST, outDir: whole, jobs: 2, limits });
+      const full = await runFigure1({ config, dataDir: MNIST.dir, outDir: whole, jobs: 2, limits });
       assert.equal(full.status, "complete");
       const stopFlag = new SharedArrayBuffer(4);
       const stopped = await runFigure1({
         config,
-        dataDir: MNIST,
+        dataDir: MNIST.dir,
         outDir: parted,
         jobs: 2,
         limits,
@@ -105,12 +108,12 @@ describe("figure1: resume", () => {
       });
       assert.equal(stopped.status, "interrupted");
       assert.ok(existsSync(join(parted, "checkpoints")), "checkpoints were written");
-      await assert.rejects(runFigure1({ config, dataDir: MNIST, outDir: parted, jobs: 2, limits }), /--resume/);
+      await assert.rejects(runFigure1({ config, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits }), /--resume/);
       await assert.rejects(
-        runFigure1({ config: { ...config, lr: 0.02 }, dataDir: MNIST, outDir: parted, jobs: 2, limits, resume: true }),
+        runFigure1({ config: { ...config, lr: 0.02 }, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits, resume: true }),
         /other settings.*lr/,
       );
-      const resumed = await runFigure1({ config, dataDir: MNIST, outDir: parted, jobs: 2, limits, resume: true });
+      const resumed = await runFigure1({ config, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits, resume: true });
       assert.equal(resumed.status, "complete");
       if (full.status !== "complete" || resumed.status !== "complete") return;
       const strip = (runs: typeof full.result.runs) => runs.map(({ wallSeconds: _w, trainSeconds: _t, ...rest }) => rest);
@@ -123,12 +126,12 @@ describe("figure1: resume", () => {
 });
 
 describe("figure1: the command", () => {
-  it("covshift figure1 on a few hundred real images writes figure1.json (the contract), the plots and the summary", () => {
+  it("covshift figure1 on a few hundred real images writes figure1.json (the contract), the plots and the summary", { skip: MNIST.skip }, () => {
     const out = tempDir();
     try {
       const stdout = execFileSync(
         process.execPath,
-        ["bin/covshift.js", "figure1", "--data", MNIST, "--steps", "40", "--eval-every", "20", "--seeds", "2",
+        ["bin/covshift.js", "figure1", "--data", MNIST.dir, "--steps", "40", "--eval-every", "20", "--seeds", "2",
           "--train-limit", "600", "--test-limit", "200", "--population-batches", "3", "--out", out],
         { encoding: "utf8", env: { ...process.env, CI: "1" }, stdio: ["ignore", "pipe", "pipe"] },
       );
@@ -166,7 +169,7 @@ describe("figure1: the command", () => {
       assert.equal(r1.status, 1);
       assert.match(r1.stderr, /train-images-idx3-ubyte/);
       assert.doesNotMatch(r1.stderr, /    at /, "no stack trace");
-      const r2 = run(["--data", MNIST, "--probe-unit", "100", "--out", join(missing, "out2")]);
+      const r2 = run(["--data", missing, "--no-download", "--probe-unit", "100", "--out", join(missing, "out2")]); // checked before the (missing) data is read
       assert.equal(r2.status, 1);
       assert.match(r2.stderr, /--probe-unit must be an integer in \[0, 99\]/);
       const r3 = run(["--steps", "many"]);

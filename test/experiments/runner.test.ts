@@ -23,8 +23,10 @@ import {
 } from "../../src/experiments/runner/checkpoint.js";
 import { acquireOutputLock, LOCK_NAME } from "../../src/experiments/runner/lock.js";
 import { removeStrayTempFiles } from "../../src/experiments/runner/runner.js";
+import { realData } from "../realData.js";
+import { describeOrSkip } from "../skip.js";
 
-const MNIST = resolve("../shared/data/mnist");
+const MNIST = realData("mnist"); // "runs on the real data" needs ../shared/data/mnist
 const small: Figure1Config = { ...defaultFigure1Config, steps: 40, evalEvery: 10, seeds: 1, populationBatches: 5, backend: "reference" };
 const limits = { train: 600, test: 200 };
 const tempDir = () => mkdtempSync(join(tmpdir(), "covshift-runner-"));
@@ -252,12 +254,15 @@ describe("options are checked before any work starts", () => {
       writeFileSync(file, "x");
       await assert.rejects(run({ outDir: file }), /figure1: --out .*a-file is a file, not a directory/);
       await assert.rejects(run({ outDir: join(file, "sub") }), /figure1: --out .*a-file\/sub cannot be made: .*a-file is a file/);
+      // A folder this user cannot write: a read-only one for a user, /sys for root (whom permission bits do not stop).
       if (process.getuid?.() !== 0) {
         const locked = join(dir, "locked");
         mkdirSync(locked);
         chmodSync(locked, 0o500);
         await assert.rejects(run({ outDir: join(locked, "out") }), /figure1: --out .*locked\/out cannot be written/);
         chmodSync(locked, 0o700);
+      } else {
+        await assert.rejects(run({ outDir: "/sys/covshift-out" }), /figure1: --out \/sys\/covshift-out cannot be made or written \(EPERM[^)]*\); choose a directory you can write/);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -265,13 +270,13 @@ describe("options are checked before any work starts", () => {
   });
 });
 
-describe("runs on the real data (needs ../shared/data/mnist)", { skip: !existsSync(join(MNIST, "train-images-idx3-ubyte.gz")) && !existsSync(join(MNIST, "train-images-idx3-ubyte")) ? "no MNIST in ../shared/data" : false }, () => {
+describeOrSkip("runs on the real data (needs ../shared/data/mnist)", { skip: MNIST.skip }, () => {
   it("a damaged or tampered checkpoint stops --resume with an error naming the file; an old JSON checkpoint too; stray temp files are removed", async () => {
     const out = tempDir();
     try {
       const stopFlag = new SharedArrayBuffer(4);
       const stopped = await runFigure1({
-        config: small, dataDir: MNIST, outDir: out, jobs: 1, limits, stopFlag,
+        config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, stopFlag,
         onEvent: (e) => e.message.type === "eval" && Atomics.store(new Int32Array(stopFlag), 0, 1),
       });
       assert.equal(stopped.status, "interrupted");
@@ -285,7 +290,7 @@ describe("runs on the real data (needs ../shared/data/mnist)", { skip: !existsSy
       const stray = join(out, "checkpoints", ".baseline-seed0.safetensors.1.deadbeef.part");
       writeFileSync(stray, "half a checkpoint");
       await assert.rejects(
-        runFigure1({ config: small, dataDir: MNIST, outDir: out, jobs: 1, limits, resume: true }),
+        runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }),
         (err: Error) => {
           assert.match(err.message, /^baseline seed 0: checkpoint .*baseline-seed0\.safetensors: it does not fit this run: loadStateDict: '0\.weight' holds a non-finite value \(NaN\).*Delete .*baseline-seed0\.safetensors to start that run again/);
           return true;
@@ -297,18 +302,18 @@ describe("runs on the real data (needs ../shared/data/mnist)", { skip: !existsSy
       const flipped = Buffer.from(good);
       flipped[flipped.length - 3] ^= 1;
       writeFileSync(path, flipped);
-      await assert.rejects(runFigure1({ config: small, dataDir: MNIST, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*baseline-seed0\.safetensors: its contents do not match its checksum/);
+      await assert.rejects(runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*baseline-seed0\.safetensors: its contents do not match its checksum/);
       // resume on another backend than the one the run was made with: refused
       writeFileSync(path, good);
       await assert.rejects(
-        runFigure1({ config: { ...small, backend: "wasm" }, dataDir: MNIST, outDir: out, jobs: 1, limits, resume: true }),
+        runFigure1({ config: { ...small, backend: "wasm" }, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }),
         /figure1 --resume: .* holds a run made with other settings \(backend: "reference" then, "wasm" now\)/,
       );
       // an old-format checkpoint
       writeFileSync(join(out, "checkpoints", "batchnorm-seed0.json"), "{}");
-      await assert.rejects(runFigure1({ config: small, dataDir: MNIST, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*batchnorm-seed0\.json: it is of an older covshift/);
+      await assert.rejects(runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*batchnorm-seed0\.json: it is of an older covshift/);
       rmSync(join(out, "checkpoints", "batchnorm-seed0.json"));
-      const resumed = await runFigure1({ config: small, dataDir: MNIST, outDir: out, jobs: 1, limits, resume: true });
+      const resumed = await runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true });
       assert.equal(resumed.status, "complete");
     } finally {
       rmSync(out, { recursive: true, force: true });
@@ -317,12 +322,12 @@ describe("runs on the real data (needs ../shared/data/mnist)", { skip: !existsSy
 
   it("a second covshift figure1 on an --out in use is refused with 'in use by pid N since T', with and without --resume/--overwrite", async () => {
     const out = tempDir();
-    const args = ["bin/covshift.js", "figure1", "--data", MNIST, "--steps", "400", "--eval-every", "200", "--seeds", "1", "--jobs", "1",
+    const args = ["bin/covshift.js", "figure1", "--data", MNIST.dir, "--steps", "400", "--eval-every", "200", "--seeds", "1", "--jobs", "1",
       "--train-limit", "600", "--test-limit", "100", "--population-batches", "2", "--backend", "reference", "--out", out];
     const first = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, CI: "1" } });
     try {
-      // Wait until the first run holds the lock.
-      for (let i = 0; i < 600 && !existsSync(join(out, LOCK_NAME)); i++) await new Promise((r) => setTimeout(r, 50));
+      // Wait until the first run holds the lock (it loads MNIST first: 30 s was not enough at load 27 on 2 cores).
+      for (let i = 0; i < 2400 && !existsSync(join(out, LOCK_NAME)); i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok(existsSync(join(out, LOCK_NAME)), "the first run took the lock");
       for (const extra of [[], ["--resume"], ["--overwrite"], ["--overwrite", "--lr", "0.05"]]) {
         const second = spawnSync(process.execPath, [...args, ...extra], { encoding: "utf8", env: { ...process.env, CI: "1" } });

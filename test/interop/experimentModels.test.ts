@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { loadSafetensors, noGrad, readSafetensors, Tensor } from "../../src/index.js";
 import { defaultFigure1Config, type Figure1Config } from "../../src/experiments/figure1/config.js";
@@ -22,11 +22,12 @@ import { defaultTableConfig, type TableConfig } from "../../src/experiments/tabl
 import { loadTrainedNetwork } from "../../src/experiments/exportModel.js";
 import { readCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 import { Generator } from "../../src/index.js";
-import { assertAllClose } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
 import { hashedInputs } from "./fixtureModels.js";
+import { realData } from "../realData.js";
 
-const MNIST = resolve("../shared/data/mnist");
-const CIFAR = resolve("../shared/data/cifar10");
+const MNIST = realData("mnist"); // figure1's networks are trained on ../shared/data/mnist
+const CIFAR = realData("cifar10"); // table's on ../shared/data/cifar10
 const F32 = { atol: 2e-5, rtol: 1e-4 };
 
 async function onnxOutput(path: string, x: Tensor): Promise<Float32Array> {
@@ -43,13 +44,13 @@ const covshift = (args: string[]) =>
   spawnSync(process.execPath, ["bin/covshift.js", ...args], { encoding: "utf8", env: { ...process.env, CI: "1" } });
 
 describe("figure1 keeps its networks", () => {
-  it("each trained network lands in <out>/models as .safetensors (settings in the metadata) and .onnx, which runs in ONNX Runtime with the network's outputs; covshift export converts it and a checkpoint", async () => {
+  it("each trained network lands in <out>/models as .safetensors (settings in the metadata) and .onnx, which runs in ONNX Runtime with the network's outputs; covshift export converts it and a checkpoint", { skip: MNIST.skip }, async () => {
     const out = mkdtempSync(join(tmpdir(), "covshift-models-"));
     const parted = mkdtempSync(join(tmpdir(), "covshift-models-"));
     try {
       const config: Figure1Config = { ...defaultFigure1Config, steps: 20, evalEvery: 10, seeds: 1, populationBatches: 2, backend: "reference" };
       const limits = { train: 300, test: 60 };
-      const outcome = await runFigure1({ config, dataDir: MNIST, outDir: out, jobs: 2, limits });
+      const outcome = await runFigure1({ config, dataDir: MNIST.dir, outDir: out, jobs: 2, limits });
       assert.equal(outcome.status, "complete");
       assert.deepEqual(readdirSync(join(out, "models")).sort(), [
         "baseline-seed0.onnx", "baseline-seed0.safetensors", "batchnorm-seed0.onnx", "batchnorm-seed0.safetensors",
@@ -81,7 +82,7 @@ describe("figure1 keeps its networks", () => {
       // a checkpoint of an unfinished run
       const stopFlag = new SharedArrayBuffer(4);
       const stopped = await runFigure1({
-        config, dataDir: MNIST, outDir: parted, jobs: 2, limits, stopFlag,
+        config, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits, stopFlag,
         onEvent: (e) => {
           if (e.message.type === "eval") Atomics.store(new Int32Array(stopFlag), 0, 1);
         },
@@ -115,11 +116,11 @@ describe("figure1 keeps its networks", () => {
 });
 
 describe("table keeps its networks", () => {
-  it("a finished row lands in <out>/models as .safetensors and .onnx (BN-Inception, CIFAR crops), and they agree in ONNX Runtime; export reads a row's checkpoint", async () => {
+  it("a finished row lands in <out>/models as .safetensors and .onnx (BN-Inception, CIFAR crops), and they agree in ONNX Runtime; export reads a row's checkpoint", { skip: CIFAR.skip }, async () => {
     const out = mkdtempSync(join(tmpdir(), "covshift-models-"));
     try {
       const config: TableConfig = { ...defaultTableConfig, width: 1 / 32, batchSize: 16, crop: 20, steps: 4, evalEvery: 2, lrDecayEvery: 5 };
-      const outcome = await runTable({ config, rows: ["bn-x5"], dataDir: CIFAR, jobs: 1, limits: { train: 64, validation: 16, test: 16 }, outDir: out });
+      const outcome = await runTable({ config, rows: ["bn-x5"], dataDir: CIFAR.dir, jobs: 1, limits: { train: 64, validation: 16, test: 16 }, outDir: out });
       assert.equal(outcome.status, "complete");
       const base = join(out, "models", "bn-x5");
       const file = `${base}.safetensors`;

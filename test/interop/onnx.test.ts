@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import protobuf from "protobufjs/light.js";
 import { exportOnnx, Generator, nn, noGrad, Tensor } from "../../src/index.js";
 import { onnxSchema } from "../../src/interop/onnx/schema.js";
-import { assertAllClose } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
 import { baselineInceptionForExport, bnInceptionForExport, covshiftMlpForPyTorch, fillDeterministic, hashedInputs } from "./fixtureModels.js";
 
 /** float32 tolerance: both sides compute in float32, summing in different orders. */

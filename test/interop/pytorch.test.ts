@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Generator, loadSafetensors, nn, noGrad, readSafetensors } from "../../src/index.js";
-import { assertAllClose } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
 import { covshiftMlpForPyTorch, covshiftMlpSafetensors, figure1BnNetwork, hashedInputs } from "./fixtureModels.js";
 
 const fixturePath = (name: string) => fileURLToPath(new URL(`../../../test/fixtures/interop/${name}`, import.meta.url));

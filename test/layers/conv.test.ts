@@ -7,7 +7,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, ops, Tensor } from "../../src/index.js";
-import { assertAllClose, gradcheck, randn } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { gradcheck, randn } from "../core/helpers.js";
 
 const gen = new Generator(1502_03167);
 const R = (shape: number[], requiresGrad = true) => randn(shape, gen, { requiresGrad });
@@ -141,7 +142,7 @@ describe("nn.Conv2d", () => {
     let sumSq = 0;
     for (const v of w) sumSq += v * v;
     const variance = sumSq / w.length;
-    assert.ok(Math.abs(variance / (bound * bound / 3) - 1) < 0.05, `weight variance ${variance} vs b²/3 = ${bound * bound / 3}`);
+    assertAllClose(variance, (bound * bound) / 3, { atol: 0, rtol: 0.05 }, "weight variance vs b²/3");
   });
   it("the same generator seed gives the same parameters", () => {
     const a = new nn.Conv2d(3, 4, 3, { generator: new Generator(11) });

@@ -6,6 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, manualSeed, nn, ops, ones } from "../../src/index.js";
+import { assertAllClose } from "../allclose.js";
 import { gradcheck, randn } from "../core/helpers.js";
 
 const gen = new Generator(77);
@@ -37,10 +38,10 @@ describe("Dropout", () => {
       }
       // a Bernoulli(p) fraction over n has standard error sqrt(p(1−p)/n)
       const seFraction = Math.sqrt((p * (1 - p)) / n);
-      assert.ok(Math.abs(zeros / n - p) < 4 * seFraction, `zero fraction ${zeros / n} vs p = ${p} (tolerance ${4 * seFraction})`);
+      assertAllClose(zeros / n, p, { atol: 4 * seFraction, rtol: 0 }, `zero fraction vs p = ${p} (4 standard errors)`);
       // each output is 0 or 1/(1−p): mean 1, variance p/(1−p)
       const seMean = Math.sqrt(p / (1 - p) / n);
-      assert.ok(Math.abs(sum / n - 1) < 4 * seMean, `mean ${sum / n} vs 1 (tolerance ${4 * seMean})`);
+      assertAllClose(sum / n, 1, { atol: 4 * seMean, rtol: 0 }, "mean output vs 1 (4 standard errors)");
     });
   }
   it("the same seed gives the same mask; another seed another mask", () => {

@@ -8,7 +8,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { defaultGenerator, Generator, nn, Tensor } from "../../src/index.js";
-import { assertAllClose, randn } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { randn } from "../core/helpers.js";
 
 const gen = new Generator(3167);
 

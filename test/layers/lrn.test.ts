@@ -7,7 +7,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, ops, tensor } from "../../src/index.js";
-import { assertAllClose, gradcheck, randn } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { gradcheck, randn } from "../core/helpers.js";
 
 const gen = new Generator(2012);
 // four channels at one pixel: x = (1, 2, 3, 4), squares (1, 4, 9, 16)

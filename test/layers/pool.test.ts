@@ -8,7 +8,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, ops, Tensor, tensor } from "../../src/index.js";
-import { assertAllClose, gradcheck, randn } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
+import { gradcheck, randn } from "../core/helpers.js";
 
 const gen = new Generator(42);
 

@@ -14,18 +14,14 @@ import { after, it } from "node:test";
 import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadSafetensors, nn } from "../../src/index.js";
 import { installPackedCovshift } from "./installPacked.js";
+import { realData } from "../realData.js";
 
-const DATA = resolve("../shared/data");
-const skip =
-  process.env.COVSHIFT_TEST_BACKEND === "wasm"
-    ? "runs once, in the reference suite (the program is its own process)"
-    : !existsSync(join(DATA, "mnist")) && process.env.CI !== "true"
-      ? "no MNIST in ../shared/data/mnist"
-      : false;
+const MNIST = realData("mnist"); // the program trains on ../shared/data/mnist
+const skip = process.env.COVSHIFT_TEST_BACKEND === "wasm" ? "runs once, in the reference suite (the program is its own process)" : MNIST.skip;
 
 /** The first ```js block after the heading "## The API at a glance". */
 export function readmeProgram(readme: string): string {
@@ -51,7 +47,7 @@ describeOrSkip("the README's API program", { skip }, () => {
     const run = spawnSync(process.execPath, ["main.mjs"], {
       cwd: dir,
       encoding: "utf8",
-      env: { ...process.env, COVSHIFT_DATA: DATA },
+      env: { ...process.env, COVSHIFT_DATA: MNIST.dir },
       timeout: 15 * 60_000,
     });
     assert.equal(run.status, 0, `main.mjs failed:\n${run.stderr}`);

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { Generator, nn, optim, scope, Tensor } from "../../src/index.js";
 import { startDataParallel, type DataParallel } from "../../src/node/parallel.js";
 import { ProcessGroup } from "../../src/parallel/index.js";
-import { assertAllClose } from "../core/helpers.js";
+import { assertAllClose } from "../allclose.js";
 import { buildTestModel, type TestReplicaOptions } from "./replicaModel.js";
 
 const replica = new URL("./replicaModel.js", import.meta.url);
