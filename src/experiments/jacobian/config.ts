@@ -61,7 +61,7 @@ export function trainingConfig(c: JacobianConfig): Figure1Config {
 }
 
 /** Reject settings that cannot run, with a message that says which and why. */
-export function validateJacobianConfig(c: JacobianConfig, testImages = Infinity): void {
+export function validateJacobianConfig(c: JacobianConfig, testImages: number = Infinity): void {
   const positiveInt = (name: string, v: number) => {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`jacobian: --${name} must be a positive integer; got ${v}`);
   };

@@ -10,6 +10,7 @@
 import type { NetworkKind } from "../figure1/config.js";
 import type { JacobianConfig } from "./config.js";
 import type { Distribution, JacobianMeasurement } from "./jacobian.js";
+import type { CheckpointFields } from "../runner/checkpointState.js";
 
 export interface DistributionSeries {
   min: number[];
@@ -62,6 +63,47 @@ export function emptyRun(network: NetworkKind, c: JacobianConfig): JacobianRun {
     testAccuracy: [],
     wallSeconds: 0,
     jacobianSeconds: 0,
+  };
+}
+
+/**
+ * A run read back from a checkpoint, every field checked against this run
+ * (its network, seed, --every and widths): `n` measurements so far, steps
+ * every --every, accuracies in [0, 1], singular values finite and ≥ 0 and
+ * ordered min ≤ p15 ≤ median ≤ p85 ≤ max. Errors name the checkpoint file
+ * and the field (CheckpointFields).
+ */
+export function runFromCheckpoint(r: CheckpointFields, network: NetworkKind, c: JacobianConfig, n: number): JacobianRun & { trainSeconds: number } {
+  if (r.str("network") !== network) r.fail("network", `is not ${network}, the network of this run`);
+  const seed = r.int("seed", 0, Number.MAX_SAFE_INTEGER);
+  if (seed !== c.seed) r.fail("seed", `is ${seed}, but this run has --seed ${c.seed}`);
+  const steps = r.numbers("steps", n);
+  steps.forEach((s, i) => s !== (i + 1) * c.every && r.fail(`steps[${i}]`, `is ${s}; the Jacobians are measured every ${c.every} steps`));
+  const series = (f: CheckpointFields): DistributionSeries => {
+    const s = { min: f.numbers("min", n, [0, Infinity]), p15: f.numbers("p15", n, [0, Infinity]), median: f.numbers("median", n, [0, Infinity]), p85: f.numbers("p85", n, [0, Infinity]), max: f.numbers("max", n, [0, Infinity]) };
+    for (let i = 0; i < n; i++) {
+      if (!(s.min[i] <= s.p15[i] && s.p15[i] <= s.median[i] && s.median[i] <= s.p85[i] && s.p85[i] <= s.max[i])) {
+        f.fail(`min[${i}]`, `… max[${i}] are not in order (${s.min[i]}, ${s.p15[i]}, ${s.median[i]}, ${s.p85[i]}, ${s.max[i]})`);
+      }
+    }
+    return s;
+  };
+  const perLayer = (key: string, count: number) =>
+    r.objects(key, count).map((l, i) => {
+      l.int("layer", i + 1, i + 1);
+      return { layer: i + 1, singularValues: series(l.object("singularValues")) };
+    });
+  return {
+    network,
+    seed,
+    steps,
+    layers: perLayer("layers", c.hidden.length),
+    stack: { singularValues: series(r.object("stack").object("singularValues")) },
+    bnTransform: perLayer("bnTransform", network === "batchnorm" ? c.hidden.length : 0),
+    testAccuracy: r.numbers("testAccuracy", n, [0, 1]),
+    wallSeconds: r.num("wallSeconds", 0),
+    jacobianSeconds: r.num("jacobianSeconds", 0),
+    trainSeconds: r.num("trainSeconds", 0),
   };
 }
 

@@ -38,6 +38,8 @@ export async function runJacobian(options: JacobianRunOptions): Promise<Jacobian
   const limits = options.limits ?? {};
   checkLimit("jacobian", "--train-limit", limits.train, config.batchSize, ` (at least one batch of --batch-size ${config.batchSize})`);
   checkLimit("jacobian", "--test-limit", limits.test, 1, "");
+  // --images against --test-limit before any data is read (against the test set itself once it is loaded).
+  if (limits.test !== undefined) validateJacobianConfig(config, limits.test);
   const networks: NetworkKind[] = ["baseline", "batchnorm"];
   const outcome = await runExperiment(
     {

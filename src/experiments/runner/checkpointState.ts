@@ -100,6 +100,18 @@ export class CheckpointFields {
     return v as (number | null)[];
   }
 
+  /** An array of exactly `length` objects, each read with the same checked getters (errors name "key[i].field"). */
+  objects(key: string, length: number): CheckpointFields[] {
+    const v = this.get(key);
+    if (!Array.isArray(v)) this.fail(key, `must be an array of ${length} objects; it is ${JSON.stringify(v)?.slice(0, 40)}`);
+    const a = v as unknown[];
+    if (a.length !== length) this.fail(key, `must hold ${length} entries; it holds ${a.length}`);
+    return a.map((x, i) => {
+      if (x === null || typeof x !== "object" || Array.isArray(x)) this.fail(`${key}[${i}]`, `must be an object; it is ${JSON.stringify(x)?.slice(0, 40)}`);
+      return new CheckpointFields(this.path, x as Record<string, unknown>, `${this.prefix}${key}[${i}].`);
+    });
+  }
+
   object(key: string): CheckpointFields {
     const v = this.get(key);
     if (v === null || typeof v !== "object" || Array.isArray(v)) this.fail(key, "must be an object");
