@@ -1,7 +1,9 @@
 /**
  * Fuzzing of every parser of outside bytes (issue 15, part 6), with
- * fast-check: valid files of each format, then random truncations, bit
- * flips, overwritten bytes, appended bytes and header edits. Every input
+ * fast-check: valid files of each format — IDX, CIFAR-10 records,
+ * safetensors, and the checkpoints of figure1, table and jacobian — then
+ * random truncations, bit flips, overwritten bytes, appended bytes, header
+ * edits and (checkpoints) edits of the JSON state behind a valid checksum. Every input
  * must give a clean error (an Error — not a TypeError or RangeError — whose
  * message names the file) or a valid load; never a crash, hang or
  * out-of-memory.
@@ -19,8 +21,15 @@ import { parseIdx, readIdxFile } from "../../src/data/idx.js";
 import { loadCifar10 } from "../../src/data/cifar10.js";
 import { readSafetensors, saveSafetensors } from "../../src/interop/safetensors.js";
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
+import type { CheckpointContents } from "../../src/experiments/runner/checkpointState.js";
 import { defaultFigure1Config, type Figure1Config } from "../../src/experiments/figure1/config.js";
 import { Figure1Trainer, type ImageSet } from "../../src/experiments/figure1/trainer.js";
+import { defaultTableConfig, deriveRow, type TableConfig } from "../../src/experiments/table/rows.js";
+import { TableTrainer, type TableData } from "../../src/experiments/table/trainer.js";
+import { defaultJacobianConfig, type JacobianConfig } from "../../src/experiments/jacobian/config.js";
+import { JacobianTrainer } from "../../src/experiments/jacobian/trainer.js";
+import { channelStats } from "../../src/data/augment.js";
+import type { CifarSplit } from "../../src/data/cifar10.js";
 import { Generator, nn } from "../../src/index.js";
 import { cifarRecords, gzip, idxBytes, makeTempDir, removeTempDirs } from "../data/helpers.js";
 
@@ -185,49 +194,101 @@ describe("fuzzing the parsers of outside bytes", () => {
   });
 
   describe("checkpoints", () => {
-    const small: Figure1Config = { ...defaultFigure1Config, hidden: [8, 8], steps: 20, evalEvery: 5, seeds: 1, backend: "reference" };
-    const set = (count: number, seed: number): ImageSet => {
+    // Synthetic data: the checkpoint states are those of real runs, on random images.
+    const mnistLike = (count: number, seed: number): ImageSet => {
       const g = new Generator(seed);
       return { images: Float32Array.from({ length: count * 784 }, () => g.nextUint32() / 2 ** 32), labels: Uint8Array.from({ length: count }, () => g.randint(10)), count };
     };
-    const train = set(120, 1);
-    const test = set(20, 2);
-    const header = { command: "figure1", run: "batchnorm-seed0", backend: "reference" };
-    const trainer = new Figure1Trainer("batchnorm", 0, small, train, test);
-    while (trainer.step < 7) {
-      trainer.trainStep();
-      if (trainer.step % small.evalEvery === 0) trainer.record();
-    }
-    const contents = trainer.checkpoint();
-    const bytes = encodeCheckpoint(header, contents);
-    const PATH = "/out/checkpoints/batchnorm-seed0.safetensors";
-    const restored = (decoded: ReturnType<typeof decodeCheckpoint>) => new Figure1Trainer("batchnorm", 0, small, train, test).restore(decoded, PATH);
+    const cifarLike = (count: number, seed: number): CifarSplit => {
+      const g = new Generator(seed);
+      return { images: Uint8Array.from({ length: count * 3072 }, () => g.randint(256)), labels: Uint8Array.from({ length: count }, () => g.randint(10)), count };
+    };
+    const train = mnistLike(120, 1);
+    const test = mnistLike(20, 2);
 
-    it("damaged bytes: decodeCheckpoint refuses every change (the checksum covers the whole file)", async (t) => {
-      const headerEnd = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
-      await campaign(t, "checkpoint bytes", mutation(headerEnd), async (m) => {
-        const damaged = mutate(bytes, m);
-        const outcome = await refusedOrLoaded(() => decodeCheckpoint(damaged, PATH), /^checkpoint \/out\/checkpoints\/batchnorm-seed0\.safetensors: .*Delete /, restored);
-        if (outcome === "loaded") assert.deepEqual(damaged, bytes, "only the unchanged file loads");
-        return outcome;
-      });
-    });
+    const small: Figure1Config = { ...defaultFigure1Config, hidden: [8, 8], steps: 20, evalEvery: 5, seeds: 1, backend: "reference" };
+    const figure1 = new Figure1Trainer("batchnorm", 0, small, train, test);
+    advance(figure1, 7, small.evalEvery);
+    checkpointCampaigns("figure1", "batchnorm-seed0", figure1.checkpoint(), (c, path) => new Figure1Trainer("batchnorm", 0, small, train, test).restore(c, path));
 
-    it("edited state with a valid checksum (a lying writer): restore refuses it naming the field, or it is a valid state", async (t) => {
-      const state = contents.state as Record<string, unknown>;
-      const keys = Object.keys(state);
-      const edit = fc.record({
-        path: fc.oneof(fc.constantFrom(...keys.map((k) => [k])), fc.constantFrom(...Object.keys(state.result as object).map((k) => ["result", k]))),
-        value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.integer(), fc.double(), fc.constant(null), fc.array(fc.double(), { maxLength: 4 })),
-      });
-      await campaign(t, "checkpoint state", edit, async ({ path, value }) => {
-        const edited = structuredClone(state);
-        let at: any = edited;
-        for (const k of path.slice(0, -1)) at = at[k];
-        at[path[path.length - 1]] = value;
-        const decoded = decodeCheckpoint(encodeCheckpoint(header, { tensors: contents.tensors, state: edited }), PATH);
-        return refusedOrLoaded(() => restored(decoded), /^checkpoint \/out\/checkpoints\/batchnorm-seed0\.safetensors: /, () => {});
-      });
-    });
+    const tableConfig: TableConfig = { ...defaultTableConfig, width: 1 / 32, batchSize: 8, crop: 20, steps: 8, evalEvery: 3, lrDecayEvery: 4, backend: "reference" };
+    const cifarTrain = cifarLike(32, 3);
+    const tableData: TableData = { train: cifarTrain, validation: cifarLike(10, 4), test: cifarLike(6, 5), stats: channelStats(cifarTrain.images, cifarTrain.count) };
+    const row = deriveRow("bn-x5", tableConfig);
+    const table = new TableTrainer(row, tableConfig, tableData);
+    advance(table, 5, tableConfig.evalEvery);
+    checkpointCampaigns("table", "bn-x5", table.checkpoint(), (c, path) => new TableTrainer(row, tableConfig, tableData).restore(c, path));
+
+    const jacobianConfig: JacobianConfig = { ...defaultJacobianConfig, steps: 12, every: 4, images: 2, hidden: [8, 8, 8], backend: "reference" };
+    const jacobian = new JacobianTrainer("batchnorm", jacobianConfig, train, test);
+    advance(jacobian, 9, jacobianConfig.every);
+    checkpointCampaigns("jacobian", "batchnorm", jacobian.checkpoint(), (c, path) => new JacobianTrainer("batchnorm", jacobianConfig, train, test).restore(c, path));
   });
 });
+
+/** Train to `until` steps, evaluating every `every` as the runner does. */
+function advance(t: { step: number; trainStep(): number; record(): unknown }, until: number, every: number): void {
+  while (t.step < until) {
+    t.trainStep();
+    if (t.step % every === 0) t.record();
+  }
+}
+
+/**
+ * Every path into a checkpoint's JSON state (object keys and the first
+ * array entries, to `depth` levels): where a lying writer could edit.
+ */
+function statePaths(value: unknown, depth = 5, prefix: (string | number)[] = []): (string | number)[][] {
+  if (depth === 0 || value === null || typeof value !== "object") return [];
+  const keys: (string | number)[] = Array.isArray(value) ? [0, 1, value.length - 1].filter((i, k, a) => i >= 0 && i < value.length && a.indexOf(i) === k) : Object.keys(value);
+  const out: (string | number)[][] = [];
+  for (const k of keys) {
+    const p = [...prefix, k];
+    out.push(p, ...statePaths((value as any)[k], depth - 1, p));
+  }
+  return out;
+}
+
+/**
+ * The two campaigns of one command's checkpoints: damaged bytes (the
+ * checksum must refuse every change) and edits of the JSON state behind a
+ * valid checksum — a value replaced by any JSON value, number, NaN-as-null
+ * or array, or a key deleted — which `restore` must refuse with a clean
+ * Error naming the file, or accept as a valid state.
+ */
+function checkpointCampaigns(command: string, run: string, contents: CheckpointContents, restore: (c: CheckpointContents, path: string) => void): void {
+  const header = { command, run, backend: "reference" };
+  const bytes = encodeCheckpoint(header, contents);
+  const PATH = `/out/checkpoints/${run}.safetensors`;
+  const names = new RegExp(`^checkpoint ${PATH.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `);
+
+  it(`${command} checkpoint, damaged bytes: decodeCheckpoint refuses every change (the checksum covers the whole file)`, async (t) => {
+    const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    await campaign(t, `${command} checkpoint bytes`, mutation(headerEnd), async (m) => {
+      const damaged = mutate(bytes, m);
+      const outcome = await refusedOrLoaded(() => decodeCheckpoint(damaged, PATH, { command, run }), new RegExp(names.source + ".*Delete "), (c) => restore(c, PATH));
+      if (outcome === "loaded") assert.deepEqual(damaged, bytes, "only the unchanged file loads");
+      return outcome;
+    });
+  });
+
+  it(`${command} checkpoint, edited state with a valid checksum (a lying writer): restore refuses it naming the file, or it is a valid state`, async (t) => {
+    const state = contents.state as Record<string, unknown>;
+    const paths = statePaths(state);
+    const edit = fc.record({
+      path: fc.constantFrom(...paths),
+      op: fc.constantFrom("set" as const, "set" as const, "set" as const, "delete" as const),
+      value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.integer(), fc.double(), fc.constant(null), fc.array(fc.double(), { maxLength: 4 }), fc.constant(1e300), fc.constant(-1)),
+    });
+    await campaign(t, `${command} checkpoint state`, edit, async ({ path, op, value }) => {
+      const edited = structuredClone(state);
+      let at: any = edited;
+      for (const k of path.slice(0, -1)) at = at[k];
+      const last = path[path.length - 1];
+      if (op === "delete" && !Array.isArray(at)) delete at[last];
+      else at[last] = value;
+      const decoded = decodeCheckpoint(encodeCheckpoint(header, { tensors: contents.tensors, state: edited }), PATH);
+      return refusedOrLoaded(() => restore(decoded, PATH), names, () => {});
+    });
+  });
+}

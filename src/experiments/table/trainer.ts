@@ -391,10 +391,14 @@ export class TableTrainer {
     for (let i = 0; wantVelocity && i < params; i++) {
       if (!(`optimizer.velocity.${i}` in c.tensors)) f.fail(`optimizer.velocity.${i}`, `(the momentum buffer of parameter ${i}) is missing`);
     }
+    try {
+      this.pipeline.setState(c.state.pipeline as CifarPipelineState);
+    } catch (err) {
+      f.fail("pipeline", `does not fit this run: ${(err as Error).message}`); // found by fuzzing: the pipeline's own error did not name the file
+    }
     this.model.loadStateDict(modelStateFrom(c.tensors, this.model.stateDict()));
     const optimizerState = sgdStateFrom(c.tensors, params, optimizerSteps);
     this.optimizer.loadStateDict(optimizerState); // checked here in either case
-    this.pipeline.setState(c.state.pipeline as CifarPipelineState);
     generatorStateFromJson(this.dropoutGenerator, dropoutRng);
     this.lossSum = lossSum;
     this.lossCount = lossCount;
