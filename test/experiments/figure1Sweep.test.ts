@@ -11,6 +11,7 @@ import { defaultFigure1Config, validateFigure1Config, type Figure1Config } from 
 import { buildFigure1Network } from "../../src/experiments/figure1/network.js";
 import { Generator } from "../../src/tensor/random.js";
 import { sweepSvg, writeSweepPlot, type SweepPoint } from "../../src/report/sweepPlots.js";
+import { assertAllClose } from "../allclose.js";
 
 /** The parameters of the network's Linear layers by name ("0.weight", "0.bias", ...). */
 function linearParameters(config: Figure1Config, kind: "baseline" | "batchnorm"): Map<string, Float32Array> {
@@ -32,7 +33,7 @@ describe("figure1 sweep settings: --input standardized", () => {
     const pixels = Uint8Array.from([0, 51, 128, 255]);
     const expected = [0, 51, 128, 255].map((p) => Math.fround((p / 255 - 0.1307) / 0.3081));
     assert.deepEqual([...mnistToFloat(pixels, "standardized")], expected);
-    assert.ok(Math.abs(expected[0] + 0.4242) < 1e-4 && Math.abs(expected[3] - 2.8215) < 1e-4, "background −0.42, strokes 2.82");
+    assertAllClose([expected[0], expected[3]], [-0.4242, 2.8215], { atol: 1e-4, rtol: 0 }, "background −0.42, strokes 2.82");
   });
 
   it("is one of the modes figure1 accepts, and an unknown mode is refused naming --input and the choices", () => {
@@ -52,17 +53,17 @@ describe("figure1 sweep settings: --init default", () => {
     const fanIn: Record<string, number> = { "0": 784, "2": 100, "4": 100, "6": 100 };
     for (const [name, values] of pytorch) {
       const bound = 1 / Math.sqrt(fanIn[name.split(".")[0]]);
-      assert.ok(values.every((v) => Math.abs(v) <= bound), `${name} within ±1/√fan_in = ±${bound.toFixed(4)}`);
+      assertAllClose(values, new Float32Array(values.length), { atol: bound, rtol: 0 }, `${name} within ±1/√fan_in`);
       if (name.endsWith("weight")) {
         const s = std(values);
-        assert.ok(Math.abs(s - bound / Math.sqrt(3)) < 0.1 * bound, `${name}: std ${s.toFixed(4)} ≈ bound/√3 = ${(bound / Math.sqrt(3)).toFixed(4)}`);
+        assertAllClose(s, bound / Math.sqrt(3), { atol: 0.1 * bound, rtol: 0 }, `${name}: std vs bound/√3`);
       } else {
         assert.ok(values.some((v) => v !== 0), `${name}: biases drawn, not zero`);
       }
     }
     for (const [name, values] of paper) {
       if (name.endsWith("bias")) assert.ok(values.every((v) => v === 0), `${name}: zero under the paper's init`);
-      else assert.ok(Math.abs(std(values) - 0.01) < 0.002, `${name}: std ≈ 0.01 under the paper's init`);
+      else assertAllClose(std(values), 0.01, { atol: 0.002, rtol: 0 }, `${name}: std under the paper's init (0.01)`);
     }
   });
 
