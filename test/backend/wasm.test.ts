@@ -442,8 +442,8 @@ for (const w of builds) {
             assertSame(wP, inPlaceP, `newParam against sgdStep (${what})`);
             if (wV !== null) assertSame(wV, inPlaceV!, `newVelocity against sgdStep (${what})`);
             const mag = (i: number) => Math.abs(p[i]) + Math.abs(g[i]) + (v === null ? 0 : Math.abs(v[i]));
-            assertWithin(wP, refP, (i) => 4 * u * mag(i), `newParam (${what})`);
-            if (wV !== null) assertWithin(wV, refV!, (i) => 4 * u * mag(i), `newVelocity (${what})`);
+            assertAllClose(wP, refP, { atol: (i) => 4 * u * mag(i), rtol: 0 }, `newParam (${what})`);
+            if (wV !== null) assertAllClose(wV, refV!, { atol: (i) => 4 * u * mag(i), rtol: 0 }, `newVelocity (${what})`);
           }
         }
       }
