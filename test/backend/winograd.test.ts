@@ -25,7 +25,7 @@ import { referenceBackend as ref } from "../../src/backend/reference/index.js";
 import { initWasmBackendSync, wasmSharedMemorySupported, type WasmBackend } from "../../src/backend/wasm/index.js";
 import { nodeThreadSpawner } from "../../src/node/wasmThreads.js";
 import { describeOrSkip } from "../skip.js";
-import { assertWithin } from "./assert.js";
+import { assertAllClose } from "../allclose.js";
 import { wasmBuilds } from "./builds.js";
 
 const u = 2 ** -24;
@@ -128,16 +128,16 @@ describe("reference backend: Winograd F(2×2, 3×3) is the direct convolution", 
       const d = direct(x, weight, bias, N, C, O, g);
       const y = new Float64Array(d.y.length).fill(NaN);
       ref.conv2dWinogradForward(Float64Array.from(x), Float64Array.from(weight), Float64Array.from(bias), y, N, C, O, g);
-      assertWithin(y, d.y, (i) => 1e-12 * d.mag[i], `y (${label})`);
+      assertAllClose(y, d.y, { atol: (i) => 1e-12 * d.mag[i], rtol: 0 }, `y (${label})`);
       const gy = randomF32(N * O * g.OH * g.OW, next);
       const e = directGx(weight, gy, N, C, O, g);
       const gx = new Float64Array(e.gx.length).fill(NaN);
       ref.conv2dWinogradBackwardInput(Float64Array.from(weight), Float64Array.from(gy), gx, N, C, O, g);
-      assertWithin(gx, e.gx, (i) => 1e-12 * e.mag[i], `gx (${label})`);
+      assertAllClose(gx, e.gx, { atol: (i) => 1e-12 * e.mag[i], rtol: 0 }, `gx (${label})`);
       const f = directGw(x, gy, N, C, O, g);
       const gw = new Float64Array(f.gw.length).fill(NaN);
       ref.conv2dWinogradBackwardWeight(Float64Array.from(x), Float64Array.from(gy), gw, N, C, O, g);
-      assertWithin(gw, f.gw, (i) => 1e-12 * f.mag[i], `gw (${label})`);
+      assertAllClose(gw, f.gw, { atol: (i) => 1e-12 * f.mag[i], rtol: 0 }, `gw (${label})`);
     }
   });
 
@@ -159,7 +159,7 @@ for (const w of wasmBuilds()) {
           const d = direct(x, weight, bias, N, C, O, g);
           const y = new Float32Array(d.y.length).fill(NaN); // every element must be written
           w.conv2dWinogradForward(x, weight, bias, y, N, C, O, g);
-          assertWithin(y, d.y, (i) => 4 * (C + 8) * u * d.mag[i] + 1e-30, `y (${label}, bias ${withBias}, positive ${positive})`);
+          assertAllClose(y, d.y, { atol: (i) => 4 * (C + 8) * u * d.mag[i] + 1e-30, rtol: 0 }, `y (${label}, bias ${withBias}, positive ${positive})`);
         }
       }
     });
@@ -173,7 +173,7 @@ for (const w of wasmBuilds()) {
           const e = directGx(weight, gy, N, C, O, g);
           const gx = new Float32Array(e.gx.length).fill(NaN);
           w.conv2dWinogradBackwardInput(weight, gy, gx, N, C, O, g);
-          assertWithin(gx, e.gx, (i) => 4 * (O + 8) * u * e.mag[i] + 1e-30, `gx (${label}, positive ${positive})`);
+          assertAllClose(gx, e.gx, { atol: (i) => 4 * (O + 8) * u * e.mag[i] + 1e-30, rtol: 0 }, `gx (${label}, positive ${positive})`);
         }
       }
     });
@@ -187,7 +187,7 @@ for (const w of wasmBuilds()) {
           const f = directGw(x, gy, N, C, O, g);
           const gw = new Float32Array(f.gw.length).fill(NaN);
           w.conv2dWinogradBackwardWeight(x, gy, gw, N, C, O, g);
-          assertWithin(gw, f.gw, (i) => 4 * (N * g.OH * g.OW + 16) * u * f.mag[i] + 1e-30, `gw (${label}, positive ${positive})`);
+          assertAllClose(gw, f.gw, { atol: (i) => 4 * (N * g.OH * g.OW + 16) * u * f.mag[i] + 1e-30, rtol: 0 }, `gw (${label}, positive ${positive})`);
         }
       }
     });
