@@ -352,7 +352,8 @@ function chartLayer(spec: LineChartSpec): Record<string, unknown> {
   };
 }
 
-async function render(vl: Record<string, unknown>): Promise<string> {
+/** Render a vega-lite spec to SVG with the report's shared look (CONFIG) and font metrics. */
+export async function renderVegaLite(vl: Record<string, unknown>): Promise<string> {
   const { vega, vegaLite } = await loadChartLibraries();
   const { spec } = vegaLite.compile({ ...vl, config: CONFIG } as VegaLiteModule.TopLevelSpec);
   // renderer "none": no DOM or canvas; toSVG builds the markup from the
@@ -367,7 +368,7 @@ async function render(vl: Record<string, unknown>): Promise<string> {
 
 /** Render one line chart to a standalone SVG document. */
 export async function lineChartSvg(spec: LineChartSpec): Promise<string> {
-  return render(chartLayer(spec));
+  return renderVegaLite(chartLayer(spec));
 }
 
 /** Several charts side by side in one SVG (vega-lite hconcat) */
@@ -383,7 +384,7 @@ export async function panelsSvg(panels: LineChartSpec[], title?: string): Promis
     },
   };
   if (title !== undefined) vl.title = { text: title, fontSize: 15, anchor: "middle" };
-  return render(vl);
+  return renderVegaLite(vl);
 }
 
 /**

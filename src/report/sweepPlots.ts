@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/files.js";
-import { loadChartLibraries, svgToPng } from "./charts.js";
+import { renderVegaLite, svgToPng } from "./charts.js";
 
 /** One setting of the sweep as sweep.json stores it. */
 export interface SweepPoint {
@@ -102,16 +102,8 @@ export async function sweepSvg(points: readonly SweepPoint[], steps: number): Pr
         },
       },
     ],
-    config: { background: "white", font: "DejaVu Sans, Helvetica, Arial, sans-serif", title: { anchor: "start", fontWeight: "normal", fontSize: 14, subtitleFontSize: 11 } },
   };
-  const { vega, vegaLite } = await loadChartLibraries();
-  const { spec } = vegaLite.compile(vl as unknown as Parameters<typeof vegaLite.compile>[0]);
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLite(vl);
 }
 
 /** Writes `<dir>/<name>.svg` and `<dir>/<name>.png`. */
