@@ -391,8 +391,10 @@ describe("jacobian: on the experiment runner", () => {
         ...options,
         outDir: parted,
         stopFlag,
-        onEvent: (_network, m) => {
-          if (m.type === "eval" && m.step >= 8) Atomics.store(new Int32Array(stopFlag), 0, 1);
+        // Stop once the BN run itself has evaluated twice (steps 4 and 8), so its checkpoint holds
+        // the series edited below whichever of the two runs is ahead.
+        onEvent: (network, m) => {
+          if (network === "batchnorm" && m.type === "eval" && m.step >= 8) Atomics.store(new Int32Array(stopFlag), 0, 1);
         },
       });
       assert.equal(stopped.status, "interrupted");
