@@ -20,8 +20,8 @@ export interface GraphTensor extends Releasable {
   readonly requiresGrad: boolean;
   readonly gradFn: GradNode<GraphTensor> | null;
   readonly grad: { readonly data: Storage } | null;
-  /** Give a leaf its first gradient: a tensor of its shape over `storage`. */
-  adoptGradient(storage: Storage): void;
+  /** Give a leaf its first gradient: a tensor of its shape over `storage` (`lasting`: storage no scope recycles). */
+  adoptGradient(storage: Storage, lasting: boolean): void;
   /** Give a leaf its first gradient as a copy of `values` in storage it kept from an earlier one; false if it has none of that size. */
   reuseGradientStorage(values: Storage): boolean;
 }
@@ -118,8 +118,8 @@ export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: b
         // The gradient lives as long as the leaf: past a scope() the backward pass runs in (escape may hand
         // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
         const mine = own(g);
-        const storage = madeInCurrentScope(t) ? mine : escape(mine);
-        t.adoptGradient(storage);
+        if (madeInCurrentScope(t)) t.adoptGradient(mine, false);
+        else t.adoptGradient(escape(mine), true);
       } else {
         addInto(t.grad.data, g);
       }

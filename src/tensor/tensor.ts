@@ -21,15 +21,18 @@ export class Tensor {
   private _data: Storage;
   /** Why this tensor's memory was taken back (reading it then throws that), or null while it is valid. */
   private releasedBecause: string | null = null;
-  /** The gradient the backward pass made for this leaf (not one a user assigned): its storage may be reused. */
+  private _grad: Tensor | null = null;
+  /**
+   * The gradient the backward pass made for this leaf in storage that lives
+   * as long as the leaf (not one a user assigned, nor one in a scope's
+   * recycled memory): its storage may be reused once it is dropped.
+   */
   private gradFromBackward: Tensor | null = null;
-  /** Storage of the gradient zeroGrad() dropped, which the next backward pass fills instead of allocating. */
+  /** Storage of the dropped gradient, which the next backward pass fills instead of allocating. */
   private spareGradStorage: Storage | null = null;
   readonly shape: readonly number[];
   readonly dtype: DType;
   requiresGrad: boolean;
-  /** Accumulated gradient of a leaf tensor that requires grad; null until a backward pass reaches it. */
-  grad: Tensor | null = null;
   /** The op that produced this tensor; null for leaves (user-created tensors, parameters). */
   gradFn: GradNode | null = null;
 
@@ -65,15 +68,42 @@ export class Tensor {
     this.gradFn = null;
   }
 
-  /** @internal Called by the backward pass: a leaf's first gradient, a tensor of its shape over `storage`. */
-  adoptGradient(storage: Storage): void {
-    this.grad = this.gradFromBackward = new Tensor(storage, this.shape, false);
+  /**
+   * Accumulated gradient of a leaf tensor that requires grad; null until a
+   * backward pass reaches it. Assigning it (`x.grad = null`, or another
+   * tensor) drops the gradient it held: one the backward pass made is
+   * released — reading that tensor afterwards throws, since the next
+   * backward pass writes this leaf's gradient into its storage — so that a
+   * loop which drops a gradient every step allocates no gradient storage
+   * after its first step (as zeroGrad() does; see dropGrad).
+   */
+  get grad(): Tensor | null {
+    return this._grad;
+  }
+
+  set grad(g: Tensor | null) {
+    if (g === this._grad) return;
+    this.releaseGrad("was dropped by assigning to .grad (e.g. x.grad = null); its memory now holds the next backward pass's gradient. Read or clone() a gradient before dropping it.");
+    this._grad = g;
+  }
+
+  /**
+   * @internal Called by the backward pass: a leaf's first gradient, a tensor
+   * of its shape over `storage`. `lasting`: the storage lives as long as the
+   * leaf (not in memory a scope recycles when it ends), so it may serve the
+   * next gradient once this one is dropped.
+   */
+  adoptGradient(storage: Storage, lasting = true): void {
+    this.releaseGrad(null);
+    const g = new Tensor(storage, this.shape, false);
+    this._grad = g;
+    this.gradFromBackward = lasting ? g : null;
   }
 
   /**
    * @internal Called by the backward pass: a leaf's first gradient, a copy
-   * of `values` in the storage of the gradient zeroGrad() dropped; false
-   * (and nothing done) when there is no such storage of that size.
+   * of `values` in the storage of the gradient last dropped; false (and
+   * nothing done) when there is no such storage of that size.
    */
   reuseGradientStorage(values: Storage): boolean {
     const s = this.spareGradStorage;
@@ -86,27 +116,36 @@ export class Tensor {
 
   /**
    * @internal zeroGrad() for this leaf: with `setToNone` the gradient
-   * becomes null, else it is filled with zeros. A gradient the backward pass
-   * made is released when dropped — reading that tensor afterwards throws,
-   * since the next backward pass writes its gradient into the same storage —
-   * so that a plain training loop allocates no gradient storage after its
-   * first step.
+   * becomes null (released as assigning `.grad` does), else it is filled
+   * with zeros.
    */
   dropGrad(setToNone: boolean): void {
-    const g = this.grad;
+    const g = this._grad;
     if (g === null) return;
     if (!setToNone) {
       g.data.fill(0);
       return;
     }
-    this.grad = null;
-    // A gradient (or leaf) whose storage went back to a scope's pool is not the leaf's to reuse.
-    if (g === this.gradFromBackward && g.releasedBecause === null && this.releasedBecause === null) {
-      this.spareGradStorage = g._data;
-      g.releasedBecause =
-        "is a gradient that zeroGrad() dropped; its memory now holds the next backward pass's gradient. Read or clone() a gradient before zeroGrad(), or use zeroGrad({ setToNone: false }), which keeps it (zero-filled).";
-    }
+    this.releaseGrad(
+      "is a gradient that zeroGrad() dropped; its memory now holds the next backward pass's gradient. Read or clone() a gradient before zeroGrad(), or use zeroGrad({ setToNone: false }), which keeps it (zero-filled).",
+    );
+    this._grad = null;
+  }
+
+  /**
+   * The current gradient is being dropped: if the backward pass made it in
+   * lasting storage, that storage becomes the spare for the next one and
+   * the gradient tensor is released with `why` (null: it is replaced
+   * without being dropped by the user, which only forgets it).
+   */
+  private releaseGrad(why: string | null): void {
+    const g = this._grad;
+    const mine = g !== null && g === this.gradFromBackward;
     this.gradFromBackward = null;
+    // A gradient (or leaf) whose storage went back to a scope's pool is not the leaf's to reuse.
+    if (!mine || why === null || g.releasedBecause !== null || this.releasedBecause !== null) return;
+    this.spareGradStorage = g._data;
+    g.releasedBecause = why;
   }
 
   /** @internal Called by scope() when this tensor outlives it in other memory (a copy of the same values). */

@@ -111,7 +111,8 @@ for (const b of builds) {
         const xi = new Tensor(x.data.slice(), x.shape, true);
         const y = model.forward(xi);
         y.backward(randn([...y.shape], new Generator(9), { dtype: "float32" }));
-        return [y.data, xi.grad!.data, ...model.parameters().map((p) => p.grad!.data)] as Float32Array[];
+        // Copies: the next pass drops these gradients (p.grad = null), and the backward pass after that writes into their storage.
+        return [y.data, xi.grad!.data, ...model.parameters().map((p) => p.grad!.data.slice())] as Float32Array[];
       });
       const [expected, actual] = results;
       for (let i = 0; i < expected.length; i++) assertAllClose(actual[i], expected[i], f32OfReference(expected[i]), `tensor ${i} (output, input gradient, parameter gradients)`);

@@ -26,7 +26,8 @@ function backendBytes(): number {
   return typeof b.linearMemoryBytesInUse === "function" ? b.linearMemoryBytesInUse() : 0;
 }
 
-it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live buffers, heap and backend memory stay flat from step 1,000", async () => {
+/** The loop, with `inputGrad`: each input requires grad and the loop drops its gradient with `x.grad = null` before the step. */
+async function plainLoop(inputGrad: boolean): Promise<void> {
   await settle();
   setBufferTracking(true);
   const g = new Generator(9);
@@ -41,11 +42,12 @@ it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live bu
   const batches = Array.from({ length: 8 }, (_, b) => {
     const x = new Float32Array(16 * 20);
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37 + b) + ((i * 7 + b) % 3) * 0.1;
-    return { x: new Tensor(x, [16, 20]), y: Int32Array.from({ length: 16 }, (_, i) => (i * 3 + b) % 10) };
+    return { x: new Tensor(x, [16, 20], inputGrad), y: Int32Array.from({ length: 16 }, (_, i) => (i * 3 + b) % 10) };
   });
   const step = (i: number): number => {
     const { x, y } = batches[i % batches.length];
     opt.zeroGrad();
+    if (inputGrad) x.grad = null;
     const loss = lossFn.forward(model.forward(x), y);
     loss.backward();
     opt.step();
@@ -74,4 +76,21 @@ it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live bu
     `the backend's memory in use grew from ${at1000.backend} to ${backendBeforeGc} bytes over 9,000 synchronous steps (limit +1 MiB)`,
   );
   assert.ok(at10000.backend <= at1000.backend + 2 ** 20, `the backend's memory in use grew from ${at1000.backend} to ${at10000.backend} bytes`);
+}
+
+it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live buffers, heap and backend memory stay flat from step 1,000", () => plainLoop(false));
+
+it("the same with inputs that require grad, whose gradient the loop drops with x.grad = null each step (as bench/defaultPath.ts's conv loop): flat too", () => plainLoop(true));
+
+it("x.grad = null each step: the input's gradient is written into the same storage every step after the first", () => {
+  const lin = new nn.Linear(4, 3, { generator: new Generator(1) });
+  const x = new Tensor(Float32Array.from({ length: 8 }, (_, i) => i / 8), [2, 4], true);
+  const storages = new Set<unknown>();
+  for (let i = 0; i < 5; i++) {
+    x.grad = null;
+    lin.forward(x).backward(new Float32Array(6).fill(1));
+    storages.add(x.grad!.data);
+  }
+  assert.equal(storages.size, 1, `the input's gradient was given ${storages.size} storages over 5 steps`);
 });
+

@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { manualSeed, nn, noGrad, isGradEnabled, ops, tensor, Tensor } from "../../src/index.js";
+import { manualSeed, nn, noGrad, isGradEnabled, ops, scope, tensor, Tensor } from "../../src/index.js";
 import { assertAllClose } from "../allclose.js";
 import { bytesOf } from "./helpers.js";
 
@@ -134,6 +134,47 @@ describe("zeroGrad() and the gradient storage of a plain loop", () => {
     step();
     assert.notEqual(lin.weight.grad!.data, mine.data);
     assert.deepEqual(Array.from(mine.data), [1, 1, 1, 1, 1, 1]);
+  });
+
+  it("x.grad = null drops the gradient as zeroGrad() does: the next backward pass writes into its storage (same values), and the dropped tensor throws when read, saying why", () => {
+    const { lin, step } = setup();
+    step();
+    const first = lin.weight.grad!;
+    const storage = first.data;
+    const values = Array.from(storage);
+    lin.weight.grad = null;
+    assert.throws(() => first.data, /was dropped by assigning to \.grad \(e\.g\. x\.grad = null\).*clone\(\) a gradient before dropping it/);
+    step();
+    assert.equal(lin.weight.grad!.data, storage, "the same storage");
+    assert.deepEqual(Array.from(lin.weight.grad!.data), values);
+  });
+
+  it("replacing a backward-made gradient by an assigned one keeps the old storage for the next backward pass, never the assigned tensor's", () => {
+    const { lin, step } = setup();
+    step();
+    const storage = lin.weight.grad!.data;
+    const mine = tensor([[1, 1, 1], [1, 1, 1]]);
+    lin.weight.grad = mine;
+    step(); // accumulates into the assigned gradient, as PyTorch does
+    assert.deepEqual(Array.from(mine.data), [1, 3, 6, 1, 3, 6]);
+    lin.weight.grad = null; // the assigned one is only forgotten
+    assert.deepEqual(Array.from(mine.data), [1, 3, 6, 1, 3, 6]);
+    step();
+    assert.equal(lin.weight.grad!.data, storage, "the storage of the gradient backward made");
+    assert.deepEqual(Array.from(lin.weight.grad!.data), [0, 2, 5, 0, 2, 5]);
+  });
+
+  it("a leaf made inside scope() gets its gradient in the scope's memory: dropping it there keeps nothing for later", () => {
+    const w = scope(() => {
+      const v = tensor([1, 2], [2], { requiresGrad: true });
+      ops.sum(ops.mul(v, v)).backward();
+      const g = v.grad!;
+      v.grad = null;
+      assert.deepEqual(Array.from(g.data), [2, 4], "not released: its memory is the scope's, not the leaf's to reuse");
+      return tensor([3, 4], [2], { requiresGrad: true });
+    });
+    ops.sum(ops.mul(w, w)).backward();
+    assert.deepEqual(Array.from(w.grad!.data), [6, 8]);
   });
 
   it("zeroGrad({ setToNone: false }) keeps the gradient tensor, zero-filled, readable", () => {
