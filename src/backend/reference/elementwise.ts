@@ -77,7 +77,15 @@ export function sgdStep(
   }
 }
 
-/** sgdStep into newParam/newVelocity, counting the elements where grad, newParam or newVelocity is not finite (see Backend.sgdStepChecked). */
+/**
+ * sgdStep into newParam/newVelocity, counting the elements where grad,
+ * newParam or newVelocity is not finite (see Backend.sgdStepChecked).
+ * Every operation is rounded to the storage's precision (Math.fround for
+ * float32: one IEEE float32 operation each, as the wasm kernel computes), so
+ * an intermediate that overflows float32 — g + wd·p, μ·v + (1 − dampening)·d,
+ * lr·d — is ∞ here too: both backends write the same bits, refuse the same
+ * steps and name the same first offending entry.
+ */
 export function sgdStepChecked(
   param: Storage,
   grad: Storage,
@@ -91,19 +99,26 @@ export function sgdStepChecked(
   weightDecay: number,
   nesterov: boolean,
 ): number {
+  const r = param instanceof Float32Array ? Math.fround : (x: number) => x;
+  const lrR = r(lr);
+  const mu = r(momentum);
+  const keep = r(1 - dampening);
+  const wd = r(weightDecay);
   let count = 0;
   for (let i = 0; i < param.length; i++) {
-    let d = grad[i] + weightDecay * param[i];
-    let bad = !Number.isFinite(grad[i]);
+    const p = param[i];
+    const g = grad[i];
+    let d = r(g + r(wd * p));
+    let bad = !Number.isFinite(g);
     if (newVelocity !== null) {
-      const buf = firstStep ? d : momentum * velocity![i] + (1 - dampening) * d;
+      const buf = firstStep ? d : r(r(mu * velocity![i]) + r(keep * d));
       newVelocity[i] = buf;
-      // What was stored is checked: a float32 buffer rounds a large finite double to ∞.
-      bad ||= !Number.isFinite(newVelocity[i]);
-      d = nesterov ? d + momentum * buf : buf;
+      bad ||= !Number.isFinite(buf);
+      d = nesterov ? r(d + r(mu * buf)) : buf;
     }
-    newParam[i] = param[i] - lr * d;
-    if (bad || !Number.isFinite(newParam[i])) count++;
+    const q = r(p - r(lrR * d));
+    newParam[i] = q;
+    if (bad || !Number.isFinite(q)) count++;
   }
   return count;
 }
