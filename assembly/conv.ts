@@ -9,8 +9,8 @@
 // the column matrix, L = OH·OW columns; the padded image is (C, PH, PW) with
 // PH = H + 2ph, PW = W + 2pw.
 
-import { gemm, gemmWorkspaceBytes } from "./gemm";
-import { loadWidened, sumLanes64 } from "./simd";
+import { microKernel, MR, NR, packA } from "./gemm";
+import { loadWidened, madd, sumLanes64 } from "./simd";
 import { Window } from "./window";
 
 @inline function at(p: usize, i: i32): usize {
@@ -182,22 +182,106 @@ export function col2im(
   return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
+@inline function roundUp(n: i32, m: i32): i32 {
+  return ((n + m - 1) / m) * m;
+}
+
+// The products of a convolution are small and many (one per image), so they
+// run without GEMM's blocking and packing of B: the weight is packed into
+// MR-row panels once per call, and the microkernel reads the column matrix
+// (or, for a 1×1 convolution, the image itself) in place, NR columns of
+// each row at the image's row stride. Only the last NR-wide strip of a
+// product whose width is not a multiple of NR is copied into a zero-padded
+// scratch strip. ∂ℓ/∂W is a sum over every image of gy[n]·cols[n]ᵀ: dot
+// products along the rows of both (see accumulateDots).
+
 /**
- * Bytes of workspace conv2dForward and conv2dBackward need: one column
- * matrix, one padded image and the largest GEMM workspace.
+ * The workspace of conv2dForward and conv2dBackward, in this order: the
+ * column matrix (K, L); the padded image; the packed weight (panels of W, or
+ * of Wᵀ for ∂ℓ/∂x); a scratch strip (K or O rows of NR) and tile (MR×NR);
+ * the vector partial sums of ∂ℓ/∂W (Op rows of Kp pairs of f32x4 lanes).
  */
+@unmanaged class ConvLayout {
+  cols: usize;
+  padded: usize;
+  packed: usize;
+  strip: usize;
+  tile: usize;
+  sums: usize;
+}
+
+/** The layout for C → O channels over the window at g from `base`, stored at `l` unless 0; returns where it ends. */
+function convLayout(C: i32, O: i32, g: usize, base: usize, l: usize): usize {
+  const w = changetype<Window>(g);
+  const K = C * w.kh * w.kw;
+  const L = w.OH * w.OW;
+  const cols = base;
+  const padded = cols + align64(<usize>K * <usize>L << 2);
+  const packed = padded + paddedImageBytes(C, w.H, w.W, w.ph, w.pw);
+  const strip = packed + align64(<usize>max(roundUp(O, MR) * K, roundUp(K, MR) * O) << 2);
+  const tile = strip + align64(<usize>(max(K, O) * NR) << 2);
+  const sums = tile + align64(<usize>(MR * NR) << 2);
+  if (l != 0) {
+    const s = changetype<ConvLayout>(l);
+    s.cols = cols;
+    s.padded = padded;
+    s.packed = packed;
+    s.strip = strip;
+    s.tile = tile;
+    s.sums = sums;
+  }
+  return sums + align64(<usize>(roundUp(O, 4) * roundUp(K, 2) * 4) << 2);
+}
+
+/** Bytes of workspace conv2dForward and conv2dBackward need: the layout's struct, then its parts (see ConvLayout). */
 export function conv2dWorkspaceBytes(C: i32, O: i32, window: usize): usize {
-  const w = changetype<Window>(window);
-  const H = w.H, W = w.W, kh = w.kh, kw = w.kw, ph = w.ph, pw = w.pw, OH = w.OH, OW = w.OW;
-  const K = C * kh * kw;
-  const L = OH * OW;
-  const g = max(gemmWorkspaceBytes(O, L, K), max(gemmWorkspaceBytes(O, K, L), gemmWorkspaceBytes(K, L, O)));
-  return align64(<usize>K * <usize>L << 2) + paddedImageBytes(C, H, W, ph, pw) + g;
+  return convLayout(C, O, window, align64(offsetof<ConvLayout>()), 0);
+}
+
+/** The layout of the workspace `work`, its struct in the first bytes. */
+function layoutAt(C: i32, O: i32, g: usize, work: usize): ConvLayout {
+  convLayout(C, O, g, work + align64(offsetof<ConvLayout>()), work);
+  return changetype<ConvLayout>(work);
+}
+
+/**
+ * c (M×L, rows ldc bytes apart) = the packed panels pa (M rows, depth K) ·
+ * b (K×L, rows ldb bytes apart), every element overwritten. A strip of the
+ * last columns narrower than NR is copied into the zero-padded `strip`
+ * first; tiles that stick out of c go through `tile`.
+ */
+function productInPlace(M: i32, L: i32, K: i32, pa: usize, b: usize, ldb: usize, c: usize, ldc: usize, strip: usize, tile: usize): void {
+  const ldt = <usize>NR << 2;
+  for (let jr = 0; jr < L; jr += NR) {
+    const nr = min(NR, L - jr);
+    let bj = b + (<usize>jr << 2);
+    let ld = ldb;
+    if (nr < NR) {
+      for (let k = 0; k < K; k++) {
+        const s = bj + <usize>k * ldb;
+        const d = strip + <usize>k * ldt;
+        for (let j = 0; j < NR; j++) store<f32>(d + (<usize>j << 2), j < nr ? load<f32>(s + (<usize>j << 2)) : 0);
+      }
+      bj = strip;
+      ld = ldt;
+    }
+    for (let ir = 0; ir < M; ir += MR) {
+      const mr = min(MR, M - ir);
+      const a = pa + (<usize>(ir * K) << 2);
+      const cij = c + <usize>ir * ldc + (<usize>jr << 2);
+      if (mr == MR && nr == NR) {
+        microKernel(K, a, bj, ld, cij, ldc, 1, 0, true);
+      } else {
+        microKernel(K, a, bj, ld, tile, ldt, 1, 0, true);
+        for (let i = 0; i < mr; i++) copyRun(tile + <usize>i * ldt, cij + <usize>i * ldc, nr);
+      }
+    }
+  }
 }
 
 /**
  * y[n] = W·im2col(x[n]) (+ bias) for the images n0 ≤ n < n1 (a thread's
- * share; 0 and N for all), one GEMM per image; bias = 0 for none.
+ * share; 0 and N for all); bias = 0 for none.
  */
 export function conv2dForward(
   x: usize,
@@ -228,21 +312,21 @@ export function conv2dForward(
   const pointwise = isPointwise(kh, kw, sh, sw, ph, pw);
   const PH = H + 2 * ph;
   const PW = W + 2 * pw;
-  const cols = work;
-  const padded = cols + align64(<usize>K * <usize>L << 2);
-  const gemmWork = padded + paddedImageBytes(C, H, W, ph, pw);
+  const l = layoutAt(C, O, g, work);
+  const ldb = <usize>L << 2;
+  packA(false, weight, O, K, 0, O, 0, K, l.packed);
   // The border of the padded image stays zero; each image overwrites the middle.
-  if (!pointwise) zero(padded, C * PH * PW);
+  if (!pointwise) zero(l.padded, C * PH * PW);
   for (let n = max(n0, 0); n < min(n1, N); n++) {
     const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
     const yn = y + ((<usize>n * <usize>(O * L)) << 2);
     let b = xn;
     if (!pointwise) {
-      padImage(xn, C, H, W, ph, pw, padded);
-      im2colPadded(padded, C, PH, PW, kh, kw, sh, sw, OH, OW, cols);
-      b = cols;
+      padImage(xn, C, H, W, ph, pw, l.padded);
+      im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols);
+      b = l.cols;
     }
-    gemm(false, false, O, L, K, 1, weight, b, 0, yn, gemmWork);
+    productInPlace(O, L, K, l.packed, b, ldb, yn, ldb, l.strip, l.tile);
     if (bias != 0) {
       for (let o = 0; o < O; o++) addScalar(at(yn, o * L), L, load<f32>(at(bias, o)));
     }
@@ -257,6 +341,108 @@ function addScalar(p: usize, n: i32, v: f32): void {
     for (; i + 4 <= n; i += 4) v128.store(at(p, i), f32x4.add(v128.load(at(p, i)), vv));
   }
   for (; i < n; i++) store<f32>(at(p, i), load<f32>(at(p, i)) + v);
+}
+
+/** The last n % 4 floats of a row of n at p (n % 4 ≠ 0) as a vector, zeros in the lanes past them; reads nothing past the row. */
+@inline function loadTail(p: usize, rem: i32): v128 {
+  if (rem == 1) return v128.load32_zero(p);
+  const v = v128.load64_zero(p);
+  return rem == 2 ? v : f32x4.replace_lane(v, 2, load<f32>(p, 8));
+}
+
+/**
+ * The vector partial sums of ∂ℓ/∂W for the rows ob … ob + 3 (rows past
+ * `last` read row `last` and are dropped later) and every row k of b, at
+ * sums (4 rows of K pairs of vectors):
+ * sums[(o − ob, k)] += Σ_l a[o, l]·b[k, l] over one image, a (rows of L at a
+ * stride of lda bytes) and b (K rows of L), lane j summing l ≡ j (mod 4) in
+ * order. Each element's sum runs in the same order whatever the rows around
+ * it, so a thread's share of rows keeps the bits.
+ */
+function accumulateDots(a: usize, lda: usize, ob: i32, last: i32, b: usize, K: i32, L: i32, sums: usize): void {
+  const ldb = <usize>L << 2;
+  const a0 = a + <usize>ob * lda;
+  const a1 = a + <usize>min(ob + 1, last) * lda;
+  const a2 = a + <usize>min(ob + 2, last) * lda;
+  const a3 = a + <usize>min(ob + 3, last) * lda;
+  const rowSums = <usize>(roundUp(K, 2) * 4) << 2; // one row o of sums
+  const s0 = sums;
+  if (ASC_FEATURE_SIMD) {
+    const L4 = L & ~3;
+    const rem = L & 3;
+    for (let k = 0; k < K; k += 2) {
+      const k1 = min(k + 1, K - 1); // an odd last row is computed twice, its copy dropped
+      const b0 = b + <usize>k * ldb, b1 = b + <usize>k1 * ldb;
+      const p = s0 + (<usize>(k * 4) << 2);
+      let c00 = v128.load(p), c01 = v128.load(p, 16);
+      let c10 = v128.load(p + rowSums), c11 = v128.load(p + rowSums, 16);
+      let c20 = v128.load(p + 2 * rowSums), c21 = v128.load(p + 2 * rowSums, 16);
+      let c30 = v128.load(p + 3 * rowSums), c31 = v128.load(p + 3 * rowSums, 16);
+      for (let i = 0; i < L4; i += 4) {
+        const o = <usize>i << 2;
+        const x0 = v128.load(b0 + o), x1 = v128.load(b1 + o);
+        let r = v128.load(a0 + o);
+        c00 = madd(r, x0, c00);
+        c01 = madd(r, x1, c01);
+        r = v128.load(a1 + o);
+        c10 = madd(r, x0, c10);
+        c11 = madd(r, x1, c11);
+        r = v128.load(a2 + o);
+        c20 = madd(r, x0, c20);
+        c21 = madd(r, x1, c21);
+        r = v128.load(a3 + o);
+        c30 = madd(r, x0, c30);
+        c31 = madd(r, x1, c31);
+      }
+      if (rem != 0) {
+        const o = <usize>L4 << 2;
+        const x0 = loadTail(b0 + o, rem), x1 = loadTail(b1 + o, rem);
+        let r = loadTail(a0 + o, rem);
+        c00 = madd(r, x0, c00);
+        c01 = madd(r, x1, c01);
+        r = loadTail(a1 + o, rem);
+        c10 = madd(r, x0, c10);
+        c11 = madd(r, x1, c11);
+        r = loadTail(a2 + o, rem);
+        c20 = madd(r, x0, c20);
+        c21 = madd(r, x1, c21);
+        r = loadTail(a3 + o, rem);
+        c30 = madd(r, x0, c30);
+        c31 = madd(r, x1, c31);
+      }
+      v128.store(p, c00);
+      v128.store(p, c01, 16);
+      v128.store(p + rowSums, c10);
+      v128.store(p + rowSums, c11, 16);
+      v128.store(p + 2 * rowSums, c20);
+      v128.store(p + 2 * rowSums, c21, 16);
+      v128.store(p + 3 * rowSums, c30);
+      v128.store(p + 3 * rowSums, c31, 16);
+    }
+  } else {
+    // One partial sum per element (lane 0), in the order of l.
+    for (let r = 0; r < 4; r++) {
+      const ar = a + <usize>min(ob + r, last) * lda;
+      for (let k = 0; k < K; k++) {
+        const bk = b + <usize>k * ldb;
+        const q = s0 + <usize>r * rowSums + (<usize>(k * 4) << 2);
+        let s = load<f32>(q);
+        for (let i = 0; i < L; i++) s += load<f32>(at(ar, i)) * load<f32>(at(bk, i));
+        store<f32>(q, s);
+      }
+    }
+  }
+}
+
+/** gw[o, k] = the sum of the four partial sums of (o, k) (row o − o0 of sums), as (s0 + s1) + (s2 + s3), for o0 ≤ o < o1. */
+function finishDots(sums: usize, K: i32, o0: i32, o1: i32, gw: usize): void {
+  const rowSums = <usize>(roundUp(K, 2) * 4) << 2;
+  for (let o = o0; o < o1; o++) {
+    for (let k = 0; k < K; k++) {
+      const q = sums + <usize>(o - o0) * rowSums + (<usize>(k * 4) << 2);
+      store<f32>(at(gw, o * K + k), (load<f32>(q) + load<f32>(q, 4)) + (load<f32>(q, 8) + load<f32>(q, 12)));
+    }
+  }
 }
 
 /**
@@ -301,42 +487,44 @@ export function conv2dBackward(
   const pointwise = isPointwise(kh, kw, sh, sw, ph, pw);
   const PH = H + 2 * ph;
   const PW = W + 2 * pw;
-  const cols = work;
-  const padded = cols + align64(<usize>K * <usize>L << 2);
-  const gemmWork = padded + paddedImageBytes(C, H, W, ph, pw);
+  const ldL = <usize>L << 2;
   o0 = max(o0, 0);
   o1 = min(o1, O);
   if (gw != 0 && o0 < o1) {
-    const rows = o1 - o0;
-    const gwRows = gw + ((<usize>o0 * <usize>K) << 2);
-    if (N == 0) zero(gwRows, rows * K);
+    const l = layoutAt(C, O, g, work);
+    const rowSums = <usize>(roundUp(K, 2) * 4) << 2;
+    memory.fill(l.sums, 0, <usize>(roundUp(o1 - o0, 4)) * rowSums);
     // The border of the padded image stays zero; each image overwrites the middle.
-    if (!pointwise) zero(padded, C * PH * PW);
+    if (!pointwise) zero(l.padded, C * PH * PW);
     for (let n = 0; n < N; n++) {
-      const gn = gy + ((<usize>(n * O + o0) * <usize>L) << 2);
+      const gn = gy + ((<usize>(n * O) * <usize>L) << 2);
       const xn = x + ((<usize>n * <usize>(C * HW)) << 2);
       let b = xn;
       if (!pointwise) {
-        padImage(xn, C, H, W, ph, pw, padded);
-        im2colPadded(padded, C, PH, PW, kh, kw, sh, sw, OH, OW, cols);
-        b = cols;
+        padImage(xn, C, H, W, ph, pw, l.padded);
+        im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols);
+        b = l.cols;
       }
-      gemm(false, true, rows, K, L, 1, gn, b, n == 0 ? 0 : 1, gwRows, gemmWork);
+      for (let ob = o0; ob < o1; ob += 4) accumulateDots(gn, ldL, ob, o1 - 1, b, K, L, l.sums + <usize>(ob - o0) * rowSums);
     }
+    finishDots(l.sums, K, o0, o1, gw);
   }
-  if (gx != 0) {
+  if (gx != 0 && n0 < n1) {
+    const l = layoutAt(C, O, g, work);
+    // Wᵀ (K×O) in panels, once.
+    packA(true, weight, K, O, 0, K, 0, O, l.packed);
     for (let n = max(n0, 0); n < min(n1, N); n++) {
       const gn = gy + ((<usize>n * <usize>(O * L)) << 2);
       const gxn = gx + ((<usize>n * <usize>(C * HW)) << 2);
       if (pointwise) {
-        gemm(true, false, K, L, O, 1, weight, gn, 0, gxn, gemmWork);
+        productInPlace(K, L, O, l.packed, gn, ldL, gxn, ldL, l.strip, l.tile);
       } else {
         // dcols = Wᵀ·G[n], summed into the zeroed padded image, whose middle is ∂ℓ/∂x[n].
-        gemm(true, false, K, L, O, 1, weight, gn, 0, cols, gemmWork);
-        zero(padded, C * PH * PW);
-        col2imPadded(cols, C, PH, PW, kh, kw, sh, sw, OH, OW, padded);
+        productInPlace(K, L, O, l.packed, gn, ldL, l.cols, ldL, l.strip, l.tile);
+        zero(l.padded, C * PH * PW);
+        col2imPadded(l.cols, C, PH, PW, kh, kw, sh, sw, OH, OW, l.padded);
         for (let c = 0; c < C; c++) {
-          for (let ih = 0; ih < H; ih++) copyRun(at(padded, (c * PH + ph + ih) * PW + pw), at(gxn, (c * H + ih) * W), W);
+          for (let ih = 0; ih < H; ih++) copyRun(at(l.padded, (c * PH + ph + ih) * PW + pw), at(gxn, (c * H + ih) * W), W);
         }
       }
     }

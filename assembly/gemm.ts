@@ -25,9 +25,9 @@
 import { madd, storeTransposed4x4 } from "./simd";
 
 /** Rows of C per microkernel tile. */
-const MR: i32 = 4;
+export const MR: i32 = 4;
 /** Columns of C per microkernel tile: two f32x4 with SIMD, four scalars without. */
-const NR: i32 = ASC_FEATURE_SIMD ? 8 : 4;
+export const NR: i32 = ASC_FEATURE_SIMD ? 8 : 4;
 /** Most steps of the sum per packed block: a kc×NR panel of B (12 KiB) and a kc×MR panel of A stay in L1. */
 const KC_MAX: i32 = 384;
 /** Most rows of C per packed block of A (MC_MAX·KC_MAX floats = 192 KiB, in L2). */
@@ -172,9 +172,9 @@ function macroKernel(
       const pa = packedA + (<usize>(ir * kc) << 2);
       const pc = c + <usize>ir * ldc + (<usize>jr << 2);
       if (mr == MR && nr == NR) {
-        microKernel(kc, pa, pb, pc, ldc, alpha32, beta32, overwrite);
+        microKernel(kc, pa, pb, <usize>NR << 2, pc, ldc, alpha32, beta32, overwrite);
       } else {
-        microKernel(kc, pa, pb, tile, <usize>NR << 2, 1, 0, true);
+        microKernel(kc, pa, pb, <usize>NR << 2, tile, <usize>NR << 2, 1, 0, true);
         storeEdgeTile(tile, pc, ldc, mr, nr, alpha32, beta32, overwrite);
       }
     }
@@ -196,9 +196,10 @@ function storeEdgeTile(tile: usize, c: usize, ldc: usize, mr: i32, nr: i32, alph
 
 /**
  * One MR×NR tile: C[0..MR, 0..NR] = alpha·Σ_k A[:, k]·B[k, :] + beta·C, with
- * A and B packed panels of depth kc.
+ * A a packed panel of depth kc and B's rows of NR at a stride of ldb bytes
+ * (NR·4 for a packed panel; the convolutions read their matrices in place).
  */
-function microKernel(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f32, beta: f32, overwrite: bool): void {
+export function microKernel(kc: i32, a: usize, b: usize, ldb: usize, c: usize, ldc: usize, alpha: f32, beta: f32, overwrite: bool): void {
   if (ASC_FEATURE_SIMD) {
     // Scalar math: c[r][j] += a[k·4 + r]·b[k·8 + j]; accumulator cRV holds row r, columns 4V..4V+3.
     let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
@@ -221,7 +222,7 @@ function microKernel(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f
       c30 = madd(x, b0, c30);
       c31 = madd(x, b1, c31);
       a += 16;
-      b += 32;
+      b += ldb;
     }
     storeRow8(c, c00, c01, alpha, beta, overwrite);
     storeRow8(c + ldc, c10, c11, alpha, beta, overwrite);
@@ -244,7 +245,7 @@ function microKernel(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f
       x = load<f32>(a, 12);
       c30 += x * b0; c31 += x * b1; c32 += x * b2; c33 += x * b3;
       a += 16;
-      b += 16;
+      b += ldb;
     }
     storeRow4(c, c00, c01, c02, c03, alpha, beta, overwrite);
     storeRow4(c + ldc, c10, c11, c12, c13, alpha, beta, overwrite);
@@ -255,9 +256,11 @@ function microKernel(kc: i32, a: usize, b: usize, c: usize, ldc: usize, alpha: f
 
 /** Eight floats of C at p: alpha·(lo, hi) + beta·C, or alpha·(lo, hi) when overwriting. */
 @inline function storeRow8(p: usize, lo: v128, hi: v128, alpha: f32, beta: f32, overwrite: bool): void {
-  const va = f32x4.splat(alpha);
-  lo = f32x4.mul(lo, va);
-  hi = f32x4.mul(hi, va);
+  if (alpha != 1) {
+    const va = f32x4.splat(alpha);
+    lo = f32x4.mul(lo, va);
+    hi = f32x4.mul(hi, va);
+  }
   if (!overwrite) {
     const vb = f32x4.splat(beta);
     lo = madd(vb, v128.load(p), lo);
@@ -351,7 +354,7 @@ function packB(transB: bool, b: usize, N: i32, K: i32, pc: i32, kc: i32, jc: i32
  * Packs op(A)[ic..ic+mc, pc..pc+kc] into ceil(mc/MR) panels of kc×MR,
  * zero-padding the rows past mc. op(A)(i, k) = transA ? a[k·M + i] : a[i·K + k].
  */
-function packA(transA: bool, a: usize, M: i32, K: i32, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
+export function packA(transA: bool, a: usize, M: i32, K: i32, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     const i0 = ic + ir;

@@ -82,7 +82,11 @@ export interface Conv2dOptions {
  * copied in and out once per call); im2col in JavaScript with one wasm GEMM
  * call per image, the column matrix copied into wasm memory each time, took
  * 2–3 times as long (forward 48 vs 25 ms, forward + backward 147 vs 50 ms
- * at that layer).
+ * at that layer). Those products are small (the Inception table's layers
+ * have 2–66 channels on 4×4 to 14×14 images), so the wasm kernels skip
+ * GEMM's packing of B: the weight is packed once per call and the
+ * microkernel reads the columns (or the image, for 1×1) in place, and ∂ℓ/∂W
+ * sums dot products along the rows of G[n] and cols[n] over the batch.
  *
  * On the wasm backend a 3×3 stride-1 convolution (forward, and ∂ℓ/∂x, itself
  * a 3×3 stride-1 convolution of G with the rotated kernel) runs by Winograd

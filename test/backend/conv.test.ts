@@ -76,6 +76,10 @@ const convCases: ConvCase[] = [
   conv(4, 17, 33, 16, 16, [3, 3], [1, 1], [1, 1], "a layer of several GEMM tiles"),
   conv(2, 3, 24, 28, 28, [3, 3], [1, 1], [1, 1], "an Inception stem (reduced)"),
   conv(2, 20, 9, 7, 7, [1, 1], [1, 1], [0, 0], "pointwise on 7×7"),
+  // Inception's: rows of 49 and 6 (the dot products' last 1 and 2 lanes), an odd number of rows of ∂W, several tiles and strips.
+  conv(5, 13, 6, 7, 7, [1, 1], [1, 1], [0, 0], "pointwise, Inception-like: 13 → 6 on 7×7"),
+  conv(3, 7, 22, 2, 3, [1, 1], [1, 1], [0, 0], "pointwise on 2×3 (6 columns)"),
+  conv(4, 12, 10, 14, 14, [3, 3], [2, 2], [1, 1], "Inception's stride-2 3×3: 12 → 10 on 14×14"),
 ];
 
 const builds: WasmBackend[] = wasmBuilds();

@@ -93,6 +93,7 @@ describeOrSkip("wasm kernels on several threads", { skip: !wasmSharedMemorySuppo
       ["3×3 pad 1, 3 images, 17 → 5 channels", 3, 17, 5, window(7, 5, 3, 1, 1)],
       ["1 image, 3 → 9 channels, stride 2", 1, 3, 9, window(9, 9, 3, 2, 1)],
       ["pointwise, 5 images, 6 → 13 channels", 5, 6, 13, window(4, 4, 1, 1, 0)],
+      ["pointwise on 7×7, 4 images, 13 → 22 channels", 4, 13, 22, window(7, 7, 1, 1, 0)],
       ["2 images, 8 → 3 channels (fewer rows than threads × 4)", 2, 8, 3, window(6, 6, 3, 1, 0)],
     ];
     for (const [label, N, C, O, g] of cases) {
