@@ -29,7 +29,12 @@ export const nodeReplicaSpawner: ReplicaSpawner = (init: ReplicaInit, onError) =
  *     const model = dp.pull();           // rank 0's parameters and buffers, for evaluation
  *     await dp.close();
  */
-export function startDataParallel<O>(options: DataParallelOptions<O>): Promise<DataParallel> {
+export async function startDataParallel<O>(options: DataParallelOptions<O>): Promise<DataParallel> {
+  if (typeof options?.replica === "function") {
+    throw new Error(
+      'startDataParallel: replica must be the URL of the module exporting the replica factory (e.g. new URL("./replica.js", import.meta.url)): every worker thread imports it, and a function cannot be sent to a thread',
+    );
+  }
   return DataParallel.start(options, nodeReplicaSpawner);
 }
 

@@ -30,18 +30,34 @@ import {
   COMMAND,
   DONE,
   GENERATION,
+  GroupAborted,
   GroupMemory,
   READY,
   readFailure,
   reportFailure,
   waitWhile,
 } from "./shared.js";
-import { readState, stateLength, stateTensors, type Replica, type ReplicaFactory, type ReplicaInit, type ReplicaMessage } from "./replica.js";
+import {
+  loadReplicaFactory,
+  readState,
+  stateLength,
+  stateTensors,
+  type Replica,
+  type ReplicaFactory,
+  type ReplicaInit,
+  type ReplicaMessage,
+} from "./replica.js";
 
 export interface DataParallelOptions<O = unknown> {
-  /** URL of an ES module exporting the replica factory (e.g. `new URL("./replica.js", import.meta.url)`). */
-  replica: string | URL;
-  /** The factory's export name (default "createReplica"). */
+  /**
+   * The replica factory: the URL of an ES module exporting it (e.g.
+   * `new URL("./replica.js", import.meta.url)`: the coordinator and every
+   * worker import it; Node's startDataParallel), or the function itself,
+   * when the workers' script holds it too (a browser's replica worker calls
+   * serveReplica(createReplica); startDataParallelInBrowser).
+   */
+  replica: string | URL | ReplicaFactory<O>;
+  /** The factory's export name, when `replica` is a URL (default "createReplica"). */
   exportName?: string;
   /** Handed to the factory (structured-cloned to every worker): seeds, sizes, learning rates… */
   options?: O;
@@ -101,7 +117,7 @@ export class DataParallel {
     private readonly memory: GroupMemory,
     private readonly handles: ReplicaHandle[],
     local: Replica,
-    options: DataParallelOptions,
+    options: Omit<DataParallelOptions, "replica">,
   ) {
     this.module = local.model;
     this.workers = options.workers;
@@ -126,13 +142,10 @@ export class DataParallel {
    */
   static async start<O>(options: DataParallelOptions<O>, spawner: ReplicaSpawner): Promise<DataParallel> {
     validateOptions(options);
-    const module = String(options.replica);
-    const exportName = options.exportName ?? "createReplica";
-    const exports = (await import(module)) as Record<string, unknown>;
-    const factory = exports[exportName];
-    if (typeof factory !== "function") {
-      throw new Error(`DataParallel: ${module} exports no function "${exportName}" (found: ${Object.keys(exports).join(", ") || "nothing"}); export the replica factory under that name or pass exportName`);
-    }
+    const byUrl = typeof options.replica !== "function";
+    const module = byUrl ? String(options.replica) : undefined;
+    const exportName = byUrl ? (options.exportName ?? "createReplica") : undefined;
+    const factory = byUrl ? await loadReplicaFactory(module!, exportName!) : (options.replica as ReplicaFactory<O>);
     const local = (await (factory as ReplicaFactory<O>)({ rank: -1, size: options.workers, options: options.options as O })) as Replica;
     const params = local.model.parameters();
     const numel = params.reduce((n, p) => n + p.size, 0);
@@ -196,7 +209,10 @@ export class DataParallel {
       this.throwIfFailed();
       try {
         waitWhile(this.ctrl, DONE, done, true);
-      } catch {
+      } catch (err) {
+        // GroupAborted: a replica failed (its message is in the group's record). Anything else —
+        // Atomics.wait refused on a browser page's main thread — is not retried.
+        if (!(err instanceof GroupAborted)) throw err;
         this.throwIfFailed();
       }
     }
@@ -330,7 +346,12 @@ export class DataParallel {
   }
 }
 
-function validateOptions(o: DataParallelOptions): void {
+function validateOptions<O>(o: DataParallelOptions<O>): void {
+  if (typeof o.replica !== "function" && typeof o.replica !== "string" && !(o.replica instanceof URL)) {
+    throw new Error(
+      `DataParallel: replica must be the URL of a module exporting the replica factory, or the factory itself; got ${o.replica === null ? "null" : typeof o.replica}`,
+    );
+  }
   if (!positiveInteger(o.workers)) {
     throw new Error(`DataParallel: workers must be an integer ≥ 1; got ${o.workers}`);
   }

@@ -57,9 +57,14 @@ export type ReplicaFactory<O = unknown> = (context: ReplicaContext<O>) => Replic
 
 /** Everything a worker needs (all of it can be posted to a worker). */
 export interface ReplicaInit {
-  /** URL of the module exporting the factory. */
-  module: string;
-  exportName: string;
+  /**
+   * URL of the module the worker imports the factory from (Node's worker
+   * threads); absent when the worker's own script holds the factory (a
+   * browser's replica worker calls serveReplica(createReplica)).
+   */
+  module?: string;
+  /** The factory's export name in `module`. */
+  exportName?: string;
   options: unknown;
   rank: number;
   memory: GroupMemory;
@@ -116,19 +121,34 @@ async function selectBackend(name: string): Promise<void> {
   setBackend(name);
 }
 
-/** Run a worker: build, report ready, serve. Failures go to the group's shared failure record. */
-export async function runReplica(init: ReplicaInit, port: ReplicaPort): Promise<void> {
+/** The replica factory that `module` exports as `exportName` (the coordinator's and each Node worker's way to it). */
+export async function loadReplicaFactory(module: string, exportName: string): Promise<ReplicaFactory> {
+  const exports = (await import(module)) as Record<string, unknown>;
+  const factory = exports[exportName];
+  if (typeof factory !== "function") {
+    throw new Error(
+      `DataParallel: ${module} exports no function "${exportName}" (found: ${Object.keys(exports).join(", ") || "nothing"}); export the replica factory under that name or pass exportName`,
+    );
+  }
+  return factory as ReplicaFactory;
+}
+
+/**
+ * Run a worker: build, report ready, serve. The factory is `factory` when
+ * the worker's script holds it (serveReplica), else imported from
+ * init.module. Failures go to the group's shared failure record.
+ */
+export async function runReplica(init: ReplicaInit, port: ReplicaPort, factory?: ReplicaFactory): Promise<void> {
   const { memory, rank } = init;
   const ctrl = new Int32Array(memory.control);
   let server: ReplicaServer;
   try {
     await selectBackend(init.backend);
-    const exports = (await import(init.module)) as Record<string, unknown>;
-    const factory = exports[init.exportName];
-    if (typeof factory !== "function") {
-      throw new Error(`DataParallel: ${init.module} exports no function "${init.exportName}" (found: ${Object.keys(exports).join(", ") || "nothing"}); export the replica factory under that name or pass exportName`);
+    if (factory === undefined) {
+      if (init.module === undefined) throw new Error("DataParallel: the worker was given neither a replica factory nor the URL of a module exporting one");
+      factory = await loadReplicaFactory(init.module, init.exportName ?? "createReplica");
     }
-    const replica = (await (factory as ReplicaFactory)({ rank, size: memory.size, options: init.options })) as Replica;
+    const replica = (await factory({ rank, size: memory.size, options: init.options })) as Replica;
     server = new ReplicaServer(init, replica, port);
   } catch (err) {
     reportFailure(memory, rank, `replica ${rank} could not start: ${(err as Error).message}`);

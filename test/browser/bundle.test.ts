@@ -14,13 +14,11 @@
 import { after, before, it } from "node:test";
 import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { installPackedCovshift } from "../package/installPacked.js";
 import type { Browser } from "playwright-core";
+import { type AppServer, bundleApp, closeServer, ISOLATION_HEADERS, pageResult, serveApp } from "./bundledApp.js";
 import { CHROMIUM_ARGS, chromiumPath, loadPlaywright } from "./chromium.js";
 
 const { playwright, skipReason } = await loadPlaywright();
@@ -74,84 +72,41 @@ try {
 }
 `;
 
-const HEADERS = {
-  "Cache-Control": "no-store",
-  "Cross-Origin-Opener-Policy": "same-origin",
-  "Cross-Origin-Embedder-Policy": "require-corp",
-};
-
 describeOrSkip("an app bundled by esbuild", { skip: skipReason, timeout: 120_000 }, () => {
   let dir = "";
-  let server: Server | null = null;
+  let app: AppServer | null = null;
   let browser: Browser | null = null;
   let outputs: string[] = [];
 
   before(async () => {
-    // esbuild resolves "covshift/…" through the installed package's exports.
     dir = installPackedCovshift("covshift-bundle-");
     writeFileSync(join(dir, "app.js"), APP);
-    await build({
-      absWorkingDir: dir,
-      entryPoints: ["app.js"],
-      outdir: join(dir, "out"),
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: ["es2022"],
-      logLevel: "error",
-    });
-    outputs = readdirSync(join(dir, "out"));
-    const page = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>bundled</title><script type="module" src="app.js"></script>`;
-    // Serves the bundle's folder only: nothing of the repository is reachable.
-    server = createServer((req, res) => {
-      const name = new URL(req.url ?? "/", "http://localhost").pathname.slice(1) || "index.html";
-      if (name === "index.html") res.writeHead(200, { ...HEADERS, "Content-Type": "text/html" }).end(page);
-      else if (outputs.includes(name)) res.writeHead(200, { ...HEADERS, "Content-Type": "text/javascript" }).end(readFileSync(join(dir, "out", name)));
-      else res.writeHead(404, HEADERS).end("not found");
-    });
-    await new Promise<void>((done) => server!.listen(0, "127.0.0.1", done));
+    outputs = await bundleApp(dir, ["app.js"]);
+    app = await serveApp(dir, { "index.html": "app.js" }, () => ISOLATION_HEADERS);
     browser = await playwright!.chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, headless: true });
   });
 
   after(async () => {
     await browser?.close();
-    if (server !== null) {
-      server.closeAllConnections();
-      await new Promise((done) => server!.close(done));
-    }
+    await closeServer(app?.server ?? null);
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
   });
 
   it("is one file, and starts 2 kernel threads in Chromium that train to the same bits as 1", async () => {
     assert.deepEqual(outputs, ["app.js"], "esbuild emits the app alone: no worker file to lose");
-    const page = await browser!.newPage();
-    const log: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error" || m.type() === "warning") log.push(`console.${m.type()}: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => log.push(`page error: ${e.message}`));
-    page.on("response", (r) => {
-      if (r.status() >= 400) log.push(`HTTP ${r.status()}: ${r.url()}`);
-    });
-    try {
-      await page.goto(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/`);
-      await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 60_000 });
-      const r = (await page.evaluate(() => (window as unknown as { __result: unknown }).__result)) as {
-        error?: string;
-        sharedMemory: boolean;
-        threads: number;
-        one: { losses: number[]; state: number[][] };
-        two: { losses: number[]; state: number[][] };
-      };
-      assert.equal(r.error, undefined, `${r.error}\n${log.join("\n")}`);
-      assert.equal(r.sharedMemory, true, "the page is cross-origin isolated: shared memory");
-      assert.equal(r.threads, 2, "the backend runs on 2 threads");
-      assert.ok(r.one.losses.every(Number.isFinite), `finite losses: ${r.one.losses}`);
-      assert.deepEqual(r.two.losses, r.one.losses, "losses: 2 threads vs 1");
-      assert.deepEqual(r.two.state, r.one.state, "parameters and running statistics: 2 threads vs 1");
-      assert.deepEqual(log, [], "no console error, page error or failed request");
-    } finally {
-      await page.close();
-    }
+    const { result: r, log } = await pageResult<{
+      error?: string;
+      sharedMemory: boolean;
+      threads: number;
+      one: { losses: number[]; state: number[][] };
+      two: { losses: number[]; state: number[][] };
+    }>(browser!, `${app!.origin}/`, 60_000);
+    assert.equal(r.error, undefined, `${r.error}\n${log.join("\n")}`);
+    assert.equal(r.sharedMemory, true, "the page is cross-origin isolated: shared memory");
+    assert.equal(r.threads, 2, "the backend runs on 2 threads");
+    assert.ok(r.one.losses.every(Number.isFinite), `finite losses: ${r.one.losses}`);
+    assert.deepEqual(r.two.losses, r.one.losses, "losses: 2 threads vs 1");
+    assert.deepEqual(r.two.state, r.one.state, "parameters and running statistics: 2 threads vs 1");
+    assert.deepEqual(log, [], "no console error, page error or failed request");
   });
 });
