@@ -5,10 +5,10 @@
  * repository is reachable), each page as a small HTML file loading one
  * bundle; a page reports by setting window.__result.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { build } from "esbuild";
 import type { Browser } from "playwright-core";
 
@@ -39,10 +39,17 @@ export interface AppServer {
 }
 
 /**
- * Serve `pages` (name → the bundle it loads) and the files of dir/out on
+ * Serve `pages` (name → the script it loads) and the files of dir/out on
  * 127.0.0.1, with the headers `headersFor(path)` adds to each response.
+ * `mounts` (a URL path prefix → a folder) serve a folder's files as they
+ * are — unbundled modules — before anything else.
  */
-export async function serveApp(dir: string, pages: Record<string, string>, headersFor: (path: string) => Record<string, string>): Promise<AppServer> {
+export async function serveApp(
+  dir: string,
+  pages: Record<string, string>,
+  headersFor: (path: string) => Record<string, string>,
+  mounts: Record<string, string> = {},
+): Promise<AppServer> {
   const outputs = readdirSync(join(dir, "out"));
   const requested: string[] = [];
   const server = createServer((req, res) => {
@@ -50,7 +57,11 @@ export async function serveApp(dir: string, pages: Record<string, string>, heade
     requested.push(path);
     const name = path.slice(path.lastIndexOf("/") + 1) || "index.html";
     const headers = { "Cache-Control": "no-store", ...headersFor(path) };
-    if (name in pages) {
+    const mount = Object.keys(mounts).find((prefix) => path.startsWith(prefix));
+    const file = mount === undefined ? null : resolve(mounts[mount], `.${path.slice(mount.length - 1)}`);
+    if (file !== null && file.startsWith(resolve(mounts[mount!]) + sep) && existsSync(file) && statSync(file).isFile()) {
+      res.writeHead(200, { ...headers, "Content-Type": file.endsWith(".js") ? "text/javascript" : "application/octet-stream" }).end(readFileSync(file));
+    } else if (name in pages) {
       const page = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>app</title><script type="module" src="${pages[name]}"></script>`;
       res.writeHead(200, { ...headers, "Content-Type": "text/html" }).end(page);
     } else if (outputs.includes(name)) {

@@ -23,7 +23,9 @@
  *      SyncBatchNorm took place (it asks `instanceof nn.BatchNorm1d`, which a
  *      second copy of covshift in the worker would answer false);
  *  (c) nothing but the bundles is fetched: no module is loaded by URL at
- *      run time;
+ *      run time; and the same checking app unbundled (the TypeScript
+ *      stripped, covshift's compiled modules imported by path from the
+ *      installed package) trains and refuses misuse alike;
  *  (d) misuse gets errors that say what to do: the page's main thread
  *      (Atomics.wait is refused there), a page without COOP/COEP (no
  *      SharedArrayBuffer; on the main thread and in a worker), serveReplica
@@ -34,8 +36,9 @@
 import { after, before, it } from "node:test";
 import { describeOrSkip } from "../skip.js";
 import assert from "node:assert/strict";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { transform } from "esbuild";
 import type { Browser } from "playwright-core";
 import { loadSafetensors } from "../../src/index.js";
 import { installPackedCovshift } from "../package/installPacked.js";
@@ -205,6 +208,40 @@ interface CheckResult {
 }
 type Posted = { step: number; loss: number } | { step: number; safetensors: number[] };
 
+/** The checking app's report: equivalence with one process, identical replicas, and the misuse errors. */
+function assertTrainedAlike(r: CheckResult, log: string[]): void {
+  assert.equal(r.error, undefined, `${r.error}\n${log.join("\n")}`);
+  assert.equal(r.crossOriginIsolated, true);
+  assert.ok(r.runs !== undefined && r.runs.length === 2);
+  assert.equal(r.runs[0].backend, "reference");
+  assert.match(r.runs[1].backend, /^wasm/);
+  for (const run of r.runs) {
+    const what = `(${run.backend})`;
+    assert.equal(run.replicas.length, 2);
+    assert.ok(run.replicas[0].length > 0);
+    assert.deepEqual(run.replicas[1], run.replicas[0], `replica 1 holds replica 0's bits ${what}`);
+    assert.ok(run.reference.losses.every(Number.isFinite), `losses: ${run.reference.losses}`);
+    run.losses.forEach((loss, s) => assertAllClose(loss, run.reference.losses[s], { atol: 1e-6, rtol: 1e-5 }, `loss of step ${s} ${what}`));
+    const expected = new Map(run.reference.state);
+    assert.deepEqual(run.pulled.map(([n]) => n), run.reference.state.map(([n]) => n));
+    assert.ok(run.pulled.some(([n]) => n.endsWith("running_var")));
+    for (const [name, values] of run.pulled) assertAllClose(values, expected.get(name)!, { atol: 2e-6, rtol: 1e-5 }, `${name} ${what}`);
+    // Without SyncBN each shard's BN uses its own statistics: the loss moves far beyond the tolerance above.
+    assert.ok(Math.abs(run.noSyncLoss - run.reference.losses[0]) > 1e-3, `without SyncBN: ${run.noSyncLoss} vs ${run.reference.losses[0]} ${what}`);
+  }
+  assert.match(r.mainThread ?? "", /Atomics\.wait, which a page's main thread may not do: run the training loop \(the coordinator\) in a dedicated Web Worker/);
+  assert.doesNotMatch(r.mainThread ?? "", /SharedArrayBuffer/, "the page is isolated: only the main thread is wrong");
+  assert.match(r.serveOnPage ?? "", /serveReplica: call it in the replica workers' script/);
+  assert.match(r.misuse!.missingScript ?? "", /^DataParallel: replica [01] failed: its script did not load or threw before serving/);
+  assert.match(r.misuse!.urlReplica ?? "", /replica must be the replica factory itself .* not a module URL/);
+  assert.match(r.misuse!.noWorker ?? "", /worker must be a function that starts one replica worker/);
+  assert.deepEqual(
+    log.filter((l) => !/missing\.js/.test(l)),
+    [],
+    "no console error, page error or failed request besides the missing script's",
+  );
+}
+
 describeOrSkip("data-parallel training in an app bundled by esbuild", { skip: skipReason, timeout: 300_000 }, () => {
   let dir = "";
   let app: AppServer | null = null;
@@ -222,8 +259,22 @@ describeOrSkip("data-parallel training in an app bundled by esbuild", { skip: sk
     writeFileSync(join(dir, "checkTrainer.js"), CHECK_TRAINER);
     writeFileSync(join(dir, "checkPage.js"), CHECK_PAGE);
     outputs = await bundleApp(dir, ["main.ts", "trainer.ts", "replicaWorker.ts", "checkPage.js", "checkTrainer.js"]);
+    // The same checking app unbundled: TypeScript stripped, "covshift…" imported by path from the installed package.
+    const exports = JSON.parse(readFileSync(join(dir, "node_modules/covshift/package.json"), "utf8")).exports as Record<string, { default: string }>;
+    const byPath = (code: string) =>
+      code.replace(/from "covshift(\/\w+)?"/g, (_, sub: string | undefined) => `from "../node_modules/covshift/${exports[`.${sub ?? ""}`].default.slice(2)}"`);
+    mkdirSync(join(dir, "esm"));
+    for (const name of ["replica", "replicaWorker"] as const) {
+      const { code } = await transform(readme[`${name}.ts`], { loader: "ts", format: "esm" });
+      writeFileSync(join(dir, "esm", `${name}.js`), byPath(code));
+    }
+    writeFileSync(join(dir, "esm", "checkTrainer.js"), byPath(CHECK_TRAINER));
+    writeFileSync(join(dir, "esm", "checkPage.js"), byPath(CHECK_PAGE));
     // /isolated/… is served with COOP/COEP, /plain/… without.
-    app = await serveApp(dir, { "readme.html": "main.js", "check.html": "checkPage.js" }, (path) => (path.startsWith("/isolated/") ? ISOLATION_HEADERS : {}));
+    app = await serveApp(dir, { "readme.html": "main.js", "check.html": "checkPage.js" }, (path) => (path.startsWith("/isolated/") ? ISOLATION_HEADERS : {}), {
+      "/isolated/esm/": join(dir, "esm"),
+      "/isolated/node_modules/covshift/": join(dir, "node_modules/covshift"),
+    });
     browser = await playwright!.chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, headless: true });
   });
 
@@ -255,43 +306,23 @@ describeOrSkip("data-parallel training in an app bundled by esbuild", { skip: sk
   it("2 Web Worker replicas with SyncBN stay bit-identical and match one process on the whole batch; misuse gets clear errors", async () => {
     const before = app!.requested.length;
     const { result: r, log } = await pageResult<CheckResult>(browser!, `${app!.origin}/isolated/check.html`, 240_000);
-    assert.equal(r.error, undefined, `${r.error}\n${log.join("\n")}`);
-    assert.equal(r.crossOriginIsolated, true);
-    assert.ok(r.runs !== undefined && r.runs.length === 2);
-    assert.equal(r.runs[0].backend, "reference");
-    assert.match(r.runs[1].backend, /^wasm/);
-    for (const run of r.runs) {
-      const what = `(${run.backend})`;
-      assert.equal(run.replicas.length, 2);
-      assert.ok(run.replicas[0].length > 0);
-      assert.deepEqual(run.replicas[1], run.replicas[0], `replica 1 holds replica 0's bits ${what}`);
-      assert.ok(run.reference.losses.every(Number.isFinite), `losses: ${run.reference.losses}`);
-      run.losses.forEach((loss, s) => assertAllClose(loss, run.reference.losses[s], { atol: 1e-6, rtol: 1e-5 }, `loss of step ${s} ${what}`));
-      const expected = new Map(run.reference.state);
-      assert.deepEqual(run.pulled.map(([n]) => n), run.reference.state.map(([n]) => n));
-      assert.ok(run.pulled.some(([n]) => n.endsWith("running_var")));
-      for (const [name, values] of run.pulled) assertAllClose(values, expected.get(name)!, { atol: 2e-6, rtol: 1e-5 }, `${name} ${what}`);
-      // Without SyncBN each shard's BN uses its own statistics: the loss moves far beyond the tolerance above.
-      assert.ok(Math.abs(run.noSyncLoss - run.reference.losses[0]) > 1e-3, `without SyncBN: ${run.noSyncLoss} vs ${run.reference.losses[0]} ${what}`);
-    }
+    assertTrainedAlike(r, log);
     const fetched = [...new Set(app!.requested.slice(before))].sort();
     assert.deepEqual(
       fetched,
       ["/isolated/check.html", "/isolated/checkPage.js", "/isolated/checkTrainer.js", "/isolated/missing.js", "/isolated/replicaWorker.js"],
       "the bundles (and the missing script of the misuse check), nothing loaded by URL at run time",
     );
+  });
 
-    assert.match(r.mainThread ?? "", /Atomics\.wait, which a page's main thread may not do: run the training loop \(the coordinator\) in a dedicated Web Worker/);
-    assert.doesNotMatch(r.mainThread ?? "", /SharedArrayBuffer/, "the page is isolated: only the main thread is wrong");
-    assert.match(r.serveOnPage ?? "", /serveReplica: call it in the replica workers' script/);
-    assert.match(r.misuse!.missingScript ?? "", /^DataParallel: replica [01] failed: its script did not load or threw before serving/);
-    assert.match(r.misuse!.urlReplica ?? "", /replica must be the replica factory itself .* not a module URL/);
-    assert.match(r.misuse!.noWorker ?? "", /worker must be a function that starts one replica worker/);
-    assert.deepEqual(
-      log.filter((l) => !/missing\.js/.test(l)),
-      [],
-      "no console error, page error or failed request besides the missing script's",
-    );
+  it("unbundled: the same files as ES modules (covshift's compiled files imported by path) train alike and refuse misuse alike", async () => {
+    const before = app!.requested.length;
+    const { result: r, log } = await pageResult<CheckResult>(browser!, `${app!.origin}/isolated/esm/check.html`, 240_000);
+    assertTrainedAlike(r, log);
+    const fetched = [...new Set(app!.requested.slice(before))];
+    assert.ok(fetched.includes("/isolated/esm/replicaWorker.js") && fetched.includes("/isolated/node_modules/covshift/dist/src/browser/index.js"), "served unbundled");
+    const elsewhere = fetched.filter((p) => !p.startsWith("/isolated/esm/") && !p.startsWith("/isolated/node_modules/covshift/dist/src/"));
+    assert.deepEqual(elsewhere, [], "the app's files and covshift's compiled modules, nothing else");
   });
 
   it("on a page without COOP/COEP it refuses, on the main thread and in a worker, naming the headers", async () => {
