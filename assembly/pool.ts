@@ -202,9 +202,78 @@ export function maxPool2dBackward(gy: usize, argmax: usize, gx: usize, planes: i
   return bad;
 }
 
-/** Bytes of workspace avgPool2dForward and avgPool2dBackward need: H·OW partial sums and OW divisors. */
+/**
+ * Bytes of workspace avgPool2dForward and avgPool2dBackward need: H·OW
+ * partial sums and OW divisors; for the 3×3 stride-1 window (box3), three
+ * planes of H·OW (the divisors, the vertical sums with a float of zeros
+ * before and after, the scaled gradient).
+ */
 export function avgPool2dWorkspaceBytes(H: i32, OW: i32): usize {
-  return align64(<usize>(H * OW) << 2) + align64(<usize>OW << 2);
+  return max(align64(<usize>(H * OW) << 2) + align64(<usize>OW << 2), 3 * align64(<usize>(H * OW + 32) << 2));
+}
+
+/** Where box3's planes lie in the workspace: divisors, vertical sums (16 bytes in), scaled gradient. */
+@inline function box3Plane(work: usize, H: i32, W: i32, k: i32): usize {
+  return work + <usize>k * align64(<usize>(H * W + 32) << 2);
+}
+
+/** div[oh·W + ow] = dr(oh)·dc(ow) as f32, the divisor of every output of a call. */
+function box3Divisors(rows: usize, cols: usize, H: i32, W: i32, div: usize): void {
+  for (let oh = 0; oh < H; oh++) {
+    const dr = <f32>load<i32>(at(rows, 3 * oh + 2));
+    for (let ow = 0; ow < W; ow++) store<f32>(at(div, oh * W + ow), dr * <f32>load<i32>(at(cols, 3 * ow + 2)));
+  }
+}
+
+/**
+ * dst (H×W, H, W ≥ 2) = the sums over the 3×3 windows around each value of
+ * src, clipped to the plane: column sums v = src[i − W] + src[i] + src[i + W]
+ * over the plane as one run of H·W values (the first and last rows with their
+ * two terms), then dst[i] = v[i − 1] + v[i] + v[i + 1] over that run, the
+ * first and last value of each row recomputed without the neighbour in the
+ * next row. v holds H·W + 2 floats from v − 4, its first and last zero.
+ */
+function box3(src: usize, dst: usize, H: i32, W: i32, v: usize): void {
+  const HW = H * W;
+  store<f32>(v - 4, 0);
+  store<f32>(at(v, HW), 0);
+  // Column sums.
+  sumRuns2(src, at(src, W), v, W);
+  sumRuns3(src, at(src, W), at(src, 2 * W), at(v, W), HW - 2 * W);
+  sumRuns2(at(src, HW - 2 * W), at(src, HW - W), at(v, HW - W), W);
+  // Row sums of three, over the whole run.
+  sumRuns3(v - 4, v, v + 4, dst, HW);
+  for (let r = 0; r < HW; r += W) {
+    store<f32>(at(dst, r), load<f32>(at(v, r)) + load<f32>(at(v, r + 1)));
+    store<f32>(at(dst, r + W - 1), load<f32>(at(v, r + W - 2)) + load<f32>(at(v, r + W - 1)));
+  }
+}
+
+/** d[i] = a[i] + b[i] for i < n. */
+@inline function sumRuns2(a: usize, b: usize, d: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(at(d, i), f32x4.add(v128.load(at(a, i)), v128.load(at(b, i))));
+  }
+  for (; i < n; i++) store<f32>(at(d, i), load<f32>(at(a, i)) + load<f32>(at(b, i)));
+}
+
+/** d[i] = (a[i] + b[i]) + c[i] for i < n. */
+@inline function sumRuns3(a: usize, b: usize, c: usize, d: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(at(d, i), f32x4.add(f32x4.add(v128.load(at(a, i)), v128.load(at(b, i))), v128.load(at(c, i))));
+  }
+  for (; i < n; i++) store<f32>(at(d, i), load<f32>(at(a, i)) + load<f32>(at(b, i)) + load<f32>(at(c, i)));
+}
+
+/** d[i] = a[i] / b[i] for i < n. */
+function divideRuns(a: usize, b: usize, d: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) v128.store(at(d, i), f32x4.div(v128.load(at(a, i)), v128.load(at(b, i))));
+  }
+  for (; i < n; i++) store<f32>(at(d, i), load<f32>(at(a, i)) / load<f32>(at(b, i)));
 }
 
 /** The column divisors as f32 at `div`. */
@@ -244,10 +313,21 @@ function sum3(src: usize, dst: usize, n: i32): void {
  * are the window tables (start, end, divisor per output), as i32.
  */
 export function avgPool2dForward(x: usize, y: usize, planes: i32, H: i32, W: i32, OH: i32, OW: i32, rows: usize, cols: usize, work: usize): void {
+  const unit3 = isUnit3(cols, OW, W);
+  if (unit3 && isUnit3(rows, OH, H)) {
+    // 3×3, stride 1, padding 1 (Inception's pooling branch): box sums of each plane, then the divisors.
+    const d = box3Plane(work, H, W, 0), v = box3Plane(work, H, W, 1) + 16;
+    box3Divisors(rows, cols, H, W, d);
+    for (let p = 0; p < planes; p++) {
+      const yp = at(y, p * H * W);
+      box3(at(x, p * H * W), yp, H, W, v);
+      divideRuns(yp, d, yp, H * W);
+    }
+    return;
+  }
   const hs = work;
   const div = work + align64(<usize>(H * OW) << 2);
   columnDivisors(cols, OW, div);
-  const unit3 = isUnit3(cols, OW, W);
   for (let p = 0; p < planes; p++) {
     const plane = at(x, p * H * W);
     // hs[ih, ow] = Σ_{iw ∈ cols[ow]} x[ih, iw]
@@ -291,10 +371,20 @@ export function avgPool2dForward(x: usize, y: usize, planes: i32, H: i32, W: i32
 
 /** gx = 0, then each input of window (oh, ow) receives gy[p, oh, ow] / (dr·dc). */
 export function avgPool2dBackward(gy: usize, gx: usize, planes: i32, H: i32, W: i32, OH: i32, OW: i32, rows: usize, cols: usize, work: usize): void {
+  const unit3 = isUnit3(cols, OW, W);
+  if (unit3 && isUnit3(rows, OH, H)) {
+    // 3×3, stride 1, padding 1: the window is its own adjoint, so gx = box sums of gy / divisors.
+    const d = box3Plane(work, H, W, 0), v = box3Plane(work, H, W, 1) + 16, t = box3Plane(work, H, W, 2);
+    box3Divisors(rows, cols, H, W, d);
+    for (let p = 0; p < planes; p++) {
+      divideRuns(at(gy, p * H * W), d, t, H * W);
+      box3(t, at(gx, p * H * W), H, W, v);
+    }
+    return;
+  }
   const vs = work;
   const div = work + align64(<usize>(H * OW) << 2);
   columnDivisors(cols, OW, div);
-  const unit3 = isUnit3(cols, OW, W);
   for (let p = 0; p < planes; p++) {
     // vs[ih, ow] = Σ_{oh: ih ∈ rows[oh]} gy[oh, ow] / (dr·dc)
     memory.fill(vs, 0, <usize>(H * OW) << 2);

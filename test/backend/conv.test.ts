@@ -196,6 +196,11 @@ for (const w of builds) {
       ["3×3, stride 2, padding 1 on 28×28 (Inception's downsampling)", 17, window(28, 28, [3, 3], [2, 2], [1, 1])],
       ["3×3, stride 1, padding 1 on 28×28 (Inception's pool branch)", 3, window(28, 28, [3, 3], [1, 1], [1, 1])],
       ["3×2, stride [2, 3], padding [1, 1] on 17×23", 5, window(17, 23, [3, 2], [2, 3], [1, 1])],
+      // Inception's pool branch on its small planes, and the smallest planes of the 3×3 box sums (two rows: only edge rows).
+      ["3×3, stride 1, padding 1 on 7×7", 5, window(7, 7, [3, 3], [1, 1], [1, 1])],
+      ["3×3, stride 1, padding 1 on 4×4", 6, window(4, 4, [3, 3], [1, 1], [1, 1])],
+      ["3×3, stride 1, padding 1 on 2×5", 3, window(2, 5, [3, 3], [1, 1], [1, 1])],
+      ["3×3, stride 1, padding 1 on 2×2", 3, window(2, 2, [3, 3], [1, 1], [1, 1])],
     ];
 
     it("maxPool2dForward: values and argmax exactly equal, on data with ties, NaN, ±∞", () => {
