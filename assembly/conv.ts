@@ -216,7 +216,7 @@ function convLayout(C: i32, O: i32, g: usize, base: usize, l: usize): usize {
   const K = C * w.kh * w.kw;
   const L = w.OH * w.OW;
   const cols = base;
-  const padded = cols + align64(<usize>K * <usize>L << 2);
+  const padded = cols + align64(<usize>dotImages(K, O, L) * <usize>K * <usize>L << 2);
   const packed = padded + paddedImageBytes(C, w.H, w.W, w.ph, w.pw);
   const strip = packed + align64(<usize>max(roundUp(O, MR) * K, roundUp(K, MR) * O) << 2);
   const tile = strip + align64(<usize>(max(K, O) * NR) << 2);
@@ -353,18 +353,19 @@ function addScalar(p: usize, n: i32, v: f32): void {
 /**
  * The vector partial sums of ∂ℓ/∂W for the rows ob … ob + 3 (rows past
  * `last` read row `last` and are dropped later) and every row k of b, at
- * sums (4 rows of K pairs of vectors):
- * sums[(o − ob, k)] += Σ_l a[o, l]·b[k, l] over one image, a (rows of L at a
- * stride of lda bytes) and b (K rows of L), lane j summing l ≡ j (mod 4) in
- * order. Each element's sum runs in the same order whatever the rows around
- * it, so a thread's share of rows keeps the bits.
+ * sums (4 rows of K pairs of vectors), over `images` images:
+ * sums[(o − ob, k)] += Σ_i Σ_l a_i[o, l]·b_i[k, l], with a_i (rows of L at
+ * a stride of lda bytes) at a + i·aStep and b_i (K rows of L) at b + i·bStep,
+ * lane j summing l ≡ j (mod 4) image after image. Each element's sum runs in
+ * the same order whatever the rows around it and however the images are
+ * grouped into calls, so a thread's share of rows keeps the bits.
  */
-function accumulateDots(a: usize, lda: usize, ob: i32, last: i32, b: usize, K: i32, L: i32, sums: usize): void {
+function accumulateDots(a: usize, lda: usize, aStep: usize, ob: i32, last: i32, b: usize, bStep: usize, images: i32, K: i32, L: i32, sums: usize): void {
   const ldb = <usize>L << 2;
-  const a0 = a + <usize>ob * lda;
-  const a1 = a + <usize>min(ob + 1, last) * lda;
-  const a2 = a + <usize>min(ob + 2, last) * lda;
-  const a3 = a + <usize>min(ob + 3, last) * lda;
+  const r1 = <usize>(min(ob + 1, last) - ob) * lda;
+  const r2 = <usize>(min(ob + 2, last) - ob) * lda;
+  const r3 = <usize>(min(ob + 3, last) - ob) * lda;
+  const aFirst = a + <usize>ob * lda;
   const rowSums = <usize>(roundUp(K, 2) * 4) << 2; // one row o of sums
   const s0 = sums;
   if (ASC_FEATURE_SIMD) {
@@ -372,43 +373,46 @@ function accumulateDots(a: usize, lda: usize, ob: i32, last: i32, b: usize, K: i
     const rem = L & 3;
     for (let k = 0; k < K; k += 2) {
       const k1 = min(k + 1, K - 1); // an odd last row is computed twice, its copy dropped
-      const b0 = b + <usize>k * ldb, b1 = b + <usize>k1 * ldb;
       const p = s0 + (<usize>(k * 4) << 2);
       let c00 = v128.load(p), c01 = v128.load(p, 16);
       let c10 = v128.load(p + rowSums), c11 = v128.load(p + rowSums, 16);
       let c20 = v128.load(p + 2 * rowSums), c21 = v128.load(p + 2 * rowSums, 16);
       let c30 = v128.load(p + 3 * rowSums), c31 = v128.load(p + 3 * rowSums, 16);
-      for (let i = 0; i < L4; i += 4) {
-        const o = <usize>i << 2;
-        const x0 = v128.load(b0 + o), x1 = v128.load(b1 + o);
-        let r = v128.load(a0 + o);
-        c00 = madd(r, x0, c00);
-        c01 = madd(r, x1, c01);
-        r = v128.load(a1 + o);
-        c10 = madd(r, x0, c10);
-        c11 = madd(r, x1, c11);
-        r = v128.load(a2 + o);
-        c20 = madd(r, x0, c20);
-        c21 = madd(r, x1, c21);
-        r = v128.load(a3 + o);
-        c30 = madd(r, x0, c30);
-        c31 = madd(r, x1, c31);
-      }
-      if (rem != 0) {
-        const o = <usize>L4 << 2;
-        const x0 = loadTail(b0 + o, rem), x1 = loadTail(b1 + o, rem);
-        let r = loadTail(a0 + o, rem);
-        c00 = madd(r, x0, c00);
-        c01 = madd(r, x1, c01);
-        r = loadTail(a1 + o, rem);
-        c10 = madd(r, x0, c10);
-        c11 = madd(r, x1, c11);
-        r = loadTail(a2 + o, rem);
-        c20 = madd(r, x0, c20);
-        c21 = madd(r, x1, c21);
-        r = loadTail(a3 + o, rem);
-        c30 = madd(r, x0, c30);
-        c31 = madd(r, x1, c31);
+      for (let i = 0; i < images; i++) {
+        const a0 = aFirst + <usize>i * aStep;
+        const b0 = b + <usize>i * bStep + <usize>k * ldb, b1 = b + <usize>i * bStep + <usize>k1 * ldb;
+        for (let l = 0; l < L4; l += 4) {
+          const o = <usize>l << 2;
+          const x0 = v128.load(b0 + o), x1 = v128.load(b1 + o);
+          let r = v128.load(a0 + o);
+          c00 = madd(r, x0, c00);
+          c01 = madd(r, x1, c01);
+          r = v128.load(a0 + r1 + o);
+          c10 = madd(r, x0, c10);
+          c11 = madd(r, x1, c11);
+          r = v128.load(a0 + r2 + o);
+          c20 = madd(r, x0, c20);
+          c21 = madd(r, x1, c21);
+          r = v128.load(a0 + r3 + o);
+          c30 = madd(r, x0, c30);
+          c31 = madd(r, x1, c31);
+        }
+        if (rem != 0) {
+          const o = <usize>L4 << 2;
+          const x0 = loadTail(b0 + o, rem), x1 = loadTail(b1 + o, rem);
+          let r = loadTail(a0 + o, rem);
+          c00 = madd(r, x0, c00);
+          c01 = madd(r, x1, c01);
+          r = loadTail(a0 + r1 + o, rem);
+          c10 = madd(r, x0, c10);
+          c11 = madd(r, x1, c11);
+          r = loadTail(a0 + r2 + o, rem);
+          c20 = madd(r, x0, c20);
+          c21 = madd(r, x1, c21);
+          r = loadTail(a0 + r3 + o, rem);
+          c30 = madd(r, x0, c30);
+          c31 = madd(r, x1, c31);
+        }
       }
       v128.store(p, c00);
       v128.store(p, c01, 16);
@@ -420,18 +424,30 @@ function accumulateDots(a: usize, lda: usize, ob: i32, last: i32, b: usize, K: i
       v128.store(p + 3 * rowSums, c31, 16);
     }
   } else {
-    // One partial sum per element (lane 0), in the order of l.
+    // One partial sum per element (lane 0), in the order of the images and l.
     for (let r = 0; r < 4; r++) {
-      const ar = a + <usize>min(ob + r, last) * lda;
+      const ar = aFirst + (r == 0 ? 0 : r == 1 ? r1 : r == 2 ? r2 : r3);
       for (let k = 0; k < K; k++) {
-        const bk = b + <usize>k * ldb;
         const q = s0 + <usize>r * rowSums + (<usize>(k * 4) << 2);
         let s = load<f32>(q);
-        for (let i = 0; i < L; i++) s += load<f32>(at(ar, i)) * load<f32>(at(bk, i));
+        for (let i = 0; i < images; i++) {
+          const ai = ar + <usize>i * aStep;
+          const bk = b + <usize>i * bStep + <usize>k * ldb;
+          for (let l = 0; l < L; l++) s += load<f32>(at(ai, l)) * load<f32>(at(bk, l));
+        }
         store<f32>(q, s);
       }
     }
   }
+}
+
+/**
+ * Images per pass of accumulateDots: as many as keep a pass's rows of gy
+ * and of x or the columns (O + K rows of L each) within about 128 KiB (L2),
+ * 1 to 16; the columns of that many images are built at once.
+ */
+@inline function dotImages(K: i32, O: i32, L: i32): i32 {
+  return max(1, min(16, (32 * 1024) / max(1, (K + O) * L)));
 }
 
 /** gw[o, k] = the sum of the four partial sums of (o, k) (row o − o0 of sums), as (s0 + s1) + (s2 + s3), for o0 ≤ o < o1. */
@@ -496,16 +512,23 @@ export function conv2dBackward(
     memory.fill(l.sums, 0, <usize>(roundUp(o1 - o0, 4)) * rowSums);
     // The border of the padded image stays zero; each image overwrites the middle.
     if (!pointwise) zero(l.padded, C * PH * PW);
-    for (let n = 0; n < N; n++) {
+    const chunk = dotImages(K, O, L);
+    const colsBytes = <usize>(K * L) << 2;
+    for (let n = 0; n < N; n += chunk) {
+      const m = min(chunk, N - n);
       const gn = gy + ((<usize>(n * O) * <usize>L) << 2);
-      const xn = x + ((<usize>n * <usize>(C * HW)) << 2);
-      let b = xn;
+      let b = x + ((<usize>n * <usize>(C * HW)) << 2);
+      let bStep = <usize>(C * HW) << 2;
       if (!pointwise) {
-        padImage(xn, C, H, W, ph, pw, l.padded);
-        im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols);
+        for (let i = 0; i < m; i++) {
+          padImage(x + ((<usize>(n + i) * <usize>(C * HW)) << 2), C, H, W, ph, pw, l.padded);
+          im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + <usize>i * colsBytes);
+        }
         b = l.cols;
+        bStep = colsBytes;
       }
-      for (let ob = o0; ob < o1; ob += 4) accumulateDots(gn, ldL, ob, o1 - 1, b, K, L, l.sums + <usize>(ob - o0) * rowSums);
+      const gStep = <usize>(O * L) << 2;
+      for (let ob = o0; ob < o1; ob += 4) accumulateDots(gn, ldL, gStep, ob, o1 - 1, b, bStep, m, K, L, l.sums + <usize>(ob - o0) * rowSums);
     }
     finishDots(l.sums, K, o0, o1, gw);
   }
