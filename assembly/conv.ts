@@ -9,16 +9,12 @@
 // the column matrix, L = OH·OW columns; the padded image is (C, PH, PW) with
 // PH = H + 2ph, PW = W + 2pw.
 
-import { microKernel, MR, NR, packA } from "./gemm";
+import { align64, microKernel, MR, NR, packA, roundUp } from "./gemm";
 import { loadWidened, madd, sumLanes64 } from "./simd";
 import { Window } from "./window";
 
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
-}
-
-@inline function align64(bytes: usize): usize {
-  return (bytes + 63) & ~(<usize>63);
 }
 
 /** Bytes of a copy of a (C, H, W) image with ph zero rows above and below and pw zero columns left and right. */
@@ -133,21 +129,11 @@ export function im2col(
   work: usize,
 ): void {
   const w = changetype<Window>(g);
-  const H = w.H;
-  const W = w.W;
-  const kh = w.kh;
-  const kw = w.kw;
-  const sh = w.sh;
-  const sw = w.sw;
-  const ph = w.ph;
-  const pw = w.pw;
-  const OH = w.OH;
-  const OW = w.OW;
-  const PH = H + 2 * ph;
-  const PW = W + 2 * pw;
+  const PH = w.H + 2 * w.ph;
+  const PW = w.W + 2 * w.pw;
   zero(work, C * PH * PW);
-  padImage(x, C, H, W, ph, pw, work);
-  im2colPadded(work, C, PH, PW, kh, kw, sh, sw, OH, OW, cols);
+  padImage(x, C, w.H, w.W, w.ph, w.pw, work);
+  im2colPadded(work, C, PH, PW, w.kh, w.kw, w.sh, w.sw, w.OH, w.OW, cols);
 }
 
 /** col2im, the adjoint of im2col: dx (C, H, W) += the entries of cols outside the padding, through the padded workspace. */
@@ -159,31 +145,18 @@ export function col2im(
   work: usize,
 ): void {
   const w = changetype<Window>(g);
-  const H = w.H;
-  const W = w.W;
-  const kh = w.kh;
-  const kw = w.kw;
-  const sh = w.sh;
-  const sw = w.sw;
-  const ph = w.ph;
-  const pw = w.pw;
-  const OH = w.OH;
-  const OW = w.OW;
-  const PH = H + 2 * ph;
-  const PW = W + 2 * pw;
+  const H = w.H, W = w.W;
+  const PH = H + 2 * w.ph;
+  const PW = W + 2 * w.pw;
   zero(work, C * PH * PW);
-  col2imPadded(cols, C, PH, PW, kh, kw, sh, sw, OH, OW, work);
+  col2imPadded(cols, C, PH, PW, w.kh, w.kw, w.sh, w.sw, w.OH, w.OW, work);
   for (let c = 0; c < C; c++) {
-    for (let ih = 0; ih < H; ih++) scatterAddRun(at(work, (c * PH + ph + ih) * PW + pw), at(dx, (c * H + ih) * W), W, 1);
+    for (let ih = 0; ih < H; ih++) scatterAddRun(at(work, (c * PH + w.ph + ih) * PW + w.pw), at(dx, (c * H + ih) * W), W, 1);
   }
 }
 
 @inline function isPointwise(kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32): bool {
   return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-}
-
-@inline function roundUp(n: i32, m: i32): i32 {
-  return ((n + m - 1) / m) * m;
 }
 
 // The products of a convolution are small and many (one per image), so they

@@ -35,11 +35,13 @@ const MC_MAX: i32 = 128;
 /** Most columns of C per packed block of B (KC_MAX·NC_MAX floats = 1.5 MiB, in L2). */
 const NC_MAX: i32 = 1024;
 
-@inline function roundUp(n: i32, m: i32): i32 {
+/** n rounded up to a multiple of m. */
+@inline export function roundUp(n: i32, m: i32): i32 {
   return ((n + m - 1) / m) * m;
 }
 
-@inline function align64(bytes: usize): usize {
+/** bytes rounded up to a multiple of 64 (a cache line). */
+@inline export function align64(bytes: usize): usize {
   return (bytes + 63) & ~(<usize>63);
 }
 

@@ -11,14 +11,11 @@
 // along the output row), divided by the product of the two divisors. The
 // backward is the same in reverse.
 
+import { align64 } from "./gemm";
 import { Window } from "./window";
 
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
-}
-
-@inline function align64(bytes: usize): usize {
-  return (bytes + 63) & ~(<usize>63);
 }
 
 /** Max pooling of one output: the maximum of rows h0..h1−1, columns w0..w1−1 of the plane, and its index. */

@@ -28,19 +28,12 @@
 // axes swapped, padding 2 − p (the glue passes that window; `flip` reads the
 // weight that way).
 
+import { align64, roundUp } from "./gemm";
 import { madd } from "./simd";
 import { Window } from "./window";
 
 @inline function at(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
-}
-
-@inline function align64(bytes: usize): usize {
-  return (bytes + 63) & ~(<usize>63);
-}
-
-@inline function roundUp(n: i32, m: i32): i32 {
-  return ((n + m - 1) / m) * m;
 }
 
 /**
@@ -273,6 +266,7 @@ function products(U: usize, V: usize, C: i32, t: Tiling, M: usize): void {
 }
 
 /** The 4×8 block m = a·b: a packed (C, 4) (element (k, r) at k·4 + r), b rows of 8 at stride ldb, m rows at the same stride. */
+// gemm.ts's microKernel computes the same tile (B's stride is a parameter there too), but calling it here, not inlined, measured 0.83× on the table's Winograd layers.
 @inline function tile4x8(C: i32, a: usize, b: usize, ldb: usize, m: usize): void {
   if (ASC_FEATURE_SIMD) {
     // Scalar math: m[r][j] = Σ_k a[k·4 + r]·b[k·ldb + j]; accumulator cRV holds row r, columns 4V … 4V + 3.
