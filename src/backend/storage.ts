@@ -43,6 +43,13 @@ export interface StorageAllocator {
    * that memory without bound. The caller then uses the JavaScript heap.
    */
   adopt(s: Storage): boolean;
+  /**
+   * Move the adoption of `from` (adopted earlier) to `to`, of the same
+   * length: `from` becomes ordinary storage again (the scope pool's to
+   * recycle), `to` is released once garbage-collected. False (nothing done)
+   * when this allocator cannot.
+   */
+  transferAdoption(from: Storage, to: Storage): boolean;
 }
 
 let current: StorageAllocator | null = null;

@@ -224,12 +224,14 @@ function affineOf(
   const invStd = new Float64Array(C);
   const scale = new Float64Array(C);
   const shift = new Float64Array(C);
+  const w = weight === null ? null : weight.data;
+  const b = bias === null ? null : bias.data;
   for (let c = 0; c < C; c++) {
-    const gamma = weight === null ? 1 : weight.data[c];
+    const gamma = w === null ? 1 : w[c];
     invStd[c] = 1 / Math.sqrt(variance[c] + eps);
     // Batch Renorm: γ·(x̂·r + d) + β = (x − μ)·γ·r/sqrt(σ² + ε) + (β + γ·d)
     scale[c] = gamma * (correction ? correction.r[c] : 1) * invStd[c];
-    shift[c] = (bias === null ? 0 : bias.data[c]) + (correction ? gamma * correction.d[c] : 0);
+    shift[c] = (b === null ? 0 : b[c]) + (correction ? gamma * correction.d[c] : 0);
   }
   return { invStd, scale, shift };
 }

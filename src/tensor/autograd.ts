@@ -22,8 +22,8 @@ export interface GraphTensor extends Releasable {
   readonly grad: { readonly data: Storage } | null;
   /** Give a leaf its first gradient: a tensor of its shape over `storage` (`lasting`: storage no scope recycles). */
   adoptGradient(storage: Storage, lasting: boolean): void;
-  /** Give a leaf its first gradient as a copy of `values` in storage it kept from an earlier one; false if it has none of that size. */
-  reuseGradientStorage(values: Storage): boolean;
+  /** Give a leaf its first gradient in place of storage it kept from an earlier one (`borrowed`: `values` is the caller's, to copy); false if it has none of that size. */
+  reuseGradientStorage(values: Storage, borrowed: boolean): boolean;
 }
 
 let gradEnabled = true;
@@ -114,7 +114,7 @@ export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: b
     if (node === null) {
       // A leaf: accumulate into .grad.
       if (t.grad === null) {
-        if (t.reuseGradientStorage(g)) continue;
+        if (t.reuseGradientStorage(g, g === readOnly)) continue;
         // The gradient lives as long as the leaf: past a scope() the backward pass runs in (escape may hand
         // back a copy in other memory), unless the leaf itself was made in that scope and ends with it.
         const mine = own(g);

@@ -22,6 +22,8 @@ export interface Releasable {
   readonly storage: Storage;
   release(): void;
   relocate(storage: Storage): void;
+  /** The scope frame the tensor was made in (null outside any): set here, read by madeInCurrentScope. */
+  scopeFrame: unknown;
 }
 
 interface ScopeFrame {
@@ -83,11 +85,8 @@ export function noteTensor(t: Releasable): void {
   const frame = stack[stack.length - 1];
   if (frame === undefined) return;
   frame.tensors.push(t);
-  frameOf.set(t, frame);
+  t.scopeFrame = frame; // a field, not a WeakMap entry: noting every tensor of a step must cost next to nothing
 }
-
-/** The scope frame each tensor was made in. */
-const frameOf = new WeakMap<Releasable, ScopeFrame>();
 
 /**
  * Whether `t` was made inside the innermost running scope: then whatever
@@ -96,7 +95,7 @@ const frameOf = new WeakMap<Releasable, ScopeFrame>();
  */
 export function madeInCurrentScope(t: Releasable): boolean {
   const frame = stack[stack.length - 1];
-  return frame !== undefined && frameOf.get(t) === frame;
+  return frame !== undefined && t.scopeFrame === frame;
 }
 
 export function noteGraphNode(node: { backward: unknown }): void {
@@ -129,6 +128,33 @@ function longLived(s: Storage): Storage {
   if (!owner.adopt(s)) return s.slice();
   adopted.add(s);
   return s;
+}
+
+/**
+ * Let `fresh`, a storage made in the innermost running scope, live on in
+ * place of `kept`, a long-lived storage of the same length in the same
+ * memory: `fresh` escapes (and takes over `kept`'s adoption by a backend
+ * allocator), `kept` goes back to the pool when the scope ends. This is how
+ * a leaf's new gradient takes the place of the one dropped before it without
+ * a copy. False, with nothing changed, when that cannot be done (no scope,
+ * `fresh` not the innermost scope's own, the two in different memories).
+ */
+export function exchangeStorage(kept: Storage, fresh: Storage): boolean {
+  const frame = stack[stack.length - 1];
+  if (frame === undefined || kept.length !== fresh.length || kept.constructor !== fresh.constructor || frame.escaped.has(fresh)) return false;
+  const owner = ownerOf(fresh);
+  if (owner !== ownerOf(kept) || (owner !== null && !adopted.has(kept))) return false;
+  // Made in this scope: among its storages, most likely near the end (a backward pass's gradients come last).
+  const i = frame.storages.lastIndexOf(fresh);
+  if (i < 0) return false;
+  if (owner !== null) {
+    if (!owner.transferAdoption(kept, fresh)) return false;
+    adopted.delete(kept);
+    adopted.add(fresh);
+  }
+  for (const f of stack) f.escaped.add(fresh);
+  frame.storages[i] = kept; // recycled when the scope ends, as fresh would have been
+  return true;
 }
 
 /** escape() for a tensor's storage, moving the tensor if escape hands back a copy. */

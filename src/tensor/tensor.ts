@@ -2,7 +2,7 @@ import { allocate, storageFrom } from "./allocation.js";
 import { checkShape, sizeOf } from "./shape.js";
 import type { DType, Storage } from "../backend/storage.js";
 import { runBackward, isGradEnabled, type GradNode as GraphNode } from "./autograd.js";
-import { noteGraphNode, noteTensor } from "./scope.js";
+import { exchangeStorage, noteGraphNode, noteTensor } from "./scope.js";
 import { describeValue } from "./describe.js";
 
 /** A node of the define-by-run graph (see autograd.ts), over Tensors. */
@@ -35,6 +35,8 @@ export class Tensor {
   requiresGrad: boolean;
   /** The op that produced this tensor; null for leaves (user-created tensors, parameters). */
   gradFn: GradNode | null = null;
+  /** @internal The scope() frame this tensor was made in, or null (see scope.ts). */
+  scopeFrame: unknown = null;
 
   constructor(data: Storage, shape: readonly number[], requiresGrad = false) {
     checkShape(shape);
@@ -101,14 +103,21 @@ export class Tensor {
   }
 
   /**
-   * @internal Called by the backward pass: a leaf's first gradient, a copy
-   * of `values` in the storage of the gradient last dropped; false (and
-   * nothing done) when there is no such storage of that size.
+   * @internal Called by the backward pass: a leaf's first gradient, `values`,
+   * in place of the storage of the gradient last dropped — `values` itself
+   * when it is the running scope's own storage (exchanged: the dropped
+   * storage goes back to the scope's pool, see exchangeStorage), else a copy
+   * in the dropped storage (always when `borrowed`: the caller's array).
+   * False (and nothing done) when there is no dropped storage of that size.
    */
-  reuseGradientStorage(values: Storage): boolean {
+  reuseGradientStorage(values: Storage, borrowed: boolean): boolean {
     const s = this.spareGradStorage;
     if (s === null || s.length !== values.length || s.constructor !== values.constructor) return false;
     this.spareGradStorage = null;
+    if (!borrowed && exchangeStorage(s, values)) {
+      this.adoptGradient(values);
+      return true;
+    }
     s.set(values);
     this.adoptGradient(s);
     return true;

@@ -82,7 +82,7 @@ it("10,000 plain-loop steps (no scope) of 20-32-BN-sigmoid-10, batch 16: live bu
 
 it("the same with inputs that require grad, whose gradient the loop drops with x.grad = null each step (as bench/defaultPath.ts's conv loop): flat too", () => plainLoop(true));
 
-it("x.grad = null each step: the input's gradient is written into the same storage every step after the first", () => {
+it("x.grad = null each step: the input's gradient takes the dropped one's storage (at most 2 storages, exchanged, over 5 steps)", () => {
   const lin = new nn.Linear(4, 3, { generator: new Generator(1) });
   const x = new Tensor(Float32Array.from({ length: 8 }, (_, i) => i / 8), [2, 4], true);
   const storages = new Set<unknown>();
@@ -91,6 +91,6 @@ it("x.grad = null each step: the input's gradient is written into the same stora
     lin.forward(x).backward(new Float32Array(6).fill(1));
     storages.add(x.grad!.data);
   }
-  assert.equal(storages.size, 1, `the input's gradient was given ${storages.size} storages over 5 steps`);
+  assert.ok(storages.size <= 2, `the input's gradient was given ${storages.size} storages over 5 steps`);
 });
 

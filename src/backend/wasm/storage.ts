@@ -41,8 +41,13 @@ export function linearStorageAllocator(heap: LinearMemory, adoptBudgetBytes = DE
     },
     adopt(s: Storage): boolean {
       if (finalizer === null || adoptedBytes + s.byteLength > adoptBudgetBytes) return false;
-      finalizer.register(s, { p: s.byteOffset, bytes: s.byteLength });
+      finalizer.register(s, { p: s.byteOffset, bytes: s.byteLength }, s); // s is its own unregister token
       adoptedBytes += s.byteLength;
+      return true;
+    },
+    transferAdoption(from: Storage, to: Storage): boolean {
+      if (finalizer === null || from.byteLength !== to.byteLength || !finalizer.unregister(from)) return false;
+      finalizer.register(to, { p: to.byteOffset, bytes: to.byteLength }, to);
       return true;
     },
   };
