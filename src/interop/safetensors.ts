@@ -122,7 +122,9 @@ function writeElements(view: DataView, out: Uint8Array, begin: number, data: Arr
   if (dtype === "I64") {
     for (let i = 0; i < data.length; i++) view.setBigInt64(begin + 8 * i, BigInt(data[i]), true);
   } else if (littleEndianHost) {
-    const typed = dtype === "F64" ? Float64Array.from(data) : Float32Array.from(data);
+    // (a typed array of the element type is written as it is: no copy of every value first)
+    const same = dtype === "F64" ? data instanceof Float64Array : data instanceof Float32Array;
+    const typed = same ? (data as Float32Array | Float64Array) : dtype === "F64" ? Float64Array.from(data) : Float32Array.from(data);
     out.set(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength), begin);
   } else if (dtype === "F64") {
     for (let i = 0; i < data.length; i++) view.setFloat64(begin + 8 * i, data[i], true);

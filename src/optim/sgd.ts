@@ -153,6 +153,15 @@ export class SGD {
   }
 
   /**
+   * {@link stateDict} with each momentum buffer as a typed-array copy of its
+   * storage instead of a number array: what a checkpoint writes, made without
+   * boxing every value (loadStateDict accepts either form).
+   */
+  typedStateDict(): { steps: number; velocity: (Storage | null)[] } {
+    return { steps: this.steps, velocity: this.velocity.map((v) => (v === null ? null : v.slice())) };
+  }
+
+  /**
    * Restore a {@link stateDict}. Every entry is checked first (a whole
    * number of steps ≥ 0, one momentum buffer or null per parameter, each
    * of the parameter's size and holding finite numbers only); nothing

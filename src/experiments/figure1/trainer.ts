@@ -1,5 +1,6 @@
 import { DataLoader, nn, noGrad, optim, scope, Tensor } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
+import { allocatePersistent } from "../../backend/storage.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { buildFigure1Network } from "./network.js";
 import { percentiles } from "./percentile.js";
@@ -102,7 +103,8 @@ export class Figure1Trainer {
     );
     this.epochGenerator = this.dataGenerator.getState();
     this.permutation = this.loader.epochOrder();
-    this.batchX = new Tensor(new Float32Array(config.batchSize * INPUT), [config.batchSize, INPUT]);
+    // Where the kernels read it (the backend's memory, when it has its own): filled in place, never copied in.
+    this.batchX = new Tensor(allocatePersistent("float32", config.batchSize * INPUT), [config.batchSize, INPUT]);
     this.batchY = new Int32Array(config.batchSize);
     this.result = {
       network,
@@ -134,8 +136,10 @@ export class Figure1Trainer {
   }
 
   /**
-   * One SGD step on the next mini-batch; returns the loss. Inside scope()
-   * with gradients zeroed in place, a step allocates no new buffers once warm.
+   * One SGD step on the next mini-batch; returns the loss. Inside scope(),
+   * a step allocates no new buffers once warm: each backward pass writes the
+   * gradients into the storage of those zeroGrad() dropped (no zero-fill and
+   * no sum into zeros).
    */
   trainStep(): number {
     this.nextBatch();
@@ -145,7 +149,7 @@ export class Figure1Trainer {
     } else {
       this.model.train();
       value = scope(() => {
-        this.optimizer.zeroGrad({ setToNone: false });
+        this.optimizer.zeroGrad();
         const loss = this.lossFn.forward(this.model.forward(this.batchX), this.batchY);
         loss.backward();
         this.optimizer.step();
@@ -243,7 +247,7 @@ export class Figure1Trainer {
   /** Everything needed to continue exactly where it stopped: the tensors in binary, the rest as JSON (see runner/checkpoint.ts). */
   checkpoint(): CheckpointContents {
     if (this.parallel) throw new Error("Figure1Trainer: a data-parallel trainer's optimizer state is in its workers; use checkpointAsync()");
-    return this.checkpointOf(this.optimizer.stateDict());
+    return this.checkpointOf(this.optimizer.typedStateDict());
   }
 
   /** {@link checkpoint} for either kind of trainer (a data-parallel one asks rank 0 for the optimizer's state). */
@@ -252,7 +256,7 @@ export class Figure1Trainer {
     return this.checkpointOf(await this.parallel.optimizerState());
   }
 
-  private checkpointOf(opt: optim.SGDState): CheckpointContents {
+  private checkpointOf(opt: { steps: number; velocity: (ArrayLike<number> | null)[] }): CheckpointContents {
     return {
       tensors: { ...modelTensors(this.model.stateDict()), ...sgdTensors(opt) },
       state: {

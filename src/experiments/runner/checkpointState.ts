@@ -140,7 +140,7 @@ export function modelStateFrom(tensors: Record<string, Tensor>, own: Record<stri
 export function sgdTensors(state: { steps: number; velocity: (ArrayLike<number> | null)[] }): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   state.velocity.forEach((v, i) => {
-    if (v !== null) out[`optimizer.velocity.${i}`] = new Tensor(Float32Array.from(v), [v.length]);
+    if (v !== null) out[`optimizer.velocity.${i}`] = new Tensor(v instanceof Float32Array ? v.slice() : Float32Array.from(v), [v.length]);
   });
   return out;
 }
