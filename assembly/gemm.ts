@@ -201,7 +201,7 @@ function storeEdgeTile(tile: usize, c: usize, ldc: usize, mr: i32, nr: i32, alph
  * A a packed panel of depth kc and B's rows of NR at a stride of ldb bytes
  * (NR·4 for a packed panel; the convolutions read their matrices in place).
  */
-export function microKernel(kc: i32, a: usize, b: usize, ldb: usize, c: usize, ldc: usize, alpha: f32, beta: f32, overwrite: bool): void {
+@inline export function microKernel(kc: i32, a: usize, b: usize, ldb: usize, c: usize, ldc: usize, alpha: f32, beta: f32, overwrite: bool): void {
   if (ASC_FEATURE_SIMD) {
     // Scalar math: c[r][j] += a[k·4 + r]·b[k·8 + j]; accumulator cRV holds row r, columns 4V..4V+3.
     let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
