@@ -394,13 +394,13 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
 // all images — and ∂g = Gᵀ ∂U G. 16 multiply-adds per tile where im2col +
 // GEMM spends 36.
 
-/** Bytes of the tiling, the padded image (C, PH, PW), V (16, C, Tp), the padded gradient (4, 2·TH, 2·TWp), ∂M (16, 4, Tp) and ∂U (16, Op, C). */
+/** Bytes of the tiling, the padded image (C, PH, PW), V (16, C, Tp), the padded gradient (4, 2·TH, 2·TWp), ∂M (16, 4, Tp) and ∂U's vector sums (16, Op, Cp, 4), Cp = C rounded up to even. */
 function weightLayoutBytes(C: i32, O: i32, OH: i32, OW: i32): usize {
   const TH = tileRows(OH), TWp = tileRowLength(OW);
   const Tp = roundUp(TH * TWp, 8), Op = roundUp(O, 4);
   const PH = 2 * TH + 2, PW = 2 * TWp + 8;
   return align64(offsetof<Tiling>()) + align64(<usize>(C * PH * PW) << 2) + align64(<usize>(16 * C * Tp) << 2)
-    + align64(<usize>(4 * 2 * TH * 2 * TWp) << 2) + align64(<usize>(16 * 4 * Tp) << 2) + align64(<usize>(16 * Op * C) << 2);
+    + align64(<usize>(4 * 2 * TH * 2 * TWp) << 2) + align64(<usize>(16 * 4 * Tp) << 2) + align64(<usize>(16 * Op * roundUp(C, 2) * 4) << 2);
 }
 
 /** Bytes of workspace conv2dWinogradWeight needs. */
@@ -439,7 +439,8 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
   memory.fill(padded, 0, <usize>(C * t.PH * t.PW) << 2);
   memory.fill(V, 0, <usize>(16 * C * t.Tp) << 2);
   memory.fill(dM, 0, <usize>(16 * 4 * t.Tp) << 2);
-  memory.fill(dU, 0, <usize>(16 * Or * C) << 2);
+  const Cp = roundUp(C, 2);
+  memory.fill(dU, 0, <usize>(16 * Or * Cp * 4) << 2);
   for (let n = 0; n < N; n++) {
     const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
     for (let c = 0; c < C; c++) {
@@ -456,20 +457,20 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
         for (let oh = 0; oh < OH; oh++) memory.copy(at(gyPad, (r * GH + oh) * GW), at(src, oh * OW), <usize>OW << 2);
       }
       transformGradient(gyPad, GH, GW, t, dM);
-      gradientProducts(dM, V, C, t, dU + (<usize>(ob * C) << 2), Or);
+      gradientProducts(dM, V, C, t, dU + (<usize>(ob * Cp * 4) << 2), Or);
     }
   }
-  // gw[o, c] = Gᵀ ∂U[o, c] G, in f64 from the 16 sums; q (12 f64, where the padded image was) holds GᵀX by columns.
-  const plane = <usize>(Or * C) << 2; // from one ξ to the next
+  // gw[o, c] = Gᵀ ∂U[o, c] G, in f64 from the 16 sums (each the sum of its four lanes); q (12 f64, where the padded image was) holds GᵀX by columns.
+  const plane = <usize>(Or * Cp * 4) << 2; // from one ξ to the next
   const q = padded;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < C; c++) {
-      const s = dU + (<usize>(r * C + c) << 2);
+      const s = dU + (<usize>((r * Cp + c) * 4) << 2);
       const dst = gw + (<usize>(((o0 + r) * C + c) * 9) << 2);
       // GᵀX: rows X_0 + (X_1 + X_2)/2, (X_1 − X_2)/2, (X_1 + X_2)/2 + X_3 of X's rows; q[j·3 + i] = (GᵀX)[i][j].
       for (let j = 0; j < 4; j++) {
-        const x0 = <f64>load<f32>(s + <usize>j * plane), x1 = <f64>load<f32>(s + <usize>(4 + j) * plane);
-        const x2 = <f64>load<f32>(s + <usize>(8 + j) * plane), x3 = <f64>load<f32>(s + <usize>(12 + j) * plane);
+        const x0 = <f64>lanesSum(s + <usize>j * plane), x1 = <f64>lanesSum(s + <usize>(4 + j) * plane);
+        const x2 = <f64>lanesSum(s + <usize>(8 + j) * plane), x3 = <f64>lanesSum(s + <usize>(12 + j) * plane);
         store<f64>(q + (<usize>(j * 3) << 3), x0 + 0.5 * (x1 + x2));
         store<f64>(q + (<usize>(j * 3 + 1) << 3), 0.5 * (x1 - x2));
         store<f64>(q + (<usize>(j * 3 + 2) << 3), 0.5 * (x1 + x2) + x3);
@@ -541,18 +542,21 @@ function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize)
 }
 
 /**
- * ∂U[ξ] rows ob … ob + 3 (at dU, rows of C, Or rows per ξ) += ∂M[ξ] (4, Tp)·V[ξ]ᵀ (Tp, C):
+ * ∂U[ξ] rows ob … ob + 3 (at dU, rows of Cp vectors, Or rows per ξ) += ∂M[ξ] (4, Tp)·V[ξ]ᵀ (Tp, C):
  * dot products along the tiles, a block of 4 rows × 2 channels at a time,
- * each a vector of partial sums over tiles t ≡ 0, 1, 2, 3 (mod 4) added
- * together at the end — the same order for an element whatever the rows
- * around it, so a thread's share of rows keeps the bits.
+ * each a vector of partial sums over tiles t ≡ 0, 1, 2, 3 (mod 4), kept
+ * apart over every image and added together at the end — the same order
+ * for an element whatever the rows around it, so a thread's share of rows
+ * keeps the bits.
  */
 function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or: i32): void {
   const Tp = t.Tp;
   const rowBytes = <usize>Tp << 2;
+  const Cp = roundUp(C, 2);
+  const rowSums = <usize>(Cp * 4) << 2; // one row of ∂U's vector sums
   for (let xi = 0; xi < 16; xi++) {
     const m = at(dM, xi * 4 * Tp);
-    const u = at(dU, xi * Or * C);
+    const u = at(dU, xi * Or * Cp * 4);
     for (let c = 0; c < C; c += 2) {
       const c1 = min(c + 1, C - 1); // an odd last channel is computed twice, its copy dropped
       const v0 = at(V, (xi * C + c) * Tp), v1 = at(V, (xi * C + c1) * Tp);
@@ -575,23 +579,19 @@ function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or:
           a30 = madd(r, b0, a30);
           a31 = madd(r, b1, a31);
         }
-        addSum(u + (<usize>c << 2), a00);
-        addSum(u + (<usize>(C + c) << 2), a10);
-        addSum(u + (<usize>(2 * C + c) << 2), a20);
-        addSum(u + (<usize>(3 * C + c) << 2), a30);
-        if (c1 != c) {
-          addSum(u + (<usize>c1 << 2), a01);
-          addSum(u + (<usize>(C + c1) << 2), a11);
-          addSum(u + (<usize>(2 * C + c1) << 2), a21);
-          addSum(u + (<usize>(3 * C + c1) << 2), a31);
-        }
+        // Lanes stay apart until the end (lanesSum); an odd last channel's copy goes to the unused slot C.
+        const p = u + (<usize>(c * 4) << 2);
+        addLanes(p, a00, a01);
+        addLanes(p + rowSums, a10, a11);
+        addLanes(p + 2 * rowSums, a20, a21);
+        addLanes(p + 3 * rowSums, a30, a31);
       } else {
         for (let r = 0; r < 4; r++) {
           for (let q = c; q <= c1; q++) {
             const vq = at(V, (xi * C + q) * Tp);
             let s: f32 = 0;
             for (let k = 0; k < Tp; k++) s += load<f32>(at(m, r * Tp + k)) * load<f32>(at(vq, k));
-            const p = u + (<usize>(r * C + q) << 2);
+            const p = u + (<usize>((r * Cp + q) * 4) << 2); // lane 0
             store<f32>(p, load<f32>(p) + s);
           }
         }
@@ -600,8 +600,13 @@ function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or:
   }
 }
 
-/** *p += the sum of v's lanes, as (v0 + v1) + (v2 + v3). */
-@inline function addSum(p: usize, v: v128): void {
-  const s = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-  store<f32>(p, load<f32>(p) + s);
+/** The vectors at p and p + 16 += v and w. */
+@inline function addLanes(p: usize, v: v128, w: v128): void {
+  v128.store(p, f32x4.add(v128.load(p), v));
+  v128.store(p, f32x4.add(v128.load(p, 16), w), 16);
+}
+
+/** The four floats at p summed as (p0 + p1) + (p2 + p3) (the scalar build leaves p1 … p3 zero). */
+@inline function lanesSum(p: usize): f32 {
+  return (load<f32>(p) + load<f32>(p, 4)) + (load<f32>(p, 8) + load<f32>(p, 12));
 }
