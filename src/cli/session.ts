@@ -4,7 +4,7 @@ import { ProgressDisplay } from "./progress.js";
 
 /** What the worker threads of an experiment report, as the CLI shows it. */
 export type SessionMessage =
-  | { type: "started"; step: number }
+  | { type: "started"; step: number; total?: number }
   | { type: "progress"; step: number }
   | { type: "eval"; step: number; accuracy: number; loss: number }
   | { type: "done"; note?: string }
@@ -54,13 +54,16 @@ export async function runSession(options: {
       process.exit(130);
     }
   };
+  // Each run's own length (batchsize's runs differ), else the command's.
+  const totals = new Map<string, number>();
   const show = (name: string, m: SessionMessage) => {
     if (m.type === "started") {
-      progress.add({ name, total: totalSteps }, m.step);
+      totals.set(name, m.total ?? totalSteps);
+      progress.add({ name, total: totals.get(name)! }, m.step);
       if (m.step > 0) progress.log(`${name}: resumed at step ${m.step}`);
     } else if (m.type === "progress") progress.update(name, { step: m.step });
     else if (m.type === "eval") progress.update(name, { step: m.step, accuracy: m.accuracy, loss: m.loss });
-    else if (m.type === "done") progress.update(name, { step: totalSteps, note: m.note ?? "done" });
+    else if (m.type === "done") progress.update(name, { step: totals.get(name) ?? totalSteps, note: m.note ?? "done" });
     else if (m.type === "stopped") progress.log(`${name}: checkpoint written at step ${m.step}`);
     else if (m.type === "skipped") progress.log(`${name}: already complete, kept`);
     else if (m.type === "restarted") progress.log(`${name}: starts again, since ${m.reason}`);

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { SHUFFLE_MODES } from "../data/batches.js";
-import { resolveDataDir } from "../data/datadir.js";
 import { parseWidth, WIDTH_PRESETS } from "../experiments/table/inception.js";
 import {
   defaultTableConfig,
@@ -17,8 +16,7 @@ import {
 import { runTable } from "../experiments/table/run.js";
 import { checkNoSyncBnFlag } from "../experiments/groupTraining.js";
 import { int, num } from "./parse.js";
-import { runSession } from "./session.js";
-import { threadsPerJob } from "../node/wasmThreads.js";
+import { addDataOptions, addRunnerOptions, runCommand, runnerSettings } from "./runOptions.js";
 
 const wrap = <T>(parse: (v: string) => T) => (v: string) => {
   try {
@@ -74,13 +72,11 @@ export function tableCommand(): Command {
   const d = defaultTableConfig;
   const a = d.accelerated;
   const presets = Object.entries(WIDTH_PRESETS).map(([k, v]) => `${k} = ${v}`).join(", ");
-  return new Command("table")
-    .description(
-      "Reproduce the Inception table (§4.2.2) and Figure 2 in miniature on CIFAR-10: train Inception, BN-Baseline, BN-x5, BN-x30, " +
-        "BN-x5-Sigmoid and Inception-Sigmoid, measure validation accuracy as they train, and write table.json, table.md and figure2.svg/.png.",
-    )
-    .option("--data <dir>", "CIFAR-10 directory (default: $COVSHIFT_DATA, else the per-user cache; missing files are downloaded)")
-    .option("--out <dir>", "output directory", "results/table")
+  const cmd = new Command("table").description(
+    "Reproduce the Inception table (§4.2.2) and Figure 2 in miniature on CIFAR-10: train Inception, BN-Baseline, BN-x5, BN-x30, " +
+      "BN-x5-Sigmoid and Inception-Sigmoid, measure validation accuracy as they train, and write table.json, table.md and figure2.svg/.png.",
+  );
+  addDataOptions(cmd, "cifar10", "results/table")
     .option("--rows <list>", `rows to train, comma-separated (default: all): ${ROW_IDS.join(",")}`, wrap(parseRows))
     .option("--config <file>", "JSON file of settings: the keys of a table.json's \"config\" (which so reproduces that run), e.g. {\"steps\": 3000, \"overrides\": {\"bn-x30\": {\"lr\": 0.2}}}; command-line options override it")
     .option("--steps <n>", "SGD steps per row", int("--steps"), d.steps)
@@ -108,15 +104,14 @@ export function tableCommand(): Command {
     .option("--ensemble <k>", "§4.2.3: also train k members of --ensemble-row with seeds seed … seed+k−1 and report the accuracy of their averaged softmax outputs (the paper: 6)", int("--ensemble"))
     .addOption(new Option("--ensemble-row <row>", "the row the ensemble's members are made of").choices([...ROW_IDS]).default("bn-x30"))
     .option("--workers <n>", "data-parallel workers per row, each training on batch-size/n examples of every batch (a divisor of --batch-size)", int("--workers"), d.workers)
-    .option("--no-sync-bn", "with --workers ≥ 2: BN normalizes each worker's shard on its own instead of the whole batch (SyncBN, the default)")
-    .option("--jobs <n>", "rows trained at once, each in a worker thread (default: the cores divided by --workers, at least 1)", int("--jobs"))
-    .option("--threads <n>", "threads of each row's wasm kernels (default: the cores left per job, at least 1; results do not depend on it)", int("--threads"))
-    .option("--train-limit <n>", "use only the first n training images (quick tries)", int("--train-limit"))
-    .option("--val-limit <n>", "use only the first n validation images (quick tries)", int("--val-limit"))
-    .option("--test-limit <n>", "use only the first n test images (quick tries)", int("--test-limit"))
-    .option("--no-download", "never download: fail with instructions when CIFAR-10 files are missing")
-    .option("--resume", "continue the interrupted run in --out exactly where it stopped", false)
-    .option("--overwrite", "discard earlier results in --out", false)
+    .option("--no-sync-bn", "with --workers ≥ 2: BN normalizes each worker's shard on its own instead of the whole batch (SyncBN, the default)");
+  return addRunnerOptions(cmd, {
+    dataset: "cifar10",
+    unit: "row",
+    jobs: "the cores divided by --workers, at least 1",
+    splits: ["train", "val", "test"],
+    example: "covshift table --data ../shared/data/cifar10 --jobs 2 (the full table, about 30 minutes on 2 idle cores)",
+  })
     .addHelpText(
       "after",
       `
@@ -129,10 +124,7 @@ The rows (the paper's §4.2.2), each derived from Inception:
   bn-x30              as bn-x5 with lr × 30
   bn-x5-sigmoid       as bn-x5 with sigmoid instead of ReLU
   inception-sigmoid   Inception with sigmoid instead of ReLU
-A config file can change any row: {"overrides": {"bn-x30": {"lr": 0.2}}}.
-
-Ctrl-C stops cleanly: every row writes a checkpoint first; run the same command with --resume to continue.
-Example (the full table, about 30 minutes on 2 idle cores): covshift table --data ../shared/data/cifar10 --jobs 2`,
+A config file can change any row: {"overrides": {"bn-x30": {"lr": 0.2}}}.`,
     )
     .action(async (o, cmd: Command) => {
       let config: TableConfig = { ...d, accelerated: { ...a } };
@@ -157,34 +149,21 @@ Example (the full table, about 30 minutes on 2 idle cores): covshift table --dat
         ...(o.testLimit !== undefined && { test: o.testLimit }),
       };
       if (cmd.getOptionValueSource("syncBn") === "cli") checkNoSyncBnFlag("table", config.workers, false);
-      const dataDir = resolveDataDir("cifar10", o.data);
-      const outDir = resolve(o.out);
       // Each row keeps --workers threads busy: as many rows at once as leave one core per worker.
       const jobs: number = o.jobs ?? Math.max(1, Math.floor(availableParallelism() / Math.max(1, config.workers)));
-      await runSession({
-        outDir,
-        totalSteps: config.steps,
-        accuracyLabel: "validation accuracy",
-        unit: "row",
-        start: ({ stopFlag, show }) =>
-          runTable({
-            config,
-            rows,
-            dataDir,
-            outDir,
-            resume: o.resume,
-            overwrite: o.overwrite,
-            jobs,
-            threads: o.threads ?? threadsPerJob(jobs * config.workers),
-            limits,
-            download: o.download,
-            stopFlag,
-            ensemble: o.ensemble === undefined ? undefined : { row: o.ensembleRow as RowId, size: o.ensemble },
-            onEvent: (e) => {
-              const m = e.message;
-              show(ROW_NAMES[e.row] + (e.memberSeed === undefined ? "" : ` seed ${e.memberSeed}`), m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * (m.testAccuracy as number)).toFixed(2)}%` } : m);
-            },
-          }),
-      });
+      const ensemble = o.ensemble === undefined ? undefined : { row: o.ensembleRow as RowId, size: o.ensemble };
+      await runCommand(runnerSettings(o, "cifar10", jobs, config.workers), { totalSteps: config.steps, accuracyLabel: "validation accuracy", unit: "row" }, (settings, show) =>
+        runTable({
+          ...settings,
+          config,
+          rows,
+          limits,
+          ensemble,
+          onEvent: (e) => {
+            const m = e.message;
+            show(ROW_NAMES[e.row] + (e.memberSeed === undefined ? "" : ` seed ${e.memberSeed}`), m.type === "done" ? { type: "done", note: `done, test accuracy ${(100 * (m.testAccuracy as number)).toFixed(2)}%` } : m);
+          },
+        }),
+      );
     });
 }

@@ -1,5 +1,5 @@
 import { setFlagsFromString } from "node:v8";
-import { setBackend } from "../backend/index.js";
+import { getBackend, setBackend } from "../backend/index.js";
 import type { WasmBackend } from "../backend/wasm/index.js";
 import { startWasmThreads } from "../node/wasmThreads.js";
 
@@ -42,4 +42,20 @@ export async function useBackend(name: string, options: { threads?: number } = {
   if (threads > 1) await startWasmThreads(backend, threads);
   setBackend("wasm");
   return `wasm (${backend.variant}${backend.threads > 1 ? `, ${backend.threads} threads` : ""})`;
+}
+
+/**
+ * Run `fn` on the backend `name` (as {@link useBackend}, with the threads
+ * already running), then select again the backend in use before — so that a
+ * command's own evaluation in the calling thread (adabn, batchsize) does not
+ * change the caller's backend. Returns what `fn` returns.
+ */
+export async function withBackend<T>(name: string, fn: () => T): Promise<T> {
+  const previous = getBackend().name;
+  await useBackend(name);
+  try {
+    return fn();
+  } finally {
+    setBackend(previous);
+  }
 }

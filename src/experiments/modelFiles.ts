@@ -13,7 +13,9 @@ import { writeFileAtomic } from "../io/files.js";
  * Write `<basePath>.safetensors` and `<basePath>.onnx` for `model`, whose
  * input is `inputShape` (batch first; the ONNX batch dimension is dynamic).
  * `settings` (any JSON) goes into both files' metadata under "settings", and
- * `description` says what the network is. Returns the paths written.
+ * `description` says what the network is. With `onnx: false` only the
+ * safetensors file (for layers ONNX's inference BatchNormalization does not
+ * cover, e.g. ghost BN). Returns the paths written.
  */
 export function writeModelFiles(
   model: nn.Module,
@@ -21,6 +23,7 @@ export function writeModelFiles(
   inputShape: number[],
   description: string,
   settings: unknown,
+  options: { onnx?: boolean } = {},
 ): string[] {
   const metadata = {
     producer: "covshift",
@@ -28,8 +31,10 @@ export function writeModelFiles(
     input_shape: JSON.stringify(inputShape),
     settings: JSON.stringify(settings),
   };
-  const files = [`${basePath}.safetensors`, `${basePath}.onnx`];
+  const files = [`${basePath}.safetensors`];
   saveSafetensorsFile(files[0], model.stateDict(), metadata);
+  if (options.onnx === false) return files;
+  files.push(`${basePath}.onnx`);
   writeFileAtomic(files[1], exportOnnx(model, { inputShape, opset: 17, metadata, docString: description }));
   return files;
 }

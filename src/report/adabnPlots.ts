@@ -1,11 +1,9 @@
 /**
  * The picture of `covshift adabn`: accuracy per domain before and after
- * AdaBN, as grouped bars (vega-lite, rendered headless like every chart of
- * the report, with charts.ts's libraries and font metrics).
+ * AdaBN, as grouped bars (vega-lite, rendered headless through charts.ts's
+ * renderVegaLite: the report's common look and font metrics).
  */
-import { join } from "node:path";
-import { writeFileAtomic } from "../io/files.js";
-import { loadChartLibraries, svgToPng } from "./charts.js";
+import { renderVegaLite, writeSvgAndPng } from "./charts.js";
 
 export interface AdabnPlotInput {
   trainSteps: number;
@@ -46,23 +44,11 @@ export async function adabnSvg(r: AdabnPlotInput): Promise<string> {
         encoding: { text: { field: "accuracy", type: "quantitative", format: ".1f" } },
       },
     ],
-    config: { background: "white", font: "DejaVu Sans, Helvetica, Arial, sans-serif", title: { anchor: "start", fontWeight: "normal", fontSize: 14, subtitleFontSize: 11 } },
   };
-  const { vega, vegaLite } = await loadChartLibraries();
-  const { spec } = vegaLite.compile(vl as unknown as Parameters<typeof vegaLite.compile>[0]);
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLite(vl);
 }
 
 /** Write adabn.svg and adabn.png into outDir; returns their paths. */
 export async function writeAdabnPlot(r: AdabnPlotInput, outDir: string): Promise<string[]> {
-  const svg = await adabnSvg(r);
-  const files = [join(outDir, "adabn.svg"), join(outDir, "adabn.png")];
-  writeFileAtomic(files[0], svg);
-  writeFileAtomic(files[1], svgToPng(svg));
-  return files;
+  return writeSvgAndPng(await adabnSvg(r), outDir, "adabn");
 }

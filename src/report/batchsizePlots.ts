@@ -1,11 +1,10 @@
 /**
  * The picture of `covshift batchsize`: final test accuracy against the
  * examples per BN normalization (log₂ axis), one line per kind of
- * normalization (vega-lite, rendered headless with charts.ts's libraries).
+ * normalization (vega-lite, rendered headless through charts.ts's
+ * renderVegaLite: the report's common look).
  */
-import { join } from "node:path";
-import { writeFileAtomic } from "../io/files.js";
-import { loadChartLibraries, svgToPng } from "./charts.js";
+import { renderVegaLite, writeSvgAndPng } from "./charts.js";
 
 export interface BatchsizePlotInput {
   examples: number;
@@ -62,23 +61,11 @@ export async function batchsizeSvg(r: BatchsizePlotInput): Promise<string> {
       },
     },
     layer: [{ mark: { type: "line", strokeWidth: 1.8 } }, { mark: { type: "point", filled: true, size: 40 } }],
-    config: { background: "white", font: "DejaVu Sans, Helvetica, Arial, sans-serif", title: { anchor: "start", fontWeight: "normal", fontSize: 14, subtitleFontSize: 11 } },
   };
-  const { vega, vegaLite } = await loadChartLibraries();
-  const { spec } = vegaLite.compile(vl as unknown as Parameters<typeof vegaLite.compile>[0]);
-  const view = new vega.View(vega.parse(spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLite(vl);
 }
 
 /** Write batchsize.svg and batchsize.png into outDir; returns their paths. */
 export async function writeBatchsizePlot(r: BatchsizePlotInput, outDir: string): Promise<string[]> {
-  const svg = await batchsizeSvg(r);
-  const files = [join(outDir, "batchsize.svg"), join(outDir, "batchsize.png")];
-  writeFileAtomic(files[0], svg);
-  writeFileAtomic(files[1], svgToPng(svg));
-  return files;
+  return writeSvgAndPng(await batchsizeSvg(r), outDir, "batchsize");
 }

@@ -6,6 +6,8 @@
  * thin lines, no decoration.
  */
 import { createRequire } from "node:module";
+import { join } from "node:path";
+import { writeFileAtomic } from "../io/files.js";
 import type * as VegaModule from "vega";
 import type * as VegaLiteModule from "vega-lite";
 import type * as ResvgModule from "@resvg/resvg-js";
@@ -402,4 +404,12 @@ export function svgToPng(svg: string): Uint8Array {
     fitTo: { mode: "zoom", value: 2 },
   });
   return new Uint8Array(resvg.render().asPng());
+}
+
+/** Write `<dir>/<name>.svg` and its PNG (svgToPng), each atomically; returns both paths. */
+export function writeSvgAndPng(svg: string, dir: string, name: string): string[] {
+  const files = [join(dir, `${name}.svg`), join(dir, `${name}.png`)];
+  writeFileAtomic(files[0], svg);
+  writeFileAtomic(files[1], svgToPng(svg));
+  return files;
 }

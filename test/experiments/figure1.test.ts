@@ -8,11 +8,13 @@ import { noGrad, Tensor } from "../../src/index.js";
 import { defaultFigure1Config, Figure1Config } from "../../src/experiments/figure1/config.js";
 import { loadFigure1Data } from "../../src/experiments/figure1/data.js";
 import { percentiles } from "../../src/experiments/figure1/percentile.js";
-import { runFigure1 } from "../../src/experiments/figure1/run.js";
+import { runFigure1, type Figure1Event } from "../../src/experiments/figure1/run.js";
+import type { Figure1Result } from "../../src/experiments/figure1/summary.js";
 import { Figure1Trainer } from "../../src/experiments/figure1/trainer.js";
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 import { assertAllClose } from "../allclose.js";
 import { realData } from "../realData.js";
+import { evalAtLeast, fakeMnistDir, wholeAndResumed } from "./helpers.js";
 
 const MNIST = realData("mnist"); // the probe, resume and command tests need ../shared/data/mnist
 const small: Figure1Config = { ...defaultFigure1Config, steps: 40, evalEvery: 10, seeds: 1, populationBatches: 5, backend: "reference" };
@@ -87,40 +89,24 @@ describe("figure1: resume", () => {
     }
   });
 
-  it("runFigure1 stopped by its stop flag and resumed gives exactly the uninterrupted figure1.json runs", { skip: MNIST.skip }, async () => {
-    const whole = tempDir();
-    const parted = tempDir();
+  it("runFigure1 stopped by its stop flag and resumed gives exactly the uninterrupted figure1.json runs", async () => {
+    const data = fakeMnistDir(600, 200);
     try {
       const config = { ...small, steps: 60 };
-      const full = await runFigure1({ config, dataDir: MNIST.dir, outDir: whole, jobs: 2, limits });
-      assert.equal(full.status, "complete");
-      const stopFlag = new SharedArrayBuffer(4);
-      const stopped = await runFigure1({
-        config,
-        dataDir: MNIST.dir,
-        outDir: parted,
-        jobs: 2,
-        limits,
-        stopFlag,
-        onEvent: (e) => {
-          if (e.message.type === "eval" && e.message.step >= 20) Atomics.store(new Int32Array(stopFlag), 0, 1);
+      const options = { config, dataDir: data, download: false, jobs: 2, limits };
+      const { whole, resumed } = await wholeAndResumed<Figure1Result, Figure1Event>(
+        (o) => runFigure1({ ...options, ...o }),
+        (e) => evalAtLeast(20)(e.message),
+        async (parted) => {
+          assert.ok(existsSync(join(parted, "checkpoints")), "checkpoints were written");
+          await assert.rejects(runFigure1({ ...options, outDir: parted }), /--resume/);
+          await assert.rejects(runFigure1({ ...options, config: { ...config, lr: 0.02 }, outDir: parted, resume: true }), /other settings.*lr/);
         },
-      });
-      assert.equal(stopped.status, "interrupted");
-      assert.ok(existsSync(join(parted, "checkpoints")), "checkpoints were written");
-      await assert.rejects(runFigure1({ config, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits }), /--resume/);
-      await assert.rejects(
-        runFigure1({ config: { ...config, lr: 0.02 }, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits, resume: true }),
-        /other settings.*lr/,
       );
-      const resumed = await runFigure1({ config, dataDir: MNIST.dir, outDir: parted, jobs: 2, limits, resume: true });
-      assert.equal(resumed.status, "complete");
-      if (full.status !== "complete" || resumed.status !== "complete") return;
-      const strip = (runs: typeof full.result.runs) => runs.map(({ wallSeconds: _w, trainSeconds: _t, ...rest }) => rest);
-      assert.deepEqual(strip(resumed.result.runs), strip(full.result.runs));
+      const strip = (runs: Figure1Result["runs"]) => runs.map(({ wallSeconds: _w, trainSeconds: _t, ...rest }) => rest);
+      assert.deepEqual(strip(resumed.runs), strip(whole.runs));
     } finally {
-      rmSync(whole, { recursive: true, force: true });
-      rmSync(parted, { recursive: true, force: true });
+      rmSync(data, { recursive: true, force: true });
     }
   });
 });

@@ -3,9 +3,9 @@
  * per output folder, options checked up front, stray temporary files
  * removed, and resume refused when it could not give the identical result.
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -23,10 +23,8 @@ import {
 } from "../../src/experiments/runner/checkpoint.js";
 import { acquireOutputLock, LOCK_NAME } from "../../src/experiments/runner/lock.js";
 import { removeStrayTempFiles } from "../../src/experiments/runner/runner.js";
-import { realData } from "../realData.js";
-import { describeOrSkip } from "../skip.js";
+import { assertSecondRunRefused, fakeMnistDir } from "./helpers.js";
 
-const MNIST = realData("mnist"); // "runs on the real data" needs ../shared/data/mnist
 const small: Figure1Config = { ...defaultFigure1Config, steps: 40, evalEvery: 10, seeds: 1, populationBatches: 5, backend: "reference" };
 const limits = { train: 600, test: 200 };
 const tempDir = () => mkdtempSync(join(tmpdir(), "covshift-runner-"));
@@ -270,13 +268,17 @@ describe("options are checked before any work starts", () => {
   });
 });
 
-describeOrSkip("runs on the real data (needs ../shared/data/mnist)", { skip: MNIST.skip }, () => {
-  it("a damaged or tampered checkpoint stops --resume with an error naming the file; an old JSON checkpoint too; stray temp files are removed", async () => {
+describe("runs on synthetic MNIST files (no real data needed)", () => {
+  let mnist = "";
+  before(() => (mnist = fakeMnistDir(600, 200)));
+  after(() => rmSync(mnist, { recursive: true, force: true }));
+
+  it("a damaged or tampered checkpoint stops --resume with an error naming the file; an old JSON checkpoint too; stray temp files are removed; another backend is refused", async () => {
     const out = tempDir();
     try {
       const stopFlag = new SharedArrayBuffer(4);
       const stopped = await runFigure1({
-        config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, stopFlag,
+        config: small, dataDir: mnist, outDir: out, jobs: 1, limits, stopFlag,
         onEvent: (e) => e.message.type === "eval" && Atomics.store(new Int32Array(stopFlag), 0, 1),
       });
       assert.equal(stopped.status, "interrupted");
@@ -289,31 +291,34 @@ describeOrSkip("runs on the real data (needs ../shared/data/mnist)", { skip: MNI
       writeCheckpoint(path, c, c);
       const stray = join(out, "checkpoints", ".baseline-seed0.safetensors.1.deadbeef.part");
       writeFileSync(stray, "half a checkpoint");
-      await assert.rejects(
-        runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }),
-        (err: Error) => {
-          assert.match(err.message, /^baseline seed 0: checkpoint .*baseline-seed0\.safetensors: it does not fit this run: loadStateDict: '0\.weight' holds a non-finite value \(NaN\).*Delete .*baseline-seed0\.safetensors to start that run again/);
-          return true;
-        },
-      );
+      const resume = (config = small) => runFigure1({ config, dataDir: mnist, outDir: out, jobs: 1, limits, resume: true });
+      await assert.rejects(resume(), (err: Error) => {
+        assert.match(err.message, /^baseline seed 0: checkpoint .*baseline-seed0\.safetensors: it does not fit this run: loadStateDict: '0\.weight' holds a non-finite value \(NaN\).*Delete .*baseline-seed0\.safetensors to start that run again/);
+        return true;
+      });
       assert.ok(!existsSync(stray), "the stray temporary file was removed");
       assert.ok(!existsSync(join(out, LOCK_NAME)), "the lock is released after an error");
       // one bit flipped on disk
       const flipped = Buffer.from(good);
       flipped[flipped.length - 3] ^= 1;
       writeFileSync(path, flipped);
-      await assert.rejects(runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*baseline-seed0\.safetensors: its contents do not match its checksum/);
-      // resume on another backend than the one the run was made with: refused
+      await assert.rejects(resume(), /checkpoint .*baseline-seed0\.safetensors: its contents do not match its checksum/);
+      // resume with another --backend than the run was made with: refused by the settings…
       writeFileSync(path, good);
+      await assert.rejects(resume({ ...small, backend: "wasm" }), /figure1 --resume: .* holds a run made with other settings \(backend: "reference" then, "wasm" now\)/);
+      // …and a checkpoint made on another kernel build (--backend auto resolving elsewhere, another machine) by the checkpoint's own record
+      const other = readCheckpoint(path);
+      writeCheckpoint(path, { ...other, backend: "wasm (relaxed-simd)" }, other);
       await assert.rejects(
-        runFigure1({ config: { ...small, backend: "wasm" }, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }),
-        /figure1 --resume: .* holds a run made with other settings \(backend: "reference" then, "wasm" now\)/,
+        resume(),
+        /checkpoint .*baseline-seed0\.safetensors: it was made on backend wasm \(relaxed-simd\), this run would continue on reference, and the result would no longer be identical.*Resume with the backend that made it/,
       );
+      writeFileSync(path, good);
       // an old-format checkpoint
       writeFileSync(join(out, "checkpoints", "batchnorm-seed0.json"), "{}");
-      await assert.rejects(runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true }), /checkpoint .*batchnorm-seed0\.json: it is of an older covshift/);
+      await assert.rejects(resume(), /checkpoint .*batchnorm-seed0\.json: it is of an older covshift/);
       rmSync(join(out, "checkpoints", "batchnorm-seed0.json"));
-      const resumed = await runFigure1({ config: small, dataDir: MNIST.dir, outDir: out, jobs: 1, limits, resume: true });
+      const resumed = await resume();
       assert.equal(resumed.status, "complete");
     } finally {
       rmSync(out, { recursive: true, force: true });
@@ -322,22 +327,11 @@ describeOrSkip("runs on the real data (needs ../shared/data/mnist)", { skip: MNI
 
   it("a second covshift figure1 on an --out in use is refused with 'in use by pid N since T', with and without --resume/--overwrite", async () => {
     const out = tempDir();
-    const args = ["bin/covshift.js", "figure1", "--data", MNIST.dir, "--steps", "400", "--eval-every", "200", "--seeds", "1", "--jobs", "1",
-      "--train-limit", "600", "--test-limit", "100", "--population-batches", "2", "--backend", "reference", "--out", out];
-    const first = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, CI: "1" } });
     try {
-      // Wait until the first run holds the lock (it loads MNIST first: 30 s was not enough at load 27 on 2 cores).
-      for (let i = 0; i < 2400 && !existsSync(join(out, LOCK_NAME)); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.ok(existsSync(join(out, LOCK_NAME)), "the first run took the lock");
-      for (const extra of [[], ["--resume"], ["--overwrite"], ["--overwrite", "--lr", "0.05"]]) {
-        const second = spawnSync(process.execPath, [...args, ...extra], { encoding: "utf8", env: { ...process.env, CI: "1" } });
-        assert.equal(second.status, 1, `${extra.join(" ")}: ${second.stderr}`);
-        assert.match(second.stderr, new RegExp(`is in use by pid ${first.pid} since \\d{4}-\\d\\d-\\d\\dT`), extra.join(" "));
-      }
+      const args = ["figure1", "--data", mnist, "--no-download", "--steps", "100000", "--eval-every", "200", "--seeds", "1", "--jobs", "1",
+        "--train-limit", "600", "--test-limit", "100", "--population-batches", "2", "--backend", "reference", "--out", out];
+      await assertSecondRunRefused(args, out, ["--lr", "0.05"]);
     } finally {
-      first.kill("SIGINT");
-      await new Promise((r) => first.once("exit", r));
-      assert.ok(!existsSync(join(out, LOCK_NAME)), "Ctrl-C released the lock");
       rmSync(out, { recursive: true, force: true });
     }
   });

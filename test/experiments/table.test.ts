@@ -5,9 +5,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nn, noGrad, Tensor } from "../../src/index.js";
-import { channelStats } from "../../src/data/augment.js";
-import type { CifarSplit } from "../../src/data/cifar10.js";
-import { Generator } from "../../src/tensor/random.js";
 import { BatchSampler } from "../../src/data/batches.js";
 import {
   buildInception,
@@ -34,27 +31,12 @@ import { RowDivergedError, TableTrainer, type TableData, type TableRowResult } f
 import { decodeCheckpoint, encodeCheckpoint } from "../../src/experiments/runner/checkpoint.js";
 import { assertAllClose } from "../allclose.js";
 import { realData } from "../realData.js";
+import { syntheticTableData } from "./helpers.js";
 
 const CIFAR = realData("cifar10"); // the stop/resume and command tests need ../shared/data/cifar10
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "covshift-table-"));
-}
-
-/** `count` random 32×32 colour images with random labels. */
-function randomSplit(count: number, seed: number): CifarSplit {
-  const g = new Generator(seed);
-  const images = new Uint8Array(count * 3 * 32 * 32);
-  for (let i = 0; i < images.length; i++) images[i] = g.randint(256);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) labels[i] = g.randint(10);
-  return { images, labels, count };
-}
-
-/** 32 random training images (4 batches of 8), 10 validation and 6 test images. */
-function syntheticData(): TableData {
-  const train = randomSplit(32, 1);
-  return { train, validation: randomSplit(10, 2), test: randomSplit(6, 3), stats: channelStats(train.images, train.count) };
 }
 
 /** Parameters of the network by hand: conv weights in·out·k² plus, per unit, a bias (no BN) or γ and β (BN); then the linear layer. */
@@ -311,7 +293,7 @@ describe("table: training", () => {
   }
 
   it("a checkpoint taken mid-run and restored (through the checkpoint format's bytes) continues to the bit-identical result", () => {
-    const data = syntheticData();
+    const data = syntheticTableData();
     // Inception: Dropout, LRN, fixed shards, distortions. BN-x5: BN, within-shard shuffling, lr decay every ⌊4/6⌉ = 1 step.
     for (const id of ["inception", "bn-x5"] as const) {
       const row = deriveRow(id, tiny);
@@ -337,7 +319,7 @@ describe("table: training", () => {
   it("a diverging row stops with an error that names it and suggests a lower learning rate", () => {
     const config = { ...tiny, overrides: { "inception-sigmoid": { lr: 1e12 }, inception: { lr: 1e12 } } };
     for (const id of ["inception", "inception-sigmoid"] as const) {
-      const trainer = new TableTrainer(deriveRow(id, config), config, syntheticData());
+      const trainer = new TableTrainer(deriveRow(id, config), config, syntheticTableData());
       assert.throws(
         () => {
           for (let i = 0; i < 10; i++) trainer.trainStep();

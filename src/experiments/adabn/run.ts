@@ -7,15 +7,19 @@
  * images used for adapting and those evaluated are disjoint halves of the
  * test set (the labels of the first are never read).
  */
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { nn, noGrad, scope, Tensor } from "../../index.js";
-import { writeFileAtomic } from "../../io/files.js";
+import { nn } from "../../index.js";
+import { readJson } from "../../io/files.js";
 import { writeAdabnPlot } from "../../report/adabnPlots.js";
-import { useBackend } from "../backend.js";
+import { withBackend } from "../backend.js";
+import { accuracyOf, batchesInOrder, loadTrainedNetwork } from "../evaluate.js";
 import { defaultFigure1Config, type Figure1Config } from "../figure1/config.js";
-import { loadFigure1Data } from "../figure1/data.js";
-import { Figure1Trainer, type ImageSet } from "../figure1/trainer.js";
+import { loadFigure1Data, shareImageSet } from "../figure1/data.js";
+import type { Figure1JobPayload } from "../figure1/job.js";
+import type { Figure1RunResult } from "../figure1/trainer.js";
+import { backendBuild } from "../runner/checkpoint.js";
+import { checkLimit } from "../runner/options.js";
+import { resultPathOf, runExperiment, writeReport, type ExperimentOutcome, type ExperimentRunOptions, type JobEvent } from "../runner/runner.js";
 import { describeDomain, DOMAINS, shiftImages, type DomainName, type DomainSettings } from "./domains.js";
 
 export interface AdabnConfig extends DomainSettings {
@@ -69,6 +73,9 @@ export function validateAdabnConfig(c: AdabnConfig): void {
   positiveInt("adapt-images", c.adaptImages);
   positiveInt("adapt-batch-size", c.adaptBatchSize);
   if (c.adaptBatchSize < 2) throw new Error("adabn: --adapt-batch-size must be at least 2 (BN needs two values per unit)");
+  if (c.adaptImages < c.adaptBatchSize) {
+    throw new Error(`adabn: --adapt-images ${c.adaptImages} is fewer than one adapt batch of --adapt-batch-size ${c.adaptBatchSize}; lower --adapt-batch-size`);
+  }
   if (!Number.isInteger(c.seed) || c.seed < 0) throw new Error(`adabn: --seed must be an integer ≥ 0; got ${c.seed}`);
   if (!Number.isFinite(c.rotateDegrees)) throw new Error(`adabn: --rotate must be a number of degrees; got ${c.rotateDegrees}`);
   if (!(c.noiseStd >= 0)) throw new Error(`adabn: --noise-std must be ≥ 0; got ${c.noiseStd}`);
@@ -76,102 +83,98 @@ export function validateAdabnConfig(c: AdabnConfig): void {
 
 const INPUT = 784;
 
-/** Accuracy of `model` (inference mode) on `images`/`labels`. */
-export function accuracyOf(model: nn.Module, images: Float32Array, labels: Uint8Array): number {
-  const n = labels.length;
-  let correct = 0;
-  model.eval();
-  noGrad(() => {
-    for (let start = 0; start < n; start += 1000) {
-      const rows = Math.min(1000, n - start);
-      scope(() => {
-        const out = model.forward(new Tensor(images.subarray(start * INPUT, (start + rows) * INPUT), [rows, INPUT]));
-        for (let r = 0; r < rows; r++) {
-          let best = 0;
-          for (let j = 1; j < 10; j++) if (out.data[r * 10 + j] > out.data[r * 10 + best]) best = j;
-          if (best === labels[start + r]) correct++;
-        }
-      });
-    }
-  });
-  return correct / n;
+export type AdabnRunOptions = ExperimentRunOptions<AdabnConfig, { train?: number; test?: number }, JobEvent>;
+
+/** The training of the BN network: figure1's, with one seed and the §4.1 settings (a measurement every 500 steps). */
+export function adabnTrainingConfig(c: AdabnConfig): Figure1Config {
+  return { ...defaultFigure1Config, steps: c.steps, evalEvery: Math.min(500, c.steps), seeds: 1, backend: c.backend };
 }
 
-export interface AdabnRunOptions {
-  config: AdabnConfig;
-  dataDir: string;
-  outDir: string;
-  overwrite?: boolean;
-  limits?: { train?: number; test?: number };
-  download?: boolean;
-  onProgress?: (message: string) => void;
-}
-
-export async function runAdabn(options: AdabnRunOptions): Promise<{ result: AdabnResult; files: string[] }> {
+/**
+ * Train the BN network (one job of the experiment runner, figure1's job
+ * module: checkpoints, Ctrl-C and --resume as figure1's), then read it back
+ * from the model file it left and, for each domain, measure the accuracy
+ * before and after nn.adaptBatchNorm; write adabn.json, summary.md and
+ * adabn.svg/.png into outDir.
+ */
+export async function runAdabn(options: AdabnRunOptions): Promise<ExperimentOutcome<AdabnResult>> {
   const { config, outDir } = options;
   validateAdabnConfig(config);
-  const say = options.onProgress ?? (() => {});
-  const jsonPath = join(outDir, "adabn.json");
-  if (existsSync(jsonPath) && !options.overwrite) {
-    throw new Error(`adabn: ${outDir} already holds results (adabn.json). Discard them with --overwrite, or choose another --out.`);
-  }
-  const { train, test } = await loadFigure1Data(options.dataDir, "scaled", options.limits ?? {}, { download: options.download });
-  if (config.adaptImages >= test.count) {
-    throw new Error(`adabn: --adapt-images ${config.adaptImages} leaves no test image to evaluate (the test set has ${test.count}); use fewer`);
-  }
-  const t0 = performance.now();
-  const backend = await useBackend(config.backend);
-  const fig: Figure1Config = { ...defaultFigure1Config, steps: config.steps, evalEvery: config.steps, seeds: 1, backend: config.backend };
+  const limits = options.limits ?? {};
+  const fig = adabnTrainingConfig(config);
   const A = config.adaptImages;
-  const evalSet: ImageSet = { images: test.images.subarray(A * INPUT), labels: test.labels.subarray(A), count: test.count - A };
-  const trainer = new Figure1Trainer("batchnorm", config.seed, fig, train, evalSet);
-  let lossSum = 0;
-  let lossCount = 0;
-  let finalTrainLoss = NaN;
-  while (!trainer.done) {
-    lossSum += trainer.trainStep();
-    lossCount++;
-    if (trainer.step % 500 === 0 || trainer.done) {
-      finalTrainLoss = lossSum / lossCount;
-      say(`trained ${trainer.step}/${config.steps} steps, training loss ${finalTrainLoss.toFixed(4)}`);
-      lossSum = 0;
-      lossCount = 0;
-    }
-  }
-  const domains: AdabnDomainResult[] = [];
-  for (const domain of DOMAINS) {
-    const shifted = shiftImages(test.images, domain, config);
-    const adaptPart = shifted.subarray(0, A * INPUT);
-    const evalPart = shifted.subarray(A * INPUT);
-    const before = accuracyOf(trainer.model, evalPart, evalSet.labels);
-    const adapted = nn.deepCopy(trainer.model);
-    const B = config.adaptBatchSize;
-    const batches = function* () {
-      for (let s = 0; s + B <= A; s += B) yield new Tensor(adaptPart.slice(s * INPUT, (s + B) * INPUT), [B, INPUT]);
-    };
-    if (A < B) throw new Error(`adabn: --adapt-images ${A} is fewer than one adapt batch of ${B}; lower --adapt-batch-size`);
-    nn.adaptBatchNorm(adapted, batches());
-    const after = accuracyOf(adapted, evalPart, evalSet.labels);
-    domains.push({ domain, description: describeDomain(domain, config), before, after });
-    say(`${domain}: ${(100 * before).toFixed(2)}% → ${(100 * after).toFixed(2)}% after AdaBN`);
-  }
-  const result: AdabnResult = {
-    config,
-    network: "§4.1 BN network: 784 → 3 × (100, BN, sigmoid) → 10, SGD lr 0.01 momentum 0.9, batch 60",
-    backend,
-    trainSteps: trainer.step,
-    finalTrainLoss,
-    adaptImages: A,
-    evalImages: evalSet.count,
-    domains,
-    wallSeconds: (performance.now() - t0) / 1000,
-  };
-  mkdirSync(outDir, { recursive: true });
-  const files = [jsonPath, join(outDir, "summary.md")];
-  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-  writeFileAtomic(files[1], adabnMarkdown(result));
-  files.push(...(await writeAdabnPlot(result, outDir)));
-  return { result, files };
+  checkLimit("adabn", "--train-limit", limits.train, fig.batchSize, ` (at least one batch of ${fig.batchSize})`);
+  checkLimit("adabn", "--test-limit", limits.test, A + 1, ` (more than --adapt-images ${A}: the rest are evaluated)`);
+  const modelPath = join(outDir, "models", "batchnorm");
+  return runExperiment(
+    {
+      command: "adabn",
+      doneDir: "runs",
+      config,
+      limits,
+      comparable: (c: AdabnConfig) => c,
+      backend: config.backend,
+      steps: fig.steps,
+      evalEvery: fig.evalEvery,
+      load: async () => {
+        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download });
+        if (A >= test.count) {
+          throw new Error(`adabn: --adapt-images ${A} leaves no test image to evaluate (the test set has ${test.count}); use fewer`);
+        }
+        if (train.count < fig.batchSize) throw new Error(`adabn: ${train.count} training images are fewer than one batch of ${fig.batchSize}; use more images`);
+        return { train: shareImageSet(train), test: shareImageSet(test) };
+      },
+      plan: ({ train, test }) => [
+        {
+          name: "batchnorm",
+          label: "BN network",
+          // Measured during training on the evaluated half only: the adapt half's labels are never read.
+          payload: {
+            config: fig,
+            network: "batchnorm",
+            seed: config.seed,
+            train,
+            test: { images: test.images.subarray(A * INPUT), labels: test.labels.subarray(A), count: test.count - A },
+            modelPath,
+            title: `adabn: the §4.1 BN network, seed ${config.seed}`,
+          } satisfies Figure1JobPayload,
+        },
+      ],
+      workerUrl: new URL("../figure1/job.js", import.meta.url),
+      onEvent: (_job, message) => options.onEvent?.(message),
+      finish: async ({ test }, wallSeconds) => {
+        const run = readJson<Figure1RunResult>(resultPathOf(outDir, "runs", "batchnorm"));
+        // The domains are evaluated here, on the network the job left, with the backend it trained on.
+        const result = await withBackend(config.backend, () => {
+          const trained = loadTrainedNetwork(modelPath, fig);
+          const evalLabels = test.labels.subarray(A);
+          const domains: AdabnDomainResult[] = DOMAINS.map((domain) => {
+            const shifted = shiftImages(test.images, domain, config);
+            const adaptPart = shifted.subarray(0, A * INPUT);
+            const evalPart = shifted.subarray(A * INPUT);
+            const before = accuracyOf(trained, evalPart, evalLabels);
+            const adapted = nn.deepCopy(trained);
+            nn.adaptBatchNorm(adapted, batchesInOrder(adaptPart, A, config.adaptBatchSize, Infinity));
+            const after = accuracyOf(adapted, evalPart, evalLabels);
+            return { domain, description: describeDomain(domain, config), before, after };
+          });
+          return {
+            config,
+            network: "§4.1 BN network: 784 → 3 × (100, BN, sigmoid) → 10, SGD lr 0.01 momentum 0.9, batch 60",
+            backend: backendBuild(run.backend ?? ""),
+            trainSteps: run.steps.at(-1)!,
+            finalTrainLoss: run.trainLoss.at(-1)!,
+            adaptImages: A,
+            evalImages: test.count - A,
+            domains,
+            wallSeconds,
+          } satisfies AdabnResult;
+        });
+        return writeReport(outDir, { json: "adabn.json", markdown: "summary.md" }, result, adabnMarkdown(result), () => writeAdabnPlot(result, outDir));
+      },
+    },
+    options,
+  );
 }
 
 export function adabnMarkdown(r: AdabnResult): string {

@@ -7,20 +7,19 @@
  * examples; the learning rate scales linearly with the batch (0.01 at 60).
  * Final test accuracy against batch size: one table, one picture.
  */
-import { mkdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { nn, optim, scope, Tensor } from "../../index.js";
-import { writeFileAtomic } from "../../io/files.js";
-import { startDataParallel } from "../../node/parallel.js";
+import { nn } from "../../index.js";
+import { readJson } from "../../io/files.js";
 import { writeBatchsizePlot } from "../../report/batchsizePlots.js";
-import { Generator } from "../../tensor/random.js";
-import { accuracyOf } from "../adabn/run.js";
-import { useBackend } from "../backend.js";
-import { defaultFigure1Config, type Figure1Config } from "../figure1/config.js";
-import { loadFigure1Data } from "../figure1/data.js";
-import { buildFigure1Network } from "../figure1/network.js";
-import type { Figure1ReplicaOptions } from "../figure1/replica.js";
-import type { ImageSet } from "../figure1/trainer.js";
+import { withBackend } from "../backend.js";
+import { accuracyOf, batchesInOrder, loadTrainedNetwork } from "../evaluate.js";
+import { defaultFigure1Config, type Figure1Config, type Figure1Norm } from "../figure1/config.js";
+import { loadFigure1Data, shareImageSet } from "../figure1/data.js";
+import type { Figure1JobPayload } from "../figure1/job.js";
+import type { Figure1RunResult } from "../figure1/trainer.js";
+import { backendBuild } from "../runner/checkpoint.js";
+import { checkLimit } from "../runner/options.js";
+import { resultPathOf, runExperiment, writeReport, type ExperimentOutcome, type ExperimentRunOptions, type JobEvent } from "../runner/runner.js";
 
 export type Variant = "bn" | "bn-population" | "ghost" | "renorm" | "syncbn-workers" | "bn-workers";
 export const VARIANTS: readonly Variant[] = ["bn", "bn-population", "ghost", "renorm", "syncbn-workers", "bn-workers"];
@@ -61,7 +60,6 @@ export const defaultBatchsizeConfig: BatchsizeConfig = {
 };
 
 const REFERENCE_BATCH = 60;
-const INPUT = 784;
 
 export interface BatchsizeRun {
   variant: Variant;
@@ -115,181 +113,159 @@ export function ghostSize(b: number, cap: number): number {
   return b;
 }
 
-/** The §4.1 BN network of figure1 (same initial weights for a seed), its BN layers made by `norm`. */
-function buildNetwork(config: Figure1Config, seed: number, norm: ((c: number) => nn.Module) | null): nn.Sequential {
-  const { model } = buildFigure1Network("batchnorm", config, new Generator(seed));
-  if (norm === null) return model;
-  const layers: nn.Module[] = [];
-  for (let i = 0; i < model.length; i++) {
-    const l = model.at(i);
-    layers.push(l instanceof nn.BatchNorm1d ? norm(l.numFeatures) : l);
-  }
-  return new nn.Sequential(...layers);
-}
-
-/** Shuffled mini-batches of the training set (a new permutation per epoch, the tail dropped), seeded as figure1's. */
-class Batches {
-  private readonly gen: Generator;
-  private perm: Int32Array;
-  private cursor = 0;
-  readonly x: Tensor;
-  readonly y: Int32Array;
-  constructor(
-    private readonly train: ImageSet,
-    private readonly size: number,
-    seed: number,
-  ) {
-    this.gen = new Generator(1_000_003 + seed);
-    this.perm = this.gen.permutation(train.count);
-    this.x = new Tensor(new Float32Array(size * INPUT), [size, INPUT]);
-    this.y = new Int32Array(size);
-  }
-  next(): void {
-    if (this.cursor + this.size > this.train.count) {
-      this.perm = this.gen.permutation(this.train.count);
-      this.cursor = 0;
-    }
-    for (let b = 0; b < this.size; b++) {
-      const idx = this.perm[this.cursor + b];
-      this.x.data.set(this.train.images.subarray(idx * INPUT, (idx + 1) * INPUT), b * INPUT);
-      this.y[b] = this.train.labels[idx];
-    }
-    this.cursor += this.size;
-  }
-}
-
-export interface BatchsizeRunOptions {
-  config: BatchsizeConfig;
-  dataDir: string;
-  outDir: string;
-  overwrite?: boolean;
-  limits?: { train?: number; test?: number };
-  download?: boolean;
-  onProgress?: (message: string) => void;
-}
-
-export async function runBatchsize(options: BatchsizeRunOptions): Promise<{ result: BatchsizeResult; files: string[] }> {
-  const { config, outDir } = options;
-  validateBatchsizeConfig(config);
-  const say = options.onProgress ?? (() => {});
-  const jsonPath = join(outDir, "batchsize.json");
-  if (existsSync(jsonPath) && !options.overwrite) {
-    throw new Error(`batchsize: ${outDir} already holds results (batchsize.json). Discard them with --overwrite, or choose another --out.`);
-  }
-  const { train, test } = await loadFigure1Data(options.dataDir, "scaled", options.limits ?? {}, { download: options.download });
-  const t0 = performance.now();
-  const backend = await useBackend(config.backend);
-  const examples = config.steps * REFERENCE_BATCH;
-  const base: Figure1Config = { ...defaultFigure1Config, backend: config.backend };
-  const runs: BatchsizeRun[] = [];
-  const want = (v: Variant) => config.variants.includes(v);
-  const evaluate = (model: nn.Module) => accuracyOf(model, test.images, test.labels);
-
-  const trainLocal = (model: nn.Sequential, B: number, lr: number) => {
-    const steps = Math.floor(examples / B);
-    const opt = new optim.SGD(model.parameters(), { lr, momentum: base.momentum });
-    const loss = new nn.CrossEntropyLoss();
-    const batches = new Batches(train, B, config.seed);
-    model.train();
-    for (let s = 0; s < steps; s++) {
-      batches.next();
-      const value = scope(() => {
-        opt.zeroGrad({ setToNone: false });
-        const l = loss.forward(model.forward(batches.x), batches.y);
-        l.backward();
-        opt.step();
-        return l.item();
-      });
-      if (!Number.isFinite(value)) throw new Error(`batchsize: the loss became ${value} at batch size ${B}, step ${s}: the run diverged`);
-    }
-    return steps;
+/** The Batch Renorm schedule of a run of `steps` steps: the paper's (5k / 25k / 40k of its steps) scaled to this run's length. */
+export function renormSchedule(steps: number): Extract<Figure1Norm, { kind: "renorm" }> {
+  return {
+    kind: "renorm",
+    rMax: 3,
+    dMax: 5,
+    warmupSteps: Math.round(0.05 * steps),
+    dMaxReachedAt: Math.round(0.2 * steps),
+    rMaxReachedAt: Math.round(0.3 * steps),
   };
+}
 
+/** Evaluations (and checkpoints) per run: each run is measured on the test set this many times. */
+const EVALUATIONS = 5;
+
+/** A trained network: what its job trains, and which rows of the table it gives. */
+interface BatchsizeJob {
+  name: string;
+  label: string;
+  config: Figure1Config;
+  /** The rows it gives ("bn" also gives "bn-population", and "ghost" where the virtual batch is the batch). */
+  gives: Variant[];
+  batchSize: number;
+  workers?: number;
+  virtualBatchSize?: number;
+}
+
+/** The networks to train for `config`, in the table's order. */
+export function batchsizeJobs(config: BatchsizeConfig): BatchsizeJob[] {
+  const want = (v: Variant) => config.variants.includes(v);
+  const examples = config.steps * REFERENCE_BATCH;
+  const base: Figure1Config = { ...defaultFigure1Config, seeds: 1, populationBatches: config.populationBatches, backend: config.backend };
+  const jobs: BatchsizeJob[] = [];
+  const run = (B: number, norm?: Figure1Norm): Figure1Config => {
+    const steps = Math.floor(examples / B);
+    return { ...base, batchSize: B, lr: (base.lr * B) / REFERENCE_BATCH, steps, evalEvery: Math.max(1, Math.ceil(steps / EVALUATIONS)), norm };
+  };
   for (const B of config.batchSizes) {
-    const lr = (base.lr * B) / REFERENCE_BATCH;
-    if (want("bn") || want("bn-population")) {
-      const t = performance.now();
-      const model = buildNetwork(base, config.seed, null);
-      const steps = trainLocal(model, B, lr);
-      const wallSeconds = (performance.now() - t) / 1000;
-      if (want("bn")) runs.push({ variant: "bn", batchSize: B, steps, lr, testAccuracy: evaluate(model), wallSeconds });
-      if (want("bn-population")) {
-        const pop = function* () {
-          for (let b = 0; b < config.populationBatches && (b + 1) * REFERENCE_BATCH <= train.count; b++) {
-            yield new Tensor(train.images.slice(b * REFERENCE_BATCH * INPUT, (b + 1) * REFERENCE_BATCH * INPUT), [REFERENCE_BATCH, INPUT]);
-          }
-        };
-        nn.recomputeBatchNormStats(model, pop());
-        runs.push({ variant: "bn-population", batchSize: B, steps, lr, testAccuracy: evaluate(model), wallSeconds });
-      }
-      say(`BN at batch ${B}: ${runs.filter((x) => x.batchSize === B && x.variant.startsWith("bn")).map((x) => `${(100 * x.testAccuracy).toFixed(2)}% (${x.variant})`).join(", ")}`);
-    }
     const v = ghostSize(B, config.ghostBatchSize);
-    const bnRun = runs.find((x) => x.variant === "bn" && x.batchSize === B);
-    if (want("ghost") && v === B && bnRun) {
-      // One virtual batch of the whole batch is BN: the BN run's result, not trained twice.
-      runs.push({ ...bnRun, variant: "ghost", virtualBatchSize: v });
-    } else if (want("ghost")) {
-      const t = performance.now();
-      const model = buildNetwork(base, config.seed, (c) => new nn.GhostBatchNorm1d(c, { virtualBatchSize: v }));
-      const steps = trainLocal(model, B, lr);
-      runs.push({ variant: "ghost", batchSize: B, virtualBatchSize: v, steps, lr, testAccuracy: evaluate(model), wallSeconds: (performance.now() - t) / 1000 });
-      say(`ghost BN (virtual ${v}) at batch ${B}: ${(100 * runs.at(-1)!.testAccuracy).toFixed(2)}%`);
+    const bn = want("bn") || want("bn-population");
+    if (bn) {
+      // One virtual batch of the whole batch is BN: ghost BN's row is then the BN network's, not trained twice.
+      const gives = VARIANTS.filter((x) => want(x) && (x === "bn" || x === "bn-population" || (x === "ghost" && v === B)));
+      jobs.push({ name: `bn-b${B}`, label: `BN, batch ${B}`, config: run(B), gives, batchSize: B, virtualBatchSize: v === B ? v : undefined });
+    }
+    if (want("ghost") && !(bn && v === B)) {
+      jobs.push({ name: `ghost-b${B}`, label: `ghost BN, batch ${B}`, config: run(B, { kind: "ghost", virtualBatchSize: v }), gives: ["ghost"], batchSize: B, virtualBatchSize: v });
     }
     if (want("renorm")) {
-      const t = performance.now();
-      const steps = Math.floor(examples / B);
-      // The paper's schedule (5k / 25k / 40k of its steps) scaled to this run's length.
-      const schedule = {
-        rMax: 3,
-        dMax: 5,
-        warmupSteps: Math.round(0.05 * steps),
-        dMaxReachedAt: Math.round(0.2 * steps),
-        rMaxReachedAt: Math.round(0.3 * steps),
-      };
-      const model = buildNetwork(base, config.seed, (c) => new nn.BatchRenorm1d(c, schedule));
-      trainLocal(model, B, lr);
-      runs.push({ variant: "renorm", batchSize: B, steps, lr, testAccuracy: evaluate(model), wallSeconds: (performance.now() - t) / 1000 });
-      say(`Batch Renorm at batch ${B}: ${(100 * runs.at(-1)!.testAccuracy).toFixed(2)}%`);
+      jobs.push({ name: `renorm-b${B}`, label: `Batch Renorm, batch ${B}`, config: run(B, renormSchedule(Math.floor(examples / B))), gives: ["renorm"], batchSize: B });
     }
   }
-
   for (const variant of ["syncbn-workers", "bn-workers"] as const) {
     if (!want(variant)) continue;
     for (const workers of config.workers) {
-      const t = performance.now();
-      const dp = await startDataParallel<Figure1ReplicaOptions>({
-        replica: new URL("../figure1/replica.js", import.meta.url),
-        options: { config: base, network: "batchnorm", seed: config.seed },
+      jobs.push({
+        name: `${variant}-w${workers}`,
+        label: `${variant === "syncbn-workers" ? "SyncBN" : "BN per shard"}, ${workers} workers`,
+        config: { ...run(REFERENCE_BATCH), workers, syncBatchNorm: variant === "syncbn-workers" },
+        gives: [variant],
+        batchSize: REFERENCE_BATCH / workers,
         workers,
-        inputShape: [INPUT],
-        maxBatchSize: REFERENCE_BATCH,
-        syncBatchNorm: variant === "syncbn-workers",
       });
-      try {
-        const steps = config.steps;
-        const batches = new Batches(train, REFERENCE_BATCH, config.seed);
-        for (let s = 0; s < steps; s++) {
-          batches.next();
-          const value = dp.step(batches.x, batches.y);
-          if (!Number.isFinite(value)) throw new Error(`batchsize: the loss became ${value} with ${workers} workers, step ${s}: the run diverged`);
-        }
-        const testAccuracy = evaluate(dp.pull());
-        runs.push({ variant, batchSize: REFERENCE_BATCH / workers, workers, steps, lr: base.lr, testAccuracy, wallSeconds: (performance.now() - t) / 1000 });
-        say(`${VARIANT_LABELS[variant]}, ${workers} workers × ${REFERENCE_BATCH / workers}: ${(100 * testAccuracy).toFixed(2)}%`);
-      } finally {
-        await dp.close();
-      }
     }
   }
+  return jobs;
+}
 
-  const result: BatchsizeResult = { config, backend, examples, runs, wallSeconds: (performance.now() - t0) / 1000 };
-  mkdirSync(outDir, { recursive: true });
-  const files = [jsonPath, join(outDir, "summary.md")];
-  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-  writeFileAtomic(files[1], batchsizeMarkdown(result));
-  files.push(...(await writeBatchsizePlot(result, outDir)));
-  return { result, files };
+export type BatchsizeRunOptions = ExperimentRunOptions<BatchsizeConfig, { train?: number; test?: number }, BatchsizeEvent>;
+
+export interface BatchsizeEvent {
+  /** The job's name, e.g. "ghost-b32". */
+  run: string;
+  label: string;
+  message: JobEvent;
+}
+
+/**
+ * Train every network of the table (in parallel worker threads, by the
+ * experiment runner, with figure1's job module), then evaluate them and
+ * write batchsize.json, summary.md and batchsize.svg/.png into outDir.
+ * Interrupted runs leave checkpoints from which `resume` continues to
+ * exactly the result an uninterrupted run gives.
+ */
+export async function runBatchsize(options: BatchsizeRunOptions): Promise<ExperimentOutcome<BatchsizeResult>> {
+  const { config, outDir } = options;
+  validateBatchsizeConfig(config);
+  const limits = options.limits ?? {};
+  const largest = Math.max(REFERENCE_BATCH, ...config.batchSizes);
+  checkLimit("batchsize", "--train-limit", limits.train, largest, ` (at least one batch of ${largest})`);
+  checkLimit("batchsize", "--test-limit", limits.test, 1, "");
+  const jobs = batchsizeJobs(config);
+  const modelPath = (name: string) => join(outDir, "models", name);
+  return runExperiment(
+    {
+      command: "batchsize",
+      doneDir: "runs",
+      config,
+      limits,
+      comparable: (c: BatchsizeConfig) => c,
+      backend: config.backend,
+      steps: config.steps,
+      evalEvery: config.steps,
+      load: async () => {
+        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download });
+        if (train.count < largest) throw new Error(`batchsize: ${train.count} training images are fewer than one batch of ${largest}; use more images`);
+        return { train: shareImageSet(train), test: shareImageSet(test) };
+      },
+      plan: (data) =>
+        jobs.map((job) => ({
+          name: job.name,
+          label: job.label,
+          steps: job.config.steps,
+          evalEvery: job.config.evalEvery,
+          payload: {
+            config: job.config,
+            network: "batchnorm",
+            seed: config.seed,
+            train: data.train,
+            test: data.test,
+            modelPath: modelPath(job.name),
+            title: `batchsize: ${job.label}, seed ${config.seed}`,
+          } satisfies Figure1JobPayload,
+        })),
+      workerUrl: new URL("../figure1/job.js", import.meta.url),
+      onEvent: (job, message) => options.onEvent?.({ run: job.name, label: job.label, message }),
+      finish: async (data, wallSeconds) => {
+        // The population statistics come from the trained networks, here: the same backend as the jobs'.
+        const runs: BatchsizeRun[] = [];
+        let backend = "";
+        await withBackend(config.backend, () => {
+        for (const job of jobs) {
+          const r = readJson<Figure1RunResult>(resultPathOf(outDir, "runs", job.name));
+          backend = backendBuild(r.backend ?? "");
+          const row = { batchSize: job.batchSize, workers: job.workers, steps: job.config.steps, lr: job.config.lr, wallSeconds: r.wallSeconds };
+          for (const variant of job.gives) {
+            let testAccuracy = r.testAccuracy.at(-1)!;
+            if (variant === "bn-population") {
+              const model = loadTrainedNetwork(modelPath(job.name), job.config);
+              nn.recomputeBatchNormStats(model, batchesInOrder(data.train.images, data.train.count, REFERENCE_BATCH, config.populationBatches));
+              testAccuracy = accuracyOf(model, data.test.images, data.test.labels);
+            }
+            runs.push({ variant, ...row, ...(variant === "ghost" && { virtualBatchSize: job.virtualBatchSize }), testAccuracy });
+          }
+        }
+        });
+        // The table's order: by batch size, then variant; the data-parallel rows last (as the jobs are).
+        const result: BatchsizeResult = { config, backend, examples: config.steps * REFERENCE_BATCH, runs, wallSeconds };
+        return writeReport(outDir, { json: "batchsize.json", markdown: "summary.md" }, result, batchsizeMarkdown(result), () => writeBatchsizePlot(result, outDir));
+      },
+    },
+    options,
+  );
 }
 
 export function batchsizeMarkdown(r: BatchsizeResult): string {

@@ -52,7 +52,17 @@ export interface Figure1Config {
    * worker, since it would change nothing.
    */
   syncBatchNorm?: boolean;
+  /**
+   * What the BN network's normalization layers are (BatchNorm1d when unset):
+   * ghost BN over virtual batches, or Batch Renorm with its schedule —
+   * covshift batchsize's variants of the same network.
+   */
+  norm?: Figure1Norm;
 }
+
+export type Figure1Norm =
+  | { kind: "ghost"; virtualBatchSize: number }
+  | { kind: "renorm"; rMax: number; dMax: number; warmupSteps: number; rMaxReachedAt: number; dMaxReachedAt: number };
 
 export const defaultFigure1Config: Figure1Config = {
   steps: 50_000,

@@ -1,12 +1,15 @@
 /**
- * Figure 1's job module: one (network, seed) run in a worker thread of the
- * experiment runner (see runner/runner.ts, which owns the loop, checkpoints
- * and files); this only builds the trainer and finishes the run. With
- * config.workers > 1 the run trains through a DataParallel group of that
- * many worker threads started from here (figure1/replica.ts builds their
- * replicas), closed on every way out.
+ * Figure 1's job module: one (network, seed) run of the §4.1 networks in a
+ * worker thread of the experiment runner (see runner/runner.ts, which owns
+ * the loop, checkpoints and files); this only builds the trainer and
+ * finishes the run, leaving the trained network in <modelPath>.safetensors
+ * (and .onnx). With config.workers > 1 the run trains through a
+ * DataParallel group of that many worker threads started from here
+ * (figure1/replica.ts builds their replicas), closed on every way out.
+ * `covshift adabn` and `covshift batchsize` train their networks with it
+ * too (batchsize's variants through config.norm and config.workers).
  */
-import { runJobInWorker } from "../runner/worker.js";
+import { jobTrainer, runJobInWorker } from "../runner/worker.js";
 import { writeModelFiles } from "../modelFiles.js";
 import type { Figure1Config, NetworkKind } from "./config.js";
 import { startFigure1Group } from "./group.js";
@@ -19,8 +22,10 @@ export interface Figure1JobPayload {
   /** The data, loaded once by the main thread, in shared memory. */
   train: ImageSet;
   test: ImageSet;
-  /** The trained network goes to <modelPath>.safetensors and .onnx. */
+  /** The trained network goes to <modelPath>.safetensors and (unless config.norm, which ONNX's BatchNormalization does not cover) .onnx. */
   modelPath: string;
+  /** What the model file says the network is (default "figure1 <network> network, seed <seed>"). */
+  title?: string;
 }
 
 runJobInWorker<Figure1JobPayload>(async ({ payload: p }) => {
@@ -28,21 +33,10 @@ runJobInWorker<Figure1JobPayload>(async ({ payload: p }) => {
   const trainer = new Figure1Trainer(p.network, p.seed, p.config, p.train, p.test, { parallel: parallel ?? undefined });
   const r = trainer.result;
   return {
-    trainer: {
-      get step() {
-        return trainer.step;
-      },
-      get done() {
-        return trainer.done;
-      },
-      trainStep: () => trainer.trainStep(),
-      record: () => {
-        trainer.record();
-        return { accuracy: r.testAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
-      },
-      checkpoint: () => trainer.checkpointAsync(),
-      restore: (c, path) => trainer.restoreAsync(c, path),
-    },
+    trainer: jobTrainer(trainer, () => {
+      trainer.record();
+      return { accuracy: r.testAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
+    }),
     result: r,
     divergenceAdvice: `Lower --lr (now ${p.config.lr}).`,
     finish: () => {
@@ -51,8 +45,9 @@ runJobInWorker<Figure1JobPayload>(async ({ payload: p }) => {
         trainer.model,
         p.modelPath,
         [1, 784],
-        `figure1 ${p.network} network, seed ${p.seed}, after ${trainer.step} steps (§4.1: 784 → ${p.config.hidden.join(" → ")} sigmoid → 10 logits; input: MNIST pixels ${p.config.input})`,
+        `${p.title ?? `figure1 ${p.network} network, seed ${p.seed}`}, after ${trainer.step} steps (§4.1: 784 → ${p.config.hidden.join(" → ")} sigmoid → 10 logits; input: MNIST pixels ${p.config.input})`,
         { ...p.config, network: p.network, seed: p.seed, step: trainer.step },
+        { onnx: p.config.norm === undefined },
       );
       return { result: r };
     },

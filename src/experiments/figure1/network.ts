@@ -1,6 +1,6 @@
 import { nn } from "../../index.js";
 import { Generator } from "../../tensor/random.js";
-import type { Figure1Config, NetworkKind } from "./config.js";
+import type { Figure1Config, Figure1Norm, NetworkKind } from "./config.js";
 
 /**
  * The §4.1 network: 784 → hidden sigmoid layers → 10 logits. The BN network
@@ -27,7 +27,7 @@ export function buildFigure1Network(
       if (linear.bias) nn.init.zeros(linear.bias);
     }
     layers.push(linear);
-    if (kind === "batchnorm") layers.push(new nn.BatchNorm1d(h, { momentum: config.bnMomentum }));
+    if (kind === "batchnorm") layers.push(normLayer(h, config.norm, config.bnMomentum));
     probeLayer = layers.length - 1;
     layers.push(config.activation === "relu" ? new nn.ReLU() : new nn.Sigmoid());
     width = h;
@@ -39,4 +39,12 @@ export function buildFigure1Network(
   }
   layers.push(head);
   return { model: new nn.Sequential(...layers), probeLayer };
+}
+
+/** The BN network's normalization of `features` units: BatchNorm1d, or config.norm's ghost BN or Batch Renorm. */
+function normLayer(features: number, norm: Figure1Norm | undefined, momentum: number | undefined): nn.Module {
+  if (norm === undefined) return new nn.BatchNorm1d(features, { momentum });
+  if (norm.kind === "ghost") return new nn.GhostBatchNorm1d(features, { virtualBatchSize: norm.virtualBatchSize, momentum });
+  const { kind: _kind, ...schedule } = norm;
+  return new nn.BatchRenorm1d(features, { ...schedule, momentum });
 }

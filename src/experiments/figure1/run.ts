@@ -1,8 +1,16 @@
 import { join } from "node:path";
 import { writeFigure1Plots } from "../../report/figure1Plots.js";
-import { readJson, writeFileAtomic } from "../../io/files.js";
+import { readJson } from "../../io/files.js";
 import { checkLimit } from "../runner/options.js";
-import { resultPathOf, runExperiment, type JobEvent, type JobPlan } from "../runner/runner.js";
+import {
+  resultPathOf,
+  runExperiment,
+  writeReport,
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  type JobEvent,
+  type JobPlan,
+} from "../runner/runner.js";
 import type { Figure1JobPayload } from "./job.js";
 import { parallelSettings } from "../groupTraining.js";
 import { Figure1Config, NetworkKind, validateFigure1Config } from "./config.js";
@@ -10,26 +18,7 @@ import { loadFigure1Data, shareImageSet } from "./data.js";
 import { Figure1Result, summarize, summaryMarkdown } from "./summary.js";
 import type { Figure1RunResult } from "./trainer.js";
 
-export interface Figure1RunOptions {
-  config: Figure1Config;
-  dataDir: string;
-  outDir: string;
-  /** Continue the interrupted run in outDir. */
-  resume?: boolean;
-  /** Discard earlier results in outDir. */
-  overwrite?: boolean;
-  /** Runs trained at once, each in its own worker thread. */
-  jobs: number;
-  /** Threads of each job's wasm kernels (GEMM, convolution); 1 by default. Results keep their bits whatever the count. */
-  threads?: number;
-  /** Use only the first N training/test images (quick tries and tests). */
-  limits?: { train?: number; test?: number };
-  /** Fetch missing MNIST files from the public mirrors (default true). */
-  download?: boolean;
-  onEvent?: (event: Figure1Event) => void;
-  /** Set element 0 to 1 (Atomics.store) to stop every run after a checkpoint. */
-  stopFlag?: SharedArrayBuffer;
-}
+export type Figure1RunOptions = ExperimentRunOptions<Figure1Config, { train?: number; test?: number }, Figure1Event>;
 
 export interface Figure1Event {
   network: NetworkKind;
@@ -37,9 +26,7 @@ export interface Figure1Event {
   message: JobEvent;
 }
 
-export type Figure1Outcome =
-  | { status: "complete"; result: Figure1Result; files: string[] }
-  | { status: "interrupted" };
+export type Figure1Outcome = ExperimentOutcome<Figure1Result>;
 
 const runName = (network: NetworkKind, seed: number) => `${network}-seed${seed}`;
 
@@ -57,7 +44,7 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
   const limits = options.limits ?? {};
   checkLimit("figure1", "--train-limit", limits.train, config.batchSize, ` (at least one batch of --batch-size ${config.batchSize})`);
   checkLimit("figure1", "--test-limit", limits.test, 1, "");
-  const outcome = await runExperiment(
+  return runExperiment(
     {
       command: "figure1",
       doneDir: "runs",
@@ -98,14 +85,9 @@ export async function runFigure1(options: Figure1RunOptions): Promise<Figure1Out
           }
         }
         const result: Figure1Result = { config, runs, wallSeconds, findings: summarize(config, runs) };
-        const files = [join(outDir, "figure1.json"), join(outDir, "summary.md")];
-        writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-        writeFileAtomic(files[1], summaryMarkdown(result));
-        files.push(...(await writeFigure1Plots(result, outDir)));
-        return { result, files };
+        return writeReport(outDir, { json: "figure1.json", markdown: "summary.md" }, result, summaryMarkdown(result), () => writeFigure1Plots(result, outDir));
       },
     },
     options,
   );
-  return outcome.status === "complete" ? { status: "complete", ...outcome.result } : outcome;
 }

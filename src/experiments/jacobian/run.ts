@@ -1,30 +1,19 @@
-import { join } from "node:path";
-import { readJson, writeFileAtomic } from "../../io/files.js";
+import { readJson } from "../../io/files.js";
 import { writeJacobianPlots } from "../../report/jacobianPlots.js";
 import type { NetworkKind } from "../figure1/config.js";
 import { loadFigure1Data, shareImageSet } from "../figure1/data.js";
 import { checkLimit } from "../runner/options.js";
-import { resultPathOf, runExperiment, type JobEvent } from "../runner/runner.js";
+import { resultPathOf, runExperiment, writeReport, type ExperimentOutcome, type ExperimentRunOptions, type JobEvent } from "../runner/runner.js";
 import { JacobianConfig, validateJacobianConfig } from "./config.js";
 import type { JacobianJobPayload } from "./job.js";
 import { findings, JacobianResult, JacobianRun, summaryMarkdown } from "./result.js";
 
-export interface JacobianRunOptions {
-  config: JacobianConfig;
-  dataDir: string;
-  outDir: string;
-  resume?: boolean;
-  overwrite?: boolean;
-  /** Threads of each network's wasm kernels. */
-  threads?: number;
-  /** Use only the first N training/test images (quick tries and tests). */
-  limits?: { train?: number; test?: number };
-  download?: boolean;
+/** One network's job event (jacobian trains the two networks at once: no --jobs). */
+export type JacobianRunOptions = Omit<ExperimentRunOptions<JacobianConfig, { train?: number; test?: number }, never>, "jobs" | "onEvent"> & {
   onEvent?: (network: NetworkKind, message: JobEvent) => void;
-  stopFlag?: SharedArrayBuffer;
-}
+};
 
-export type JacobianOutcome = { status: "complete"; result: JacobianResult; files: string[] } | { status: "interrupted" };
+export type JacobianOutcome = ExperimentOutcome<JacobianResult>;
 
 /**
  * Train both §4.1 networks side by side (one worker thread each, by the
@@ -41,7 +30,7 @@ export async function runJacobian(options: JacobianRunOptions): Promise<Jacobian
   // --images against --test-limit before any data is read (against the test set itself once it is loaded).
   if (limits.test !== undefined) validateJacobianConfig(config, limits.test);
   const networks: NetworkKind[] = ["baseline", "batchnorm"];
-  const outcome = await runExperiment(
+  return runExperiment(
     {
       command: "jacobian",
       doneDir: "runs",
@@ -67,14 +56,9 @@ export async function runJacobian(options: JacobianRunOptions): Promise<Jacobian
       finish: async (_data, wallSeconds) => {
         const runs = networks.map((n) => readJson<JacobianRun>(resultPathOf(outDir, "runs", n)));
         const result: JacobianResult = { config, runs, wallSeconds, findings: findings(runs) };
-        const files = [join(outDir, "jacobian.json"), join(outDir, "summary.md")];
-        writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-        writeFileAtomic(files[1], summaryMarkdown(result));
-        files.push(...(await writeJacobianPlots(result, outDir)));
-        return { result, files };
+        return writeReport(outDir, { json: "jacobian.json", markdown: "summary.md" }, result, summaryMarkdown(result), () => writeJacobianPlots(result, outDir));
       },
     },
     { outDir, resume: options.resume, overwrite: options.overwrite, jobs: networks.length, threads: options.threads, stopFlag: options.stopFlag },
   );
-  return outcome.status === "complete" ? { status: "complete", ...outcome.result } : outcome;
 }

@@ -42,6 +42,7 @@ import { acquireOutputLock } from "./lock.js";
 import { checkSharedOptions, type SharedRunOptions } from "./options.js";
 import { prepareOutputDir } from "./outputDir.js";
 import { restartAdvice } from "./checkpoint.js";
+import { writeFileAtomic } from "../../io/files.js";
 import type { WorkerJobData, WorkerMessage } from "./worker.js";
 
 export type { WorkerMessage } from "./worker.js";
@@ -49,6 +50,18 @@ export type { WorkerMessage } from "./worker.js";
 export interface RunnerOptions extends SharedRunOptions {
   /** Set element 0 to 1 (Atomics.store) to stop every job after a checkpoint. */
   stopFlag?: SharedArrayBuffer;
+}
+
+/** What every command's run function takes (runFigure1, runTable, …): the runner's options and the command's own. */
+export interface ExperimentRunOptions<C, L, E> extends RunnerOptions {
+  config: C;
+  /** The data set's folder. */
+  dataDir: string;
+  /** Use only the first N images of a split (quick tries and tests). */
+  limits?: L;
+  /** Fetch missing data files from the public mirrors (default true). */
+  download?: boolean;
+  onEvent?: (event: E) => void;
 }
 
 /** One job: a run with its own worker, checkpoint and result file. */
@@ -59,6 +72,9 @@ export interface JobPlan<P> {
   label: string;
   /** What the job module needs besides the shared fields. */
   payload: P;
+  /** Its own length and evaluation interval, when its runs differ in length (batchsize); else the spec's. */
+  steps?: number;
+  evalEvery?: number;
 }
 
 /** What the runner reports about a job. */
@@ -86,12 +102,12 @@ export interface ExperimentSpec<C, D, P, R> {
   plan: (data: D, ctx: { resume: boolean; discard: (name: string) => void; emit: (name: string, e: JobEvent) => void }) => JobPlan<P>[];
   /** The job module: a worker entry calling runJobInWorker. */
   workerUrl: URL;
-  /** After every job finished: read `<out>/<doneDir>/*.json`, write the report. */
-  finish: (data: D, wallSeconds: number) => Promise<R>;
+  /** After every job finished: read `<out>/<doneDir>/*.json`, write the report (see writeReport), return it and the files written. */
+  finish: (data: D, wallSeconds: number) => Promise<{ result: R; files: string[] }>;
   onEvent?: (job: JobPlan<P>, event: JobEvent) => void;
 }
 
-export type ExperimentOutcome<R> = { status: "complete"; result: R } | { status: "interrupted" };
+export type ExperimentOutcome<R> = { status: "complete"; result: R; files: string[] } | { status: "interrupted" };
 
 export const checkpointPathOf = (outDir: string, name: string) => join(outDir, "checkpoints", `${name}.safetensors`);
 export const resultPathOf = (outDir: string, doneDir: string, name: string) => join(outDir, doneDir, `${name}.json`);
@@ -155,8 +171,8 @@ export async function runExperiment<C, D, P, R>(spec: ExperimentSpec<C, D, P, R>
           resume,
           backend: spec.backend,
           threads: options.threads ?? 1,
-          steps: spec.steps,
-          evalEvery: spec.evalEvery,
+          steps: job.steps ?? spec.steps,
+          evalEvery: job.evalEvery ?? spec.evalEvery,
           stopFlag,
           payload: job.payload,
         };
@@ -178,10 +194,28 @@ export async function runExperiment<C, D, P, R>(spec: ExperimentSpec<C, D, P, R>
     saveWallSeconds(wallSeconds);
     if (failure) throw failure;
     if (Atomics.load(stop, 0) === 1) return { status: "interrupted" };
-    return { status: "complete", result: await spec.finish(data, wallSeconds) };
+    return { status: "complete", ...(await spec.finish(data, wallSeconds)) };
   } finally {
     release();
   }
+}
+
+/**
+ * A command's report in `outDir`: the result as JSON, the Markdown summary
+ * (the CLI prints the second file) and the plots, each written atomically.
+ */
+export async function writeReport<R>(
+  outDir: string,
+  names: { json: string; markdown: string },
+  result: R,
+  markdown: string,
+  plots: () => Promise<string[]>,
+): Promise<{ result: R; files: string[] }> {
+  const files = [join(outDir, names.json), join(outDir, names.markdown)];
+  writeFileAtomic(files[0], JSON.stringify(result, null, 1));
+  writeFileAtomic(files[1], markdown);
+  files.push(...(await plots()));
+  return { result, files };
 }
 
 /**

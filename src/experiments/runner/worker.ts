@@ -32,7 +32,7 @@ export interface WorkerJobData<P> {
 }
 
 export type WorkerMessage =
-  | { type: "started"; step: number; backend: string }
+  | { type: "started"; step: number; total: number; backend: string }
   | { type: "progress"; step: number; loss: number }
   | { type: "eval"; step: number; accuracy: number; loss: number }
   | { type: "done"; note?: string; [extra: string]: unknown }
@@ -50,6 +50,31 @@ export interface JobTrainer {
   checkpoint(): CheckpointContents | Promise<CheckpointContents>;
   /** Continue from a checkpoint, checking every field (errors may name fields; the runner adds the file). */
   restore(c: CheckpointContents, path: string): void | Promise<void>;
+}
+
+/** The trainers of figure1 and table as the loop drives them: their own steps, asynchronous checkpoints (a data-parallel group asks its replicas). */
+export interface AsyncCheckpointTrainer {
+  readonly step: number;
+  readonly done: boolean;
+  trainStep(): number;
+  checkpointAsync(): Promise<CheckpointContents>;
+  restoreAsync(c: CheckpointContents, path: string): Promise<void>;
+}
+
+/** `t` as a {@link JobTrainer} whose `record` measures with `measure` and returns what the progress display shows. */
+export function jobTrainer(t: AsyncCheckpointTrainer, measure: () => { accuracy: number; loss: number }): JobTrainer {
+  return {
+    get step() {
+      return t.step;
+    },
+    get done() {
+      return t.done;
+    },
+    trainStep: () => t.trainStep(),
+    record: measure,
+    checkpoint: () => t.checkpointAsync(),
+    restore: (c, path) => t.restoreAsync(c, path),
+  };
 }
 
 /** The fields every job's result carries, kept across resumes. */
@@ -121,7 +146,7 @@ async function trainJob<P>(d: WorkerJobData<P>, job: JobDefinition, build: strin
   }
   r.backend = backend;
   const wallBefore = r.wallSeconds;
-  post({ type: "started", step: trainer.step, backend });
+  post({ type: "started", step: trainer.step, total: d.steps, backend });
   const t0 = performance.now();
   const save = async () => {
     r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;

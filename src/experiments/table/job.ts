@@ -6,7 +6,7 @@
  */
 import { writeFileAtomic } from "../../io/files.js";
 import { writeModelFiles } from "../modelFiles.js";
-import { runJobInWorker } from "../runner/worker.js";
+import { jobTrainer, runJobInWorker } from "../runner/worker.js";
 import type { DerivedRow, TableConfig } from "./rows.js";
 import { startTableGroup } from "./group.js";
 import { encodeRowOutputs, TableTrainer, type TableData } from "./trainer.js";
@@ -30,21 +30,10 @@ runJobInWorker<TableJobPayload>(async ({ payload: p }) => {
   const trainer = new TableTrainer(p.row, p.config, p.data, { parallel: parallel ?? undefined });
   const r = trainer.result;
   return {
-    trainer: {
-      get step() {
-        return trainer.step;
-      },
-      get done() {
-        return trainer.done;
-      },
-      trainStep: () => trainer.trainStep(),
-      record: () => {
-        trainer.record();
-        return { accuracy: r.validationAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
-      },
-      checkpoint: () => trainer.checkpointAsync(),
-      restore: (c, path) => trainer.restoreAsync(c, path),
-    },
+    trainer: jobTrainer(trainer, () => {
+      trainer.record();
+      return { accuracy: r.validationAccuracy.at(-1)!, loss: r.trainLoss.at(-1)! };
+    }),
     result: r,
     divergenceAdvice: `Lower its initial learning rate (${p.row.settings.lr}).`,
     finish: () => {

@@ -1,11 +1,19 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { writeFigure2Plot } from "../../report/tablePlots.js";
-import { readJson, readJsonIfExists, writeFileAtomic } from "../../io/files.js";
+import { readJson, readJsonIfExists } from "../../io/files.js";
 import { readCheckpoint } from "../runner/checkpoint.js";
 import { checkLimit } from "../runner/options.js";
 import { differences } from "../runner/outputDir.js";
-import { checkpointPathOf, resultPathOf, runExperiment, type JobEvent } from "../runner/runner.js";
+import {
+  checkpointPathOf,
+  resultPathOf,
+  runExperiment,
+  writeReport,
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  type JobEvent,
+} from "../runner/runner.js";
 import { parallelSettings } from "../groupTraining.js";
 import { loadTableData, type TableLimits } from "./data.js";
 import { summarizeTable, tableMarkdown, type TableResult } from "./report.js";
@@ -14,27 +22,9 @@ import type { TableJobPayload } from "./job.js";
 import { deriveRow, ROW_IDS, ROW_NAMES, validateTableConfig, type RowId, type RowSettings, type TableConfig } from "./rows.js";
 import { decodeRowOutputs, type EncodedRowOutputs, type TableRowResult } from "./trainer.js";
 
-export interface TableRunOptions {
-  config: TableConfig;
+export interface TableRunOptions extends ExperimentRunOptions<TableConfig, TableLimits, TableEvent> {
   /** The rows to train, in any order (default all six). */
   rows?: RowId[];
-  dataDir: string;
-  outDir: string;
-  /** Continue the interrupted run in outDir. */
-  resume?: boolean;
-  /** Discard earlier results in outDir. */
-  overwrite?: boolean;
-  /** Rows trained at once, each in its own worker thread. */
-  jobs: number;
-  /** Threads of each job's wasm kernels (GEMM, convolution); 1 by default. Results keep their bits whatever the count. */
-  threads?: number;
-  /** Use only the first N images of a split (quick tries and tests). */
-  limits?: TableLimits;
-  /** Fetch the CIFAR-10 archive when files are missing (default true). */
-  download?: boolean;
-  onEvent?: (event: TableEvent) => void;
-  /** Set element 0 to 1 (Atomics.store) to stop every row after a checkpoint. */
-  stopFlag?: SharedArrayBuffer;
   /**
    * §4.2.3: also train `size` members of `row` with seeds seed … seed + size − 1
    * and report the accuracy of their averaged softmax outputs. A member whose
@@ -50,7 +40,7 @@ export interface TableEvent {
   message: JobEvent;
 }
 
-export type TableOutcome = { status: "complete"; result: TableResult; files: string[] } | { status: "interrupted" };
+export type TableOutcome = ExperimentOutcome<TableResult>;
 
 /**
  * Train the chosen rows (in parallel worker threads, by the experiment
@@ -90,7 +80,7 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
   checkLimit("table", "--validation-limit", limits.validation, 1, "");
   checkLimit("table", "--test-limit", limits.test, 1, "");
   const resultPath = (id: RowId) => resultPathOf(outDir, "rows", id);
-  const outcome = await runExperiment(
+  return runExperiment(
     {
       command: "table",
       doneDir: "rows",
@@ -154,16 +144,11 @@ export async function runTable(options: TableRunOptions): Promise<TableOutcome> 
             test: data.test.labels.subarray(0, data.test.count),
           });
         }
-        const files = [join(outDir, "table.json"), join(outDir, "table.md")];
-        writeFileAtomic(files[0], JSON.stringify(result, null, 1));
-        writeFileAtomic(files[1], tableMarkdown(result));
-        files.push(...(await writeFigure2Plot(result, outDir)));
-        return { result, files };
+        return writeReport(outDir, { json: "table.json", markdown: "table.md" }, result, tableMarkdown(result), () => writeFigure2Plot(result, outDir));
       },
     },
     options,
   );
-  return outcome.status === "complete" ? { status: "complete", ...outcome.result } : outcome;
 }
 
 /** The row settings recorded in a checkpoint, or undefined when there is none (a damaged one is refused when the row resumes). */
