@@ -549,6 +549,7 @@ function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize)
  * for an element whatever the rows around it, so a thread's share of rows
  * keeps the bits.
  */
+// conv.ts's accumulateDots computes the same 4×2 blocks, but calling it per ξ here measured 0.88× (its sums reloaded per block, not inlined).
 function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or: i32): void {
   const Tp = t.Tp;
   const rowBytes = <usize>Tp << 2;
