@@ -5,6 +5,14 @@ import { runBackward, isGradEnabled, type GradNode as GraphNode } from "./autogr
 import { exchangeStorage, noteGraphNode, noteTensor } from "./scope.js";
 import { describeValue } from "./describe.js";
 
+/**
+ * Gradients shorter than this are copied into the dropped gradient's storage
+ * rather than exchanged for it: moving a backend allocator's adoption (a
+ * finalizer registration) costs about as much as copying ~6,000 values of
+ * shared memory.
+ */
+const EXCHANGE_MIN_LENGTH = 4096;
+
 /** A node of the define-by-run graph (see autograd.ts), over Tensors. */
 export type GradNode = GraphNode<Tensor>;
 
@@ -114,7 +122,7 @@ export class Tensor {
     const s = this.spareGradStorage;
     if (s === null || s.length !== values.length || s.constructor !== values.constructor) return false;
     this.spareGradStorage = null;
-    if (!borrowed && exchangeStorage(s, values)) {
+    if (!borrowed && values.length >= EXCHANGE_MIN_LENGTH && exchangeStorage(s, values)) {
       this.adoptGradient(values);
       return true;
     }

@@ -94,3 +94,22 @@ it("x.grad = null each step: the input's gradient takes the dropped one's storag
   assert.ok(storages.size <= 2, `the input's gradient was given ${storages.size} storages over 5 steps`);
 });
 
+
+it("a gradient of 4,096 values or more is exchanged for the dropped one (no copy): its storage alternates between two buffers; a shorter one is copied into the dropped one's storage", () => {
+  const lin = new nn.Linear(64, 128, { generator: new Generator(2) }); // weight: 8,192 values; bias: 128
+  const x = new Tensor(Float32Array.from({ length: 4 * 64 }, (_, i) => Math.sin(i)), [4, 64]);
+  const weights: unknown[] = [];
+  const biases = new Set<unknown>();
+  let first: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    lin.zeroGrad();
+    lin.forward(x).backward(new Float32Array(4 * 128).fill(0.5));
+    weights.push(lin.weight.grad!.data);
+    biases.add(lin.bias!.grad!.data);
+    if (i === 0) first = Array.from(lin.weight.grad!.data);
+    else assert.deepEqual(Array.from(lin.weight.grad!.data), first, `step ${i}: the same gradient as the first`);
+  }
+  assert.equal(new Set(weights).size, 2, "the weight's gradient alternates between two storages");
+  for (let i = 2; i < weights.length; i++) assert.equal(weights[i], weights[i - 2], `step ${i} reuses the storage of step ${i - 2}`);
+  assert.equal(biases.size, 1, "the bias's gradient is copied into one storage");
+});
