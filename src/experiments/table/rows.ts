@@ -46,7 +46,8 @@
  * (Inception) and 3.6 (BN-Baseline) — LRN is what slows the last three — and
  * one validation pass over the 5,000 images takes 5–7 s. A 200-step table of
  * all six rows took 174 s, so 2,000 steps with an evaluation every 100 come
- * to about 30 minutes (more if other work shares the cores). A stride-1 stem
+ * to about 30 minutes at those speeds (measured since, with faster kernels:
+ * 928 s with --jobs 2, see the README). A stride-1 stem
  * (28×28 modules 3a–3b, as the PyTorch miniature) makes each step 3–5 times
  * slower, leaving too few steps for Inception to get past its slow start,
  * and width 1/8 halves the steps for about the same accuracy per second.
