@@ -23,21 +23,11 @@ import {
   wasmVariant,
   type WasmBackend,
 } from "../../src/backend/wasm/index.js";
+import { rng } from "./rng.js";
 
 /** float32 unit roundoff. */
 const u = 2 ** -24;
 
-/** A small seeded generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomF32(n: number, next: () => number, scale = 1, offset = 0): Float32Array {
   const a = new Float32Array(n);

@@ -27,19 +27,10 @@ import { nodeThreadSpawner } from "../../src/node/wasmThreads.js";
 import { describeOrSkip } from "../skip.js";
 import { assertAllClose } from "../allclose.js";
 import { wasmBuilds } from "./builds.js";
+import { rng } from "./rng.js";
 
 const u = 2 ** -24;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Uniform in (−1, 1), or in (0, 1) when `positive` (the transforms' worst case: their differences cancel). */
 function randomF32(n: number, next: () => number, positive = false): Float32Array {
