@@ -9,11 +9,19 @@
  * ratio is measured under the same load. Prints JSON on stdout.
  *
  *   node dist/bench/defaultPath.js [--quick]
+ *
+ * With --serve it is instead the covshift side of the interleaved rounds
+ * (bench/interleave.ts): a persistent driver answering the commands of
+ * bench/driver.ts, with the same plain-loop steps ("mlp-bn", "mlp", "conv").
+ *
+ *   node dist/bench/defaultPath.js --serve
  */
 import { getBackend, nn, optim, scope, Tensor } from "../src/index.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Generator } from "../src/tensor/random.js";
+import { readFileSync } from "node:fs";
+import { serve } from "./driver.js";
 import { alternate, efforts, random, time } from "./measure.js";
 
 export interface DefaultPathResults {
@@ -98,4 +106,21 @@ function main(): void {
   console.log(JSON.stringify(out));
 }
 
-main();
+/** The plain-loop steps by the driver protocol's work names (bench/driver.ts). */
+const SERVE_WORK: Record<string, () => () => void> = {
+  "mlp-bn": () => mlpStep("batchnorm", false),
+  mlp: () => mlpStep("baseline", false),
+  conv: convStep,
+};
+
+if (process.argv.includes("--serve")) {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  serve({
+    hello: () => ({ side: "covshift", version: pkg.version, backend: getBackend().name, threads: 1, node: process.version, work: Object.keys(SERVE_WORK) }),
+    build: (work) => {
+      const make = SERVE_WORK[work];
+      if (make === undefined) throw new Error(`unknown work ${JSON.stringify(work)}; expected one of ${Object.keys(SERVE_WORK).join(", ")}`);
+      return make();
+    },
+  });
+} else main();

@@ -15,7 +15,10 @@
  *          next to the memory-copy bandwidth measured in the same run
  *   conv   Conv2d(32→32, 3×3) → BatchNorm2d → ReLU on (64, 32, 16, 16): ms per training step
  *   threads  GEMM and convolution on one thread and split between the cores: where splitting pays
- *   peers  PyTorch (bench/torch_bench.py, 1 and 2 threads) and TensorFlow.js (wasm, cpu) on the same work
+ *   peers  PyTorch (bench/torch_bench.py, 1 and 2 threads) and TensorFlow.js (wasm, cpu) on the same work;
+ *          with default: the default path against them in interleaved rounds (bench/interleave.ts), each side in
+ *          its own persistent process taking turns with the others, so that the machine's drift hits all alike —
+ *          the targets' ratios come from these rounds
  *
  * Every figure is the best of several timed rounds after a warm-up (the
  * round least disturbed by other work on the machine); medians are in the
@@ -48,8 +51,9 @@ import { enableRelaxedSimd } from "../src/experiments/backend.js";
 import { fmt, table } from "./table.js";
 import { benchTfjs, type TfjsResults } from "./tfjs.js";
 import { benchThreads, type ThreadResults } from "./threads.js";
-import { benchTorch, type TorchResults } from "./torch.js";
+import { benchTorch, torchPython, type TorchResults } from "./torch.js";
 import type { DefaultPathResults } from "./defaultPath.js";
+import { INTERLEAVE_DEFAULTS, interleave, interleavedTables, type ContenderSummary, type InterleavedResults, type Work } from "./interleave.js";
 
 enableRelaxedSimd(); // before the first wasm compile: Node 20 keeps relaxed SIMD behind a V8 flag
 
@@ -76,14 +80,17 @@ interface Options {
   sections: Section[];
   json: string;
   backends?: string[];
+  /** Interleaved rounds of the side-by-side comparison (default: 3 with --quick, 10 otherwise). */
+  rounds?: number;
 }
 
-const USAGE = `usage: node dist/bench/index.js [--quick] [--only ${SECTIONS.join(",")}] [--json PATH] [--backends reference,wasm-scalar,wasm-simd,wasm-relaxed-simd]
+const USAGE = `usage: node dist/bench/index.js [--quick] [--only ${SECTIONS.join(",")}] [--json PATH] [--backends reference,wasm-scalar,wasm-simd,wasm-relaxed-simd] [--rounds K]
 
   --quick      fewer repetitions (under a minute)
   --only LIST  run only these sections (default: all)
   --json PATH  where to write the results (default: bench/results/bench.json)
-  --backends   restrict covshift to these backends (e.g. to profile one)`;
+  --backends   restrict covshift to these backends (e.g. to profile one)
+  --rounds K   interleaved rounds of the default path against the peers (default 10, 3 with --quick)`;
 
 function parseArgs(argv: string[]): Options {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -103,6 +110,12 @@ function parseArgs(argv: string[]): Options {
       o.sections = list as Section[];
     } else if (a === "--json") o.json = resolve(value());
     else if (a === "--backends") o.backends = value().split(",").map((s) => s.trim());
+    else if (a === "--rounds") {
+      const v = value();
+      const k = Number(v);
+      if (!Number.isInteger(k) || k < 1) throw new Error(`--rounds: expected a whole number of rounds ≥ 1, got ${JSON.stringify(v)}`);
+      o.rounds = k;
+    }
     else if (a === "--help" || a === "-h") {
       console.log(USAGE);
       process.exit(0);
@@ -160,6 +173,7 @@ async function main(): Promise<void> {
   let torch: TorchResults | null = null;
   let tfjs: TfjsResults | null = null;
   let threads: ThreadResults | null = null;
+  let interleaved: InterleavedResults | null = null;
 
   // The 1-minute load average as each part starts (loadAt, above): peers run at other moments than covshift, so a ratio is only as fair as these are close.
   if (has("mlp")) {
@@ -189,15 +203,22 @@ async function main(): Promise<void> {
     if (threads === null) notes.push("threads: no multi-threaded configuration (one core, or no shared WebAssembly memory); skipped");
   }
   if (has("peers")) {
+    // The default path against the peers: interleaved rounds, each side in its own persistent process.
+    if (has("default")) {
+      mark("side by side");
+      const base = INTERLEAVE_DEFAULTS[options.quick ? "quick" : "full"];
+      interleaved = await interleave({ ...base, rounds: options.rounds ?? base.rounds, python: torchPython() }, log);
+    }
+    // The tuned sections' peers, one after the other as before (not needed for the default path alone).
     const work = (["mlp", "gemm", "bn", "conv"] as const).filter(has);
-    if (has("default")) for (const w of ["mlp", "conv"] as const) if (!work.includes(w)) work.push(w);
-    mark("pytorch");
-    torch = benchTorch({ quick: options.quick, sections: work.length > 0 ? [...work] : ["mlp", "gemm", "bn", "conv"], threads: [1, 2] }, log);
-    if (work.length === 0 || has("mlp") || has("default")) {
+    if (work.length > 0 || !has("default")) {
+      mark("pytorch");
+      torch = benchTorch({ quick: options.quick, sections: work.length > 0 ? [...work] : ["mlp", "gemm", "bn", "conv"], threads: [1, 2] }, log);
+    }
+    if (has("mlp") || (work.length === 0 && !has("default"))) {
       mark("tfjs");
       tfjs = await benchTfjs(effort, log);
-    }
-    else notes.push("TF.js: measured in the mlp section only (add mlp to --only)");
+    } else if (work.length > 0) notes.push("TF.js: measured in the mlp section only (add mlp to --only)");
   }
   machine.loadAverageEnd = loadavg();
   machine.loadAtPart = loadAt;
@@ -236,6 +257,8 @@ async function main(): Promise<void> {
         `by CPU time ${fmt(p.scopedCpuMsPerStep, 2)} ÷ ${fmt(p.plainCpuMsPerStep, 2)} ms = ${fmt(p.cpuRatio, 2)}×`,
     );
   }
+
+  if (interleaved !== null) for (const line of interleavedTables(interleaved)) say(line);
 
   if (mlp.length > 0 || torch?.mlp.length || tfjs?.mlp.length) {
     say();
@@ -337,28 +360,73 @@ async function main(): Promise<void> {
   const verdict = (ok: boolean) => (ok ? "meets target" : "BELOW target");
   if (defaultPath !== null) {
     const n = defaultPath.mlp.find((r) => r.network === "batchnorm")!;
+    const who = `default ${defaultPath.backend}, plain loop`;
+    // Both ratios of the interleaved rounds must reach the target to meet it.
+    const verdict2 = (best: number, rounds: number, t: number) =>
+      best >= t && rounds >= t ? "meets target" : best < t && rounds < t ? "BELOW target" : "inconclusive: one ratio each side";
+    /** A target judged on the interleaved rounds: covshift's default ÷ a peer's best configuration, into `ratios[key]` and the table. */
+    const sideBySide = (work: Work, peerSide: "pytorch" | "tfjs", key: string, name: string, target: number, rows: (cov: ContenderSummary, peer: ContenderSummary) => object) => {
+      const w = interleaved?.works.find((x) => x.work === work);
+      const cov = w?.contenders.find((c) => c.side === "covshift");
+      const r = w?.ratios[peerSide];
+      if (!w || !cov || !r) return undefined;
+      const peer = w.contenders.find((c) => c.id === r.bestConfig)!;
+      ratios[key] = { ratio: r.bestOverBest, medianRoundRatio: r.medianRoundRatio, rounds: r.rounds, method: "interleaved", target, ...rows(cov, peer), perConfig: r.perConfig };
+      const digits = target >= 10 ? 1 : 2;
+      const figures =
+        work === "conv" ? `${fmt(cov.msPerStep, 1)} ms vs ${peer.label} ${fmt(peer.msPerStep, 1)} ms` : `${fmt(cov.stepsPerSecond, 0)} vs ${peer.label} ${fmt(peer.stepsPerSecond, 0)} steps/s`;
+      lines.push([
+        name,
+        `${fmt(r.bestOverBest, digits)}× · ${fmt(r.medianRoundRatio, digits)}×`,
+        `≥ ${target}×`,
+        verdict2(r.bestOverBest, r.medianRoundRatio, target),
+        `side by side, ${r.rounds} rounds: best ÷ best ${figures} · median of per-round ratios (range ${fmt(r.minRoundRatio, digits)}–${fmt(r.maxRoundRatio, digits)}×)`,
+      ]);
+      return { w, cov };
+    };
+    const mlpVsTorch = sideBySide("mlp-bn", "pytorch", "defaultMlpBnVsTorch", "MLP with BN, default ÷ PyTorch's best", TARGETS.defaultVsTorch, (cov, peer) => ({
+      covshift: sideRow(cov),
+      torch: { threads: peer.threads, ...sideRow(peer) },
+    }));
+    // By CPU time, which other jobs disturb less: against PyTorch on one thread, medians of the same rounds.
+    const one = mlpVsTorch?.w.contenders.find((c) => c.side === "pytorch" && c.threads === 1);
+    if (mlpVsTorch && one) {
+      const x = one.cpuMsPerStep / mlpVsTorch.cov.cpuMsPerStep;
+      ratios.defaultMlpBnVsTorchCpu = { ratio: x, target: TARGETS.defaultVsTorch, method: "interleaved, median CPU ms per step", covshiftCpuMsPerStep: mlpVsTorch.cov.cpuMsPerStep, torchCpuMsPerStep: one.cpuMsPerStep };
+      lines.push(["MLP with BN, default ÷ PyTorch 1 thread, by CPU time", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultVsTorch}×`, verdict(x >= TARGETS.defaultVsTorch), `${who} ${fmt(mlpVsTorch.cov.cpuMsPerStep, 3)} vs ${fmt(one.cpuMsPerStep, 3)} CPU ms per step (medians of the same rounds)`]);
+    }
+    sideBySide("mlp-bn", "tfjs", "defaultMlpBnVsTfjs", "MLP with BN, default ÷ TF.js's best", TARGETS.vsTfjs, (cov, peer) => ({
+      covshift: sideRow(cov),
+      tfjs: { backend: peer.backend, threads: peer.threads, ...sideRow(peer) },
+    }));
+    sideBySide("conv", "pytorch", "defaultConvVsTorch", "conv step, default ÷ PyTorch's best", TARGETS.defaultConvVsTorch, (cov, peer) => ({
+      covshiftMs: cov.msPerStep,
+      covshiftMedianMs: cov.medianMsPerStep,
+      covshiftCpuMsPerStep: cov.cpuMsPerStep,
+      torch: { threads: peer.threads, msPerStep: peer.msPerStep, medianMsPerStep: peer.medianMsPerStep, cpuMsPerStep: peer.cpuMsPerStep },
+    }));
+    // Without the interleaved rounds (their drivers failed): the one-after-the-other figures, when there are any.
     const torchBest = bestBy(torch?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
     const tfBest = bestBy(tfjs?.mlp.filter((r) => r.network === "batchnorm") ?? [], (r) => r.stepsPerSecond);
     const torchConv = bestBy(torch?.conv ?? [], (r) => -r.msPerStep);
-    const who = `default ${defaultPath.backend}, plain loop`;
-    if (torchBest) {
+    if (torchBest && ratios.defaultMlpBnVsTorch === undefined) {
       const x = n.stepsPerSecond / torchBest.stepsPerSecond;
       ratios.defaultMlpBnVsTorch = { ratio: x, target: TARGETS.defaultVsTorch, covshift: n, torch: torchBest };
       lines.push(["MLP with BN, default ÷ PyTorch's best", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultVsTorch}×`, verdict(x >= TARGETS.defaultVsTorch), `${who} ${fmt(n.stepsPerSecond, 0)} vs ${torchBest.threads} thread(s) ${fmt(torchBest.stepsPerSecond, 0)} steps/s`]);
     }
     // By CPU time, which other jobs disturb less: the plain loop's (alternating rounds with the scoped one) against PyTorch on one thread.
     const torchCpu = torch?.mlp.find((r) => r.network === "batchnorm" && r.threads === 1)?.cpuMsPerStep;
-    if (torchCpu !== undefined) {
+    if (torchCpu !== undefined && ratios.defaultMlpBnVsTorchCpu === undefined) {
       const x = torchCpu / defaultPath.plainVsScoped.plainCpuMsPerStep;
       ratios.defaultMlpBnVsTorchCpu = { ratio: x, target: TARGETS.defaultVsTorch, covshiftCpuMsPerStep: defaultPath.plainVsScoped.plainCpuMsPerStep, torchCpuMsPerStep: torchCpu };
       lines.push(["MLP with BN, default ÷ PyTorch 1 thread, by CPU time", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultVsTorch}×`, verdict(x >= TARGETS.defaultVsTorch), `${who} ${fmt(defaultPath.plainVsScoped.plainCpuMsPerStep, 3)} vs ${fmt(torchCpu, 3)} CPU ms per step`]);
     }
-    if (tfBest) {
+    if (tfBest && ratios.defaultMlpBnVsTfjs === undefined) {
       const x = n.stepsPerSecond / tfBest.stepsPerSecond;
       ratios.defaultMlpBnVsTfjs = { ratio: x, target: TARGETS.vsTfjs, covshift: n, tfjs: tfBest };
       lines.push(["MLP with BN, default ÷ TF.js's best", `${fmt(x, 1)}×`, `≥ ${TARGETS.vsTfjs}×`, verdict(x >= TARGETS.vsTfjs), `${who} ${fmt(n.stepsPerSecond, 0)} vs TF.js ${tfBest.backend} ${fmt(tfBest.stepsPerSecond, 0)} steps/s`]);
     }
-    if (torchConv) {
+    if (torchConv && ratios.defaultConvVsTorch === undefined) {
       const x = torchConv.msPerStep / defaultPath.conv.msPerStep;
       ratios.defaultConvVsTorch = { ratio: x, target: TARGETS.defaultConvVsTorch, covshiftMs: defaultPath.conv.msPerStep, torch: torchConv };
       lines.push(["conv step, default ÷ PyTorch's best", `${fmt(x, 2)}×`, `≥ ${TARGETS.defaultConvVsTorch}×`, verdict(x >= TARGETS.defaultConvVsTorch), `${who} ${fmt(defaultPath.conv.msPerStep, 1)} ms vs ${torchConv.threads} thread(s) ${fmt(torchConv.msPerStep, 1)} ms`]);
@@ -473,12 +541,16 @@ async function main(): Promise<void> {
     if (busiest > machine.cores) {
       say(
         `caution: the machine was busy (1-min load up to ${busiest.toFixed(1)} on ${machine.cores} cores): every figure is a lower bound, ` +
-          "and a ratio against a peer measured minutes apart can move either way; rerun on an idle machine to judge the targets",
+          (interleaved?.works.length
+            ? "the side-by-side ratios took turns under the same load but a multi-threaded peer suffers more from other jobs than a single-threaded side; "
+            : "and a ratio against a peer measured minutes apart can move either way; ") +
+          "rerun on an idle machine to judge the targets",
       );
     }
   }
-  const allNotes = [...notes, ...(torch?.notes ?? []), ...(tfjs?.notes ?? [])];
+  const allNotes = [...notes, ...(interleaved?.notes ?? []), ...(torch?.notes ?? []), ...(tfjs?.notes ?? [])];
   if (torch?.available) allNotes.push(`PyTorch ${torch.torch} (${torch.python}), default threads ${torch.defaultThreads}`);
+  else if (interleaved?.works.some((w) => w.contenders.some((c) => c.side === "pytorch"))) allNotes.push(`PyTorch via ${torchPython()} bench/torch_bench.py --serve, one driver per thread count`);
   if (tfjs?.available) allNotes.push(`TF.js ${tfjs.version}: wasm backend with ${tfjs.mlp.find((r) => r.backend === "wasm")?.threads ?? "?"} thread(s), binaries from node_modules`);
   if (allNotes.length > 0) {
     say();
@@ -501,8 +573,11 @@ async function main(): Promise<void> {
     },
     targets: TARGETS,
     covshift: { default: defaultPath, backends: configLabels, mlp, evaluation, gemm, batchnorm: bn, memoryCopy: copy, conv, threads },
-    pytorch: torch,
-    tfjs,
+    // Without the tuned sections the peers ran only in the interleaved rounds: their figures in the old shape.
+    pytorch: torch ?? (interleaved ? torchFromRounds(interleaved) : null),
+    tfjs: tfjs ?? (interleaved ? tfjsFromRounds(interleaved) : null),
+    /** The default path against the peers in interleaved rounds: every round's steps, wall and CPU time per side. */
+    interleaved,
     ratios,
     notes: allNotes,
     seconds: (performance.now() - t0) / 1000,
@@ -520,6 +595,42 @@ function gitState(): { commit: string; dirtyFiles: number } | null {
   if (head.status !== 0) return null;
   const status = run(["status", "--porcelain", "--untracked-files=no"]);
   return { commit: head.stdout.trim(), dirtyFiles: status.stdout.split("\n").filter(Boolean).length };
+}
+
+/** One side's MLP figures in the shape of the one-shot results (bench/defaultPath.ts, bench/torch.ts), and its CPU per step. */
+function sideRow(c: ContenderSummary) {
+  return { network: "batchnorm" as const, stepsPerSecond: c.stepsPerSecond, medianStepsPerSecond: c.medianStepsPerSecond, msPerStep: c.msPerStep, cpuMsPerStep: c.cpuMsPerStep };
+}
+
+/** PyTorch's interleaved figures as bench.json's `pytorch` (TorchResults): the BN MLP and the conv step per thread count. */
+function torchFromRounds(r: InterleavedResults): TorchResults | null {
+  const of = (work: string) => r.works.find((w) => w.work === work)?.contenders.filter((c) => c.side === "pytorch") ?? [];
+  const mlp = of("mlp-bn");
+  const conv = of("conv");
+  const any = mlp[0] ?? conv[0];
+  if (any === undefined) return null;
+  return {
+    available: true,
+    notes: ["PyTorch measured only in the interleaved rounds beside covshift's default path (see `interleaved`); the tuned sections' peers run with --only mlp,gemm,bn,conv"],
+    python: torchPython(),
+    torch: any.version,
+    mlp: mlp.map((c) => ({ threads: c.threads ?? 1, ...sideRow(c) })),
+    gemm: [],
+    bn: [],
+    conv: conv.map((c) => ({ threads: c.threads ?? 1, msPerStep: c.msPerStep, medianMsPerStep: c.medianMsPerStep })),
+  };
+}
+
+/** TF.js's interleaved figures as bench.json's `tfjs` (TfjsResults). */
+function tfjsFromRounds(r: InterleavedResults): TfjsResults | null {
+  const mlp = r.works.find((w) => w.work === "mlp-bn")?.contenders.filter((c) => c.side === "tfjs") ?? [];
+  if (mlp.length === 0) return null;
+  return {
+    available: true,
+    notes: ["TF.js measured only in the interleaved rounds beside covshift's default path (see `interleaved`)"],
+    version: mlp[0].version,
+    mlp: mlp.map((c) => ({ backend: c.backend ?? "?", threads: c.threads ?? 1, network: "batchnorm" as const, stepsPerSecond: c.stepsPerSecond, medianStepsPerSecond: c.medianStepsPerSecond, msPerStep: c.msPerStep })),
+  };
 }
 
 function bestBy<T>(items: T[], key: (t: T) => number): T | undefined {

@@ -32,41 +32,52 @@ export interface TfjsResults {
   mlp: TfjsMlpResult[];
 }
 
-export async function benchTfjs(effort: Effort, log: (s: string) => void): Promise<TfjsResults> {
+/** The TF.js packages from bench/peers, with the wasm backend pointed at its own binaries; or why they could not be loaded. */
+export function loadTfjs(): { tf: Tf; wasm: Tf } | { unavailable: string } {
   // Untyped: the packages are not installed when covshift is built.
-  let tf: Tf;
-  let wasm: Tf;
   // From bench/peers (dist/bench/tfjs.js → ../../bench/peers).
   const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "peers", "package.json"));
   try {
-    tf = require("@tensorflow/tfjs");
-    wasm = require("@tensorflow/tfjs-backend-wasm");
+    const tf = require("@tensorflow/tfjs");
+    const wasm = require("@tensorflow/tfjs-backend-wasm");
+    // Nothing may be fetched: point the wasm backend at the binaries in its own package.
+    wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/"));
+    return { tf, wasm };
   } catch (err) {
     return {
-      available: false,
-      notes: [
-        `TensorFlow.js not measured: @tensorflow/tfjs and @tensorflow/tfjs-backend-wasm could not be loaded from bench/peers (${firstLine(err)}); \`npm run bench\` installs them there`,
-      ],
-      mlp: [],
+      unavailable: `@tensorflow/tfjs and @tensorflow/tfjs-backend-wasm could not be loaded from bench/peers (${firstLine(err)}); \`npm run bench\` installs them there`,
     };
   }
+}
+
+/** The TF.js backends the bench measures, in order. */
+export const TFJS_BACKENDS = ["wasm", "cpu"] as const;
+
+/** Selects a backend; false (with the reason in notes) if it does not initialize. */
+export async function selectTfjsBackend(tf: Tf, backend: string, notes: string[]): Promise<boolean> {
+  let ok = false;
+  try {
+    ok = await tf.setBackend(backend);
+  } catch (err) {
+    notes.push(`TF.js ${backend}: ${firstLine(err)}`);
+  }
+  if (!ok) {
+    notes.push(`TF.js ${backend} backend did not initialize; skipped`);
+    return false;
+  }
+  await tf.ready();
+  return true;
+}
+
+export async function benchTfjs(effort: Effort, log: (s: string) => void): Promise<TfjsResults> {
+  const loaded = loadTfjs();
+  if ("unavailable" in loaded) return { available: false, notes: [`TensorFlow.js not measured: ${loaded.unavailable}`], mlp: [] };
+  const { tf, wasm } = loaded;
   const notes: string[] = [];
   const mlp: TfjsMlpResult[] = [];
-  // Nothing may be fetched: point the wasm backend at the binaries in its own package.
-  wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/"));
 
-  for (const backend of ["wasm", "cpu"] as const) {
-    let ok = false;
-    try {
-      ok = await tf.setBackend(backend);
-    } catch (err) {
-      notes.push(`TF.js ${backend}: ${firstLine(err)}`);
-    }
-    if (!ok) {
-      notes.push(`TF.js ${backend} backend did not initialize; skipped`);
-      continue;
-    }
-    await tf.ready();
+  for (const backend of TFJS_BACKENDS) {
+    if (!(await selectTfjsBackend(tf, backend, notes))) continue;
     const threads = backend === "wasm" ? wasm.getThreadsCount() : 1;
     for (const network of ["baseline", "batchnorm"] as const) {
       log(`tfjs mlp ${network} on ${backend}`);
@@ -79,9 +90,9 @@ export async function benchTfjs(effort: Effort, log: (s: string) => void): Promi
   return { available: true, notes, version: tf.version.tfjs, mlp };
 }
 
-type Tf = any;
+export type Tf = any;
 
-function tfjsMlpStep(tf: Tf, network: "baseline" | "batchnorm") {
+export function tfjsMlpStep(tf: Tf, network: "baseline" | "batchnorm") {
   const init = (): unknown => tf.initializers.randomNormal({ mean: 0, stddev: 0.01, seed: 0 });
   const model = tf.sequential();
   let width = 784;

@@ -26,8 +26,13 @@ export interface TorchResults {
 /** bench/torch_bench.py, found from dist/bench/ or bench/. */
 const SCRIPT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../../bench/torch_bench.py" : "./torch_bench.py", import.meta.url));
 
+/** The interpreter that runs PyTorch: Debian's /usr/bin/python3 (with python3-torch), or COVSHIFT_BENCH_PYTHON. */
+export function torchPython(): string {
+  return process.env.COVSHIFT_BENCH_PYTHON ?? "/usr/bin/python3";
+}
+
 export function benchTorch(options: { quick: boolean; sections: string[]; threads: number[] }, log: (s: string) => void): TorchResults {
-  const python = process.env.COVSHIFT_BENCH_PYTHON ?? "/usr/bin/python3";
+  const python = torchPython();
   const empty = { mlp: [], gemm: [], bn: [], conv: [] };
   log(`pytorch via ${python} ${SCRIPT}`);
   const args = [SCRIPT, "--only", options.sections.join(","), "--threads", options.threads.join(",")];

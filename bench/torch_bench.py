@@ -14,6 +14,22 @@ Timing as bench/measure.ts: a warm-up, then rounds of at least round_seconds,
 the best round's time per call. Prints one JSON object on stdout; progress on stderr.
 
   /usr/bin/python3 bench/torch_bench.py [--quick] [--only mlp,gemm,bn,conv] [--threads 1,2]
+
+With --serve, a persistent driver for interleaved rounds (bench/interleave.ts):
+it stays alive at one thread count and answers one JSON command per line on
+stdin with one JSON line on stdout (the protocol of bench/driver.ts):
+
+  {"op": "hello"}                                     -> {"ok": true, "side": "pytorch", "version", "threads", ...}
+  {"op": "prepare", "work": "mlp-bn"|"conv", "warmupSeconds": s}   builds the step, runs it for s seconds
+  {"op": "run", "work": W, "seconds": s, "warmupCalls": k}         k untimed calls, then the step until s seconds
+        -> {"ok": true, "steps", "wallSeconds", "cpuSeconds", "idleWallSeconds", "idleCpuSeconds"}
+  {"op": "quit"}
+
+cpuSeconds is the process's CPU time (all its threads) over the timed steps;
+idleCpuSeconds the CPU it spent between its previous answer and this command,
+while other sides ran (threads spinning after their work).
+
+  /usr/bin/python3 bench/torch_bench.py --serve --threads 1
 """
 import argparse
 import json
@@ -26,7 +42,11 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError as e:  # the caller reports PyTorch as not measured, and runs on
-    print(json.dumps({"unavailable": f"import torch failed: {e}"}))
+    if "--serve" in sys.argv:  # the driver answers the first command with the reason, then ends
+        sys.stdin.readline()
+        print(json.dumps({"ok": False, "unavailable": f"import torch failed: {e}"}), flush=True)
+    else:
+        print(json.dumps({"unavailable": f"import torch failed: {e}"}))
     sys.exit(0)
 
 EFFORT = {
@@ -52,6 +72,20 @@ BN_CASES = [
 ]
 
 
+def timed_round(fn, seconds):
+    """Calls fn until `seconds` have passed (at least once): (calls, wall seconds, process CPU seconds, all threads)."""
+    n = 0
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        t = time.perf_counter()
+        if t - t0 >= seconds:
+            break
+    return n, t - t0, time.process_time() - c0
+
+
 def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds, with_cpu=False):
     """Best and median seconds per call over `rounds` rounds (fewer once max_seconds is spent), after a warm-up;
     with_cpu: also the best of this process's CPU seconds per call (all its threads), which other jobs on a busy
@@ -67,17 +101,9 @@ def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds, wit
     for r in range(rounds):
         if r > 0 and time.perf_counter() >= deadline:
             break
-        n = 0
-        c0 = time.process_time()
-        t0 = time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            t = time.perf_counter()
-            if t - t0 >= round_seconds:
-                break
-        cpu_best = min(cpu_best, (time.process_time() - c0) / n)
-        per_call.append((t - t0) / n)
+        n, wall, cpu = timed_round(fn, round_seconds)
+        cpu_best = min(cpu_best, cpu / n)
+        per_call.append(wall / n)
     per_call.sort()
     if with_cpu:
         return per_call[0], per_call[len(per_call) // 2], cpu_best
@@ -171,12 +197,81 @@ def conv_step():
     return step
 
 
+# The steps the persistent driver runs, by the names bench/driver.ts uses.
+SERVE_WORK = {"mlp-bn": lambda: mlp_step(True), "mlp": lambda: mlp_step(False), "conv": conv_step}
+
+
+def serve(threads):
+    """Answers the commands of bench/driver.ts, one JSON line each, until "quit" or the end of stdin."""
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    steps = {}
+
+    def answer(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    def step_for(cmd):
+        work = cmd.get("work")
+        if work not in steps:
+            raise ValueError(f"work {work!r} was not prepared; send {{\"op\": \"prepare\", \"work\": ...}} first")
+        return steps[work]
+
+    idle_wall, idle_cpu = time.perf_counter(), time.process_time()
+    for line in sys.stdin:
+        received_wall, received_cpu = time.perf_counter(), time.process_time()
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            cmd = json.loads(line)
+            op = cmd.get("op")
+            if op == "hello":
+                out = {"ok": True, "side": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
+                       "defaultThreads": default_threads, "python": sys.executable, "pythonVersion": platform.python_version(),
+                       "parallelInfo": torch.__config__.parallel_info(), "work": sorted(SERVE_WORK)}
+            elif op == "prepare":
+                work = cmd.get("work")
+                if work not in SERVE_WORK:
+                    raise ValueError(f"unknown work {work!r}; expected one of {', '.join(sorted(SERVE_WORK))}")
+                fn = steps[work] = SERVE_WORK[work]()
+                end = time.perf_counter() + float(cmd.get("warmupSeconds", 1))
+                calls = 0
+                while calls == 0 or time.perf_counter() < end:
+                    fn()
+                    calls += 1
+                out = {"ok": True, "work": work, "warmupCalls": calls}
+            elif op == "run":
+                fn = step_for(cmd)
+                for _ in range(int(cmd.get("warmupCalls", 1))):
+                    fn()
+                n, wall, cpu = timed_round(fn, float(cmd.get("seconds", 0.5)))
+                out = {"ok": True, "work": cmd["work"], "steps": n, "wallSeconds": wall, "cpuSeconds": cpu,
+                       "idleWallSeconds": received_wall - idle_wall, "idleCpuSeconds": received_cpu - idle_cpu}
+            elif op == "quit":
+                answer({"ok": True})
+                return
+            else:
+                raise ValueError(f"unknown op {op!r}; expected hello, prepare, run or quit")
+        except Exception as e:  # noqa: BLE001 — every failure goes back to the caller as an answer
+            out = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        answer(out)
+        idle_wall, idle_cpu = time.perf_counter(), time.process_time()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", default="mlp,gemm,bn,conv")
     p.add_argument("--threads", default="1,2")
+    p.add_argument("--serve", action="store_true", help="answer commands on stdin at one thread count (see the docstring)")
     args = p.parse_args()
+    if args.serve:
+        threads = [int(t) for t in args.threads.split(",")]
+        if len(threads) != 1:
+            p.error(f"--serve runs at one thread count; got --threads {args.threads} (start one driver per count)")
+        serve(threads[0])
+        return
     effort = EFFORT["quick" if args.quick else "full"]
     only = set(args.only.split(","))
     threads = [int(t) for t in args.threads.split(",")]
