@@ -283,19 +283,35 @@ export function channelGradSums(
       const gr = dy + off;
       let s = 0;
       if (ASC_FEATURE_SIMD) {
+        // Four chains of each sum, eight values a round, so the f64 adds do not
+        // wait on each other (two chains measured half the speed of channelMoments' runs).
         const vmu = f64x2.splat(mu);
-        let g0 = f64x2.splat(0), g1 = f64x2.splat(0), p0 = f64x2.splat(0), p1 = f64x2.splat(0);
-        for (; s + 4 <= S; s += 4) {
+        let g0 = f64x2.splat(0), g1 = f64x2.splat(0), g2 = f64x2.splat(0), g3 = f64x2.splat(0);
+        let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
+        for (; s + 8 <= S; s += 8) {
           const o = <usize>s << 2;
-          const gl = loadWidened(gr + o);
-          const gh = loadWidened(gr + o + 8);
-          g0 = f64x2.add(g0, gl);
-          g1 = f64x2.add(g1, gh);
-          p0 = f64x2.add(p0, f64x2.mul(gl, f64x2.sub(loadWidened(xr + o), vmu)));
-          p1 = f64x2.add(p1, f64x2.mul(gh, f64x2.sub(loadWidened(xr + o + 8), vmu)));
+          const ga = loadWidened(gr + o), gb = loadWidened(gr + o + 8);
+          const gc = loadWidened(gr + o + 16), gd = loadWidened(gr + o + 24);
+          g0 = f64x2.add(g0, ga);
+          g1 = f64x2.add(g1, gb);
+          g2 = f64x2.add(g2, gc);
+          g3 = f64x2.add(g3, gd);
+          p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(loadWidened(xr + o), vmu)));
+          p1 = f64x2.add(p1, f64x2.mul(gb, f64x2.sub(loadWidened(xr + o + 8), vmu)));
+          p2 = f64x2.add(p2, f64x2.mul(gc, f64x2.sub(loadWidened(xr + o + 16), vmu)));
+          p3 = f64x2.add(p3, f64x2.mul(gd, f64x2.sub(loadWidened(xr + o + 24), vmu)));
         }
-        sg += sumLanes64(f64x2.add(g0, g1));
-        sgx += sumLanes64(f64x2.add(p0, p1));
+        if (s + 4 <= S) {
+          const o = <usize>s << 2;
+          const ga = loadWidened(gr + o), gb = loadWidened(gr + o + 8);
+          g0 = f64x2.add(g0, ga);
+          g1 = f64x2.add(g1, gb);
+          p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(loadWidened(xr + o), vmu)));
+          p1 = f64x2.add(p1, f64x2.mul(gb, f64x2.sub(loadWidened(xr + o + 8), vmu)));
+          s += 4;
+        }
+        sg += sumLanes64(f64x2.add(f64x2.add(g0, g1), f64x2.add(g2, g3)));
+        sgx += sumLanes64(f64x2.add(f64x2.add(p0, p1), f64x2.add(p2, p3)));
       }
       for (; s < S; s++) {
         const g = <f64>f32At(gr, s);

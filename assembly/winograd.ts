@@ -62,13 +62,13 @@ import { Window } from "./window";
   return roundUp((OW + 1) >> 1, 4);
 }
 
-/** Bytes of the tiling, U (16, Op, C), the padded image (C, PH, PW), V (16, C, Tp), M (16, Op, Tp) and an edge scratch. */
+/** Bytes of the tiling, U (16, Op, C), the padded image (C, PH, PW), V (16, C, Tp) and M (16, Op, Tp). */
 function layoutBytes(C: i32, O: i32, OH: i32, OW: i32): usize {
   const TH = tileRows(OH), TWp = tileRowLength(OW);
   const Tp = roundUp(TH * TWp, 8), Op = roundUp(O, 4);
   const PH = 2 * TH + 2, PW = 2 * TWp + 8;
   return align64(offsetof<Tiling>()) + align64(<usize>(16 * Op * C) << 2) + align64(<usize>(C * PH * PW) << 2)
-    + align64(<usize>(16 * C * Tp) << 2) + align64(<usize>(16 * Op * Tp) << 2) + 64;
+    + align64(<usize>(16 * C * Tp) << 2) + align64(<usize>(16 * Op * Tp) << 2);
 }
 
 /** Bytes of workspace conv2dWinograd needs for C input and O output channels over the window at g. */
@@ -111,7 +111,6 @@ export function conv2dWinograd(
   const padded = U + align64(<usize>(16 * t.Op * C) << 2);
   const V = padded + align64(<usize>(C * t.PH * t.PW) << 2);
   const M = V + align64(<usize>(16 * C * t.Tp) << 2);
-  const edge = M + align64(<usize>(16 * t.Op * t.Tp) << 2);
   transformWeights(weight, C, O, t.Op, flip != 0, U);
   // The border of the padded image stays zero; each image overwrites the middle.
   memory.fill(padded, 0, <usize>(C * t.PH * t.PW) << 2);
@@ -127,7 +126,7 @@ export function conv2dWinograd(
     }
     transformInput(padded, C, t, V);
     products(U, V, C, t, M);
-    transformOutput(M, bias, O, OH, OW, t, yn, edge);
+    transformOutput(M, bias, O, OH, OW, t, yn);
   }
 }
 
@@ -312,7 +311,7 @@ function products(U: usize, V: usize, C: i32, t: Tiling, M: usize): void {
 }
 
 /** y[o] (OH, OW) = Aᵀ M A of every tile, plus bias[o] unless bias = 0; tiles past the edges are dropped. */
-function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Tiling, y: usize, edge: usize): void {
+function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Tiling, y: usize): void {
   const Tp = t.Tp;
   const plane = <usize>(t.Op * Tp) << 2; // from one ξ to the next
   for (let o = 0; o < O; o++) {
@@ -338,7 +337,7 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
           // Y = SA: row i is (s_0 + s_1 + s_2, s_1 − s_2 − s_3) of S's row i.
           const y00 = f32x4.add(f32x4.add(f32x4.add(s0, s1), s2), vb);
           const y01 = f32x4.add(f32x4.sub(f32x4.sub(s1, s2), s3), vb);
-          storeOutputRow(y00, y01, at(yo, oh * OW + ow), OW - ow, edge);
+          storeOutputRow(y00, y01, at(yo, oh * OW + ow), OW - ow);
           if (two) {
             const d0 = f32x4.sub(f32x4.sub(m10, m20), v128.load(m + 12 * plane));
             const d1 = f32x4.sub(f32x4.sub(m11, m21), v128.load(m + 13 * plane));
@@ -346,7 +345,7 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
             const d3 = f32x4.sub(f32x4.sub(m13, m23), v128.load(m + 15 * plane));
             const y10 = f32x4.add(f32x4.add(f32x4.add(d0, d1), d2), vb);
             const y11 = f32x4.add(f32x4.sub(f32x4.sub(d1, d2), d3), vb);
-            storeOutputRow(y10, y11, at(yo, (oh + 1) * OW + ow), OW - ow, edge);
+            storeOutputRow(y10, y11, at(yo, (oh + 1) * OW + ow), OW - ow);
           }
         }
       } else {
@@ -374,17 +373,33 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
   }
 }
 
-/** Outputs (e_0, f_0, e_1, f_1, …, f_3) of four tiles' row at p, the first `room` of them (all eight when room ≥ 8). */
-@inline function storeOutputRow(e: v128, f: v128, p: usize, room: i32, edge: usize): void {
+/**
+ * Outputs (e_0, f_0, e_1, f_1, …, f_3) of four tiles' row at p, the first
+ * `room` of them (all eight when room ≥ 8): a row's last vector is stored
+ * lane by lane (64- and 32-bit lane stores) rather than through a scratch
+ * and memory.copy, which was most of the output transform's time on the
+ * table's 7- and 14-wide outputs, where every row ends in a partial vector.
+ */
+@inline function storeOutputRow(e: v128, f: v128, p: usize, room: i32): void {
   const lo = f32x4.shuffle(e, f, 0, 4, 1, 5);
   const hi = f32x4.shuffle(e, f, 2, 6, 3, 7);
   if (room >= 8) {
     v128.store(p, lo);
     v128.store(p, hi, 16);
-  } else {
-    v128.store(edge, lo);
-    v128.store(edge, hi, 16);
-    memory.copy(p, edge, <usize>room << 2);
+    return;
+  }
+  let last = lo;
+  if (room >= 4) {
+    v128.store(p, lo);
+    p += 16;
+    room -= 4;
+    last = hi;
+  }
+  if (room >= 2) {
+    v128.store64_lane(p, last, 0);
+    if (room == 3) v128.store32_lane(p, last, 2, 8);
+  } else if (room == 1) {
+    v128.store32_lane(p, last, 0);
   }
 }
 
