@@ -12,7 +12,9 @@ export { batchNormWorkspaceBytes, channelAffine, channelGradInput, channelGradSu
 export {
   addInPlace,
   addRowVector,
+  copyValues,
   countNonFinite,
+  fillValues,
   relu,
   reluBackward,
   sgdStep,

@@ -250,6 +250,12 @@ export interface Backend {
   /** dst[i] += src[i] for every i < dst.length (gradient accumulation). */
   addInPlace(dst: Storage, src: Storage): void;
 
+  /** dst[i] = value for every i < dst.length (zeroing gradients and recycled buffers). */
+  fill(dst: Storage, value: number): void;
+
+  /** dst[i] = src[i] for every i < dst.length; src is at least as long and does not overlap dst (an optimizer's commit). */
+  copy(dst: Storage, src: Storage): void;
+
   /** How many elements of x are NaN or ±∞ (the optimizer's divergence check). */
   countNonFinite(x: Storage): number;
 

@@ -69,8 +69,8 @@ export class SGD {
    * parameter's update is computed into staging storage by one fused kernel
    * pass that also counts non-finite gradients and results
    * (Backend.sgdStepChecked); only when every count is 0 are the new values
-   * committed (copied into the parameters; the new momentum buffers swapped
-   * in). A non-finite gradient, or a finite one whose update overflows (a
+   * committed (copied into the parameters by the backend's bulk copy; the new
+   * momentum buffers swapped in). A non-finite gradient, or a finite one whose update overflows (a
    * huge lr, weight decay on a huge weight, a huge momentum buffer), throws
    * with nothing changed.
    */
@@ -102,7 +102,7 @@ export class SGD {
       const p = params[i];
       if (p.grad === null) continue;
       const staged = this.staging[i]!;
-      p.data.set(staged.param);
+      backendFor(p.dtype).copy(p.data, staged.param);
       if (staged.velocity !== null) {
         // The buffer just computed becomes the momentum buffer; the old one is the next step's staging.
         const old = this.velocity[i];

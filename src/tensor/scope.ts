@@ -1,3 +1,4 @@
+import { backendFor } from "../backend/index.js";
 import { allocatePersistent, ownerOf, storageAllocator, type DType, type Storage, type StorageAllocator } from "../backend/storage.js";
 
 /**
@@ -71,7 +72,7 @@ export function takeFromPool(dtype: DType, n: number, zeroed = true): Storage | 
     return null;
   }
   hits++;
-  if (zeroed) s.fill(0);
+  if (zeroed) backendFor(dtype).fill(s, 0);
   frame.storages.push(s);
   return s;
 }

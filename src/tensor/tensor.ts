@@ -1,3 +1,4 @@
+import { backendFor } from "../backend/index.js";
 import { allocate, storageFrom } from "./allocation.js";
 import { checkShape, sizeOf } from "./shape.js";
 import type { DType, Storage } from "../backend/storage.js";
@@ -126,7 +127,7 @@ export class Tensor {
       this.adoptGradient(values);
       return true;
     }
-    s.set(values);
+    backendFor(this.dtype).copy(s, values);
     this.adoptGradient(s);
     return true;
   }
@@ -140,7 +141,7 @@ export class Tensor {
     const g = this._grad;
     if (g === null) return;
     if (!setToNone) {
-      g.data.fill(0);
+      backendFor(g.dtype).fill(g.data, 0);
       return;
     }
     this.releaseGrad(

@@ -112,8 +112,11 @@ describe("layering of src/", () => {
 });
 
 describe("the wasm glue", () => {
-  it("no file of src/backend/wasm is over 400 lines", () => {
+  // The glue as written by hand: generated/ holds what the build derives from assembly/ (KernelExports, with
+  // asc's doc block of every export, and the modules' bytes), which grows by ~15 lines with each kernel.
+  it("no file of src/backend/wasm is over 400 lines (generated/ aside)", () => {
     const long = sourceFiles(join(SRC, "backend", "wasm"))
+      .filter((f) => !relative(SRC, f).split(/[\\/]/).includes("generated"))
       .map((f) => [relative(SRC, f), readFileSync(f, "utf8").split("\n").length] as const)
       .filter(([, n]) => n > 400);
     assert.deepEqual(long, []);

@@ -474,6 +474,28 @@ for (const w of builds) {
       }
     });
 
+    it("fill and copy set every element (the value rounded to float32, the source's bits), on the JavaScript heap and in linear memory, below and above the lengths where the kernel takes over from JavaScript", () => {
+      const next = rng(23);
+      for (const n of [1, 3, 17, 100, 2047, 2048, 4095, 4096, 10_001]) {
+        const src = randomF32(n + 3, next, 5);
+        src[n >> 1] = NaN; // copied as bits
+        const inMemory = (k: number) => w.storage?.allocateFloat32(k) ?? new Float32Array(k);
+        for (const dst of [new Float32Array(n), inMemory(n)]) {
+          const from = dst.length === n && w.storage?.owns(dst) ? inMemory(n + 3) : src.slice();
+          from.set(src);
+          w.copy(dst, from);
+          assertSame(dst, src.subarray(0, n), `copy (${n} elements${w.storage?.owns(dst) ? ", linear memory" : ""})`);
+          w.fill(dst, 0.1);
+          assert.ok(dst.every((v) => v === Math.fround(0.1)), `fill(0.1) (${n} elements)`);
+          w.fill(dst, 0);
+          assert.ok(dst.every((v) => Object.is(v, 0)), `fill(0) (${n} elements)`);
+          w.fill(dst, -0);
+          assert.ok(dst.every((v) => Object.is(v, -0)), `fill(-0) (${n} elements)`);
+        }
+      }
+      assert.throws(() => w.copy(new Float32Array(5), new Float32Array(4)), /'src' holds 4 elements; 5 elements, as dst needs 5/);
+    });
+
     it("countNonFinite counts NaN, +∞ and −∞ (and no finite value: not the largest float32, not subnormals) on awkward lengths", () => {
       const specials = [NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0, 0];
       for (const n of [1, 3, 4, 17, 100, 784]) {

@@ -129,6 +129,17 @@ export function addInPlace(dst: Storage, src: Storage): void {
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
+/** dst = value, every element. */
+export function fill(dst: Storage, value: number): void {
+  dst.fill(value);
+}
+
+/** dst = src[0..dst.length). */
+export function copy(dst: Storage, src: Storage): void {
+  if (src.length < dst.length) throw new RangeError(`copy: src holds ${src.length} elements; dst needs ${dst.length}`);
+  dst.set(src.length === dst.length ? src : src.subarray(0, dst.length));
+}
+
 /** How many elements of x are NaN or ±∞. */
 export function countNonFinite(x: Storage): number {
   let count = 0;

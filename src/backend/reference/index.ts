@@ -7,7 +7,9 @@ import { channelAffine, channelGradInput, channelGradSums, channelMoments } from
 import {
   addInPlace,
   addRowVector,
+  copy,
   countNonFinite,
+  fill,
   relu,
   reluBackward,
   sgdStep,
@@ -48,6 +50,8 @@ export const referenceBackend: Backend = {
   reluBackward,
   softmaxCrossEntropy,
   addInPlace,
+  fill,
+  copy,
   countNonFinite,
   sgdStep,
   sgdStepChecked,

@@ -73,7 +73,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
   let minParallelWork = DEFAULT_MIN_PARALLEL_WORK;
   /** The threads a kernel of `work` multiply-adds is split between. */
   const teamFor = (work: number): number => (team !== null && work >= minParallelWork ? team.size : 1);
-  const context: CallContext = { k, arena, team: () => team, teamFor };
+  const context: CallContext = { k, arena, holds: (s) => heap.holds(s), team: () => team, teamFor };
   // Every kernel method, from its row of the kernel table.
   const kernels = Object.fromEntries(KERNELS.map((row) => [row.method, kernelMethod(row, context)]));
 

@@ -6,7 +6,7 @@ import { kernelsScalarBase64 } from "./generated/kernels-scalar.js";
 import { kernelsSimdSharedBase64 } from "./generated/kernels-simd-shared.js";
 import { kernelsSimdBase64 } from "./generated/kernels-simd.js";
 import { LinearMemory } from "./linearMemory.js";
-import { linearStorageAllocator } from "./storage.js";
+import { DEFAULT_ADOPT_BUDGET, linearStorageAllocator } from "./storage.js";
 
 export type { WasmBackend, WasmVariant } from "./backend.js";
 export { DEFAULT_MIN_PARALLEL_WORK } from "./backend.js";
@@ -164,7 +164,8 @@ function createMemory(shared: boolean): WebAssembly.Memory {
 function install(module: WebAssembly.Module, instance: WebAssembly.Instance, variant: WasmVariant, memory: WebAssembly.Memory): WasmBackend {
   const exports = instance.exports as unknown as KernelExports;
   const heap = new LinearMemory(memory, exports.heapBase() >>> 0);
-  const storage = heap.shared ? linearStorageAllocator(heap) : undefined;
+  const zero = (s: Float32Array) => exports.fillValues(s.byteOffset, s.length, 0);
+  const storage = heap.shared ? linearStorageAllocator(heap, DEFAULT_ADOPT_BUDGET, zero) : undefined;
   const backend = createWasmBackend(exports, variant, { heap, module, storage });
   registerBackend(backend);
   active = variant;

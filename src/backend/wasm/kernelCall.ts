@@ -64,12 +64,22 @@ export interface KernelRow {
   readonly split?: Split;
   /** The method's result from the export's. */
   readonly result?: (r: number, a: Args) => unknown;
+  /**
+   * For a kernel (fill, copy) worth calling only on storage it can use in
+   * place: `run` does the call in JavaScript instead when some storage
+   * operand lies outside linear memory (copying it in and out would cost
+   * more than the loop), or when it has fewer than `below` elements (`a.n`),
+   * where the kernel call's fixed cost is more than the loop's.
+   */
+  readonly js?: { readonly run: (a: Args) => void; readonly below: number };
 }
 
 /** What a call needs from its backend instance. */
 export interface CallContext {
   readonly k: KernelExports;
   readonly arena: Arena;
+  /** Whether a storage lies in linear memory (kernels then use it in place). */
+  holds(s: Storage): boolean;
   /** The team and the threads a call of `work` multiply-adds is split between (1: this thread alone). */
   team(): ThreadTeam | null;
   teamFor(work: number): number;
@@ -146,6 +156,7 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
       }
     }
     if (row.skip?.(a)) return undefined;
+    if (row.js !== undefined && (a.n < row.js.below || !allHeld(params))) return row.js.run(a);
 
     arena.reset();
     for (let i = 0; i < count; i++) {
@@ -187,6 +198,12 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
     }
     return row.result === undefined ? r : row.result(r, a);
   };
+
+  /** Whether every storage operand lies in linear memory. */
+  function allHeld(params: unknown[]): boolean {
+    for (let i = 0; i < count; i++) if (isData[i] && params[paramOf[i]] != null && !ctx.holds(params[paramOf[i]] as Storage)) return false;
+    return true;
+  }
 
   /** The byte offset of operand i for the kernel: in place when its storage lies in linear memory, else copied in or given room. */
   function place(i: number, params: unknown[], a: Args): number {

@@ -298,6 +298,26 @@ export const KERNELS: readonly KernelRow[] = [
     operands: [update("dst", (a) => a.n), input("src", (a) => a.n, (a) => `${a.n} elements, as dst`)],
   },
   {
+    method: "fill",
+    params: ["dst", "value"],
+    export: "fillValues",
+    args: ["dst", "n", "value"],
+    derive: (a) => (a.n = a.dst.length),
+    operands: [output("dst", (a) => a.n)],
+    // Over shared memory a JavaScript fill takes ~0.3 ns an element, the kernel call ~0.5 µs and ~0.05 ns an element.
+    js: { run: (a) => a.dst.fill(a.value), below: 2048 },
+  },
+  {
+    method: "copy",
+    params: ["dst", "src"],
+    export: "copyValues",
+    args: ["dst", "src", "n"],
+    derive: (a) => (a.n = a.dst.length),
+    operands: [output("dst", (a) => a.n), input("src", (a) => a.n, (a) => `${a.n} elements, as dst`)],
+    // Over shared memory a JavaScript copy takes ~0.2 ns an element, the kernel call ~0.5 µs and ~0.05 ns an element.
+    js: { run: (a) => a.dst.set(a.src.length === a.n ? a.src : a.src.subarray(0, a.n)), below: 4096 },
+  },
+  {
     method: "countNonFinite",
     params: ["x"],
     export: "countNonFinite",

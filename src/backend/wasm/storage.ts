@@ -14,8 +14,14 @@ export const DEFAULT_ADOPT_BUDGET = 64 * 2 ** 20;
  * use in place. The scope pool recycles these arrays step after step; one
  * that outlives its scopes is released when the garbage collector reclaims it,
  * up to `adoptBudgetBytes` of such storage at a time (see StorageAllocator.adopt).
+ * `zero` fills a storage with zeros (the kernels' bulk fill: a JavaScript
+ * fill of shared memory is about ten times slower).
  */
-export function linearStorageAllocator(heap: LinearMemory, adoptBudgetBytes = DEFAULT_ADOPT_BUDGET): StorageAllocator {
+export function linearStorageAllocator(
+  heap: LinearMemory,
+  adoptBudgetBytes = DEFAULT_ADOPT_BUDGET,
+  zero: (s: Float32Array) => void = (s) => s.fill(0),
+): StorageAllocator {
   if (!heap.shared) throw new Error("wasm backend: tensor storage in linear memory needs a shared memory");
   let adoptedBytes = 0;
   const finalizer =
@@ -30,7 +36,7 @@ export function linearStorageAllocator(heap: LinearMemory, adoptBudgetBytes = DE
       const bytes = n * 4;
       const p = heap.allocate(bytes);
       const s = new Float32Array(heap.buffer, p, n);
-      if (zeroed) s.fill(0); // a reused block holds its previous contents
+      if (zeroed) zero(s); // a reused block holds its previous contents
       return s;
     },
     owns(s: Storage): boolean {
