@@ -151,7 +151,9 @@ function accumulateSquaredDeviationRow(row: usize, mean: usize, acc: usize, C: i
 }
 
 // ---------------------------------------------------------------------------
-// channelAffine: y = (x − center_c)·scale_c + shift_c.
+// channelAffine: y = (x − center_c)·scale_c + shift_c; channelAffineRelu:
+// y = max(0, that), bit for bit relu (elementwise.ts) of channelAffine's y:
+// one pass instead of two for the conv → BN → ReLU chain.
 
 export function channelAffine(
   x: usize,
@@ -163,6 +165,44 @@ export function channelAffine(
   scale: usize,
   shift: usize,
   work: usize,
+): void {
+  affine(x, y, N, C, S, center, scale, shift, work, false);
+}
+
+export function channelAffineRelu(
+  x: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  center: usize,
+  scale: usize,
+  shift: usize,
+  work: usize,
+): void {
+  affine(x, y, N, C, S, center, scale, shift, work, true);
+}
+
+/** v where v > 0, else 0 (NaN → 0), as elementwise.ts's relu. */
+@inline function reluLanes(v: v128): v128 {
+  return v128.and(v, f32x4.gt(v, f32x4.splat(0)));
+}
+
+@inline function reluScalar(v: f32): f32 {
+  return v > 0 ? v : 0;
+}
+
+@inline function affine(
+  x: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  center: usize,
+  scale: usize,
+  shift: usize,
+  work: usize,
+  relu: bool,
 ): void {
   if (S == 1) {
     // Per-channel f32 constants, laid out as four rows of C: hi, lo, scale, shift.
@@ -185,14 +225,16 @@ export function channelAffine(
           const o = <usize>c << 2;
           const w = work + o;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
-          v128.store(yr + o, f32x4.add(f32x4.mul(d, v128.load(w + 2 * cb)), v128.load(w + 3 * cb)));
+          const v = f32x4.add(f32x4.mul(d, v128.load(w + 2 * cb)), v128.load(w + 3 * cb));
+          v128.store(yr + o, relu ? reluLanes(v) : v);
         }
       }
       for (; c < C; c++) {
         const o = <usize>c << 2;
         const w = work + o;
         const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
-        store<f32>(yr + o, d * load<f32>(w + 2 * cb) + load<f32>(w + 3 * cb));
+        const v = d * load<f32>(w + 2 * cb) + load<f32>(w + 3 * cb);
+        store<f32>(yr + o, relu ? reluScalar(v) : v);
       }
     }
     return;
@@ -213,13 +255,15 @@ export function channelAffine(
         for (; s + 4 <= S; s += 4) {
           const o = <usize>s << 2;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
-          v128.store(yr + o, f32x4.add(f32x4.mul(d, va), vb));
+          const v = f32x4.add(f32x4.mul(d, va), vb);
+          v128.store(yr + o, relu ? reluLanes(v) : v);
         }
       }
       for (; s < S; s++) {
         const o = <usize>s << 2;
         const d = load<f32>(xr + o) - hi - lo;
-        store<f32>(yr + o, d * a + b);
+        const v = d * a + b;
+        store<f32>(yr + o, relu ? reluScalar(v) : v);
       }
     }
   }
@@ -227,6 +271,9 @@ export function channelAffine(
 
 // ---------------------------------------------------------------------------
 // channelGradSums: sumDy_c = Σ dy, sumDyXmu_c = Σ dy·(x − μ_c), in f64, one loop.
+// channelGradSumsRelu: the same sums of dy' = (y > 0 ? dy : 0), with y the
+// output of channelAffineRelu — relu's backward (elementwise.ts's
+// reluBackward, bit for bit) applied as the values are read.
 
 export function channelGradSums(
   x: usize,
@@ -238,6 +285,54 @@ export function channelGradSums(
   sumDy: usize,
   sumDyXmu: usize,
 ): void {
+  gradSums(x, dy, 0, N, C, S, mean, sumDy, sumDyXmu, false);
+}
+
+export function channelGradSumsRelu(
+  x: usize,
+  dy: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  sumDy: usize,
+  sumDyXmu: usize,
+): void {
+  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, true);
+}
+
+/** The two floats of dy at p widened to f64x2, zero where relu's output at q is not > 0 (when relu). */
+@inline function loadGradWidened(p: usize, q: usize, relu: bool): v128 {
+  if (!relu) return loadWidened(p);
+  const g = v128.and(v128.load64_zero(p), f32x4.gt(v128.load64_zero(q), f32x4.splat(0)));
+  return f64x2.promote_low_f32x4(g);
+}
+
+/** dy at p, zero where relu's output at q is not > 0 (when relu). */
+@inline function loadGrad(p: usize, q: usize, relu: bool): f32 {
+  if (!relu) return load<f32>(p);
+  return load<f32>(q) > 0 ? load<f32>(p) : 0;
+}
+
+/** Four dy at p, zero where relu's output at q is not > 0 (when relu). */
+@inline function loadGradLanes(p: usize, q: usize, relu: bool): v128 {
+  if (!relu) return v128.load(p);
+  return v128.and(v128.load(p), f32x4.gt(v128.load(q), f32x4.splat(0)));
+}
+
+@inline function gradSums(
+  x: usize,
+  dy: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  sumDy: usize,
+  sumDyXmu: usize,
+  relu: bool,
+): void {
   if (S == 1) {
     memory.fill(sumDy, 0, <usize>C << 3);
     memory.fill(sumDyXmu, 0, <usize>C << 3);
@@ -245,13 +340,14 @@ export function channelGradSums(
       const row = <usize>(n * C) << 2;
       const xr = x + row;
       const gr = dy + row;
+      const yr = y + row;
       let c = 0;
       if (ASC_FEATURE_SIMD) {
         for (; c + 4 <= C; c += 4) {
           const o4 = <usize>c << 2;
           const o8 = <usize>c << 3;
-          const g0 = loadWidened(gr + o4);
-          const g1 = loadWidened(gr + o4 + 8);
+          const g0 = loadGradWidened(gr + o4, yr + o4, relu);
+          const g1 = loadGradWidened(gr + o4 + 8, yr + o4 + 8, relu);
           const d0 = f64x2.sub(loadWidened(xr + o4), v128.load(mean + o8));
           const d1 = f64x2.sub(loadWidened(xr + o4 + 8), v128.load(mean + o8, 16));
           const ps = sumDy + o8;
@@ -263,7 +359,7 @@ export function channelGradSums(
         }
       }
       for (; c < C; c++) {
-        const g = <f64>f32At(gr, c);
+        const g = <f64>loadGrad(gr + (<usize>c << 2), yr + (<usize>c << 2), relu);
         const d = <f64>f32At(xr, c) - f64At(mean, c);
         const ps = sumDy + (<usize>c << 3);
         const pd = sumDyXmu + (<usize>c << 3);
@@ -281,6 +377,7 @@ export function channelGradSums(
       const off = runOffset(n, C, c, S);
       const xr = x + off;
       const gr = dy + off;
+      const yr = y + off;
       let s = 0;
       if (ASC_FEATURE_SIMD) {
         // Four chains of each sum, eight values a round, so the f64 adds do not
@@ -290,8 +387,8 @@ export function channelGradSums(
         let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
         for (; s + 8 <= S; s += 8) {
           const o = <usize>s << 2;
-          const ga = loadWidened(gr + o), gb = loadWidened(gr + o + 8);
-          const gc = loadWidened(gr + o + 16), gd = loadWidened(gr + o + 24);
+          const ga = loadGradWidened(gr + o, yr + o, relu), gb = loadGradWidened(gr + o + 8, yr + o + 8, relu);
+          const gc = loadGradWidened(gr + o + 16, yr + o + 16, relu), gd = loadGradWidened(gr + o + 24, yr + o + 24, relu);
           g0 = f64x2.add(g0, ga);
           g1 = f64x2.add(g1, gb);
           g2 = f64x2.add(g2, gc);
@@ -303,7 +400,7 @@ export function channelGradSums(
         }
         if (s + 4 <= S) {
           const o = <usize>s << 2;
-          const ga = loadWidened(gr + o), gb = loadWidened(gr + o + 8);
+          const ga = loadGradWidened(gr + o, yr + o, relu), gb = loadGradWidened(gr + o + 8, yr + o + 8, relu);
           g0 = f64x2.add(g0, ga);
           g1 = f64x2.add(g1, gb);
           p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(loadWidened(xr + o), vmu)));
@@ -314,7 +411,7 @@ export function channelGradSums(
         sgx += sumLanes64(f64x2.add(f64x2.add(p0, p1), f64x2.add(p2, p3)));
       }
       for (; s < S; s++) {
-        const g = <f64>f32At(gr, s);
+        const g = <f64>loadGrad(gr + (<usize>s << 2), yr + (<usize>s << 2), relu);
         sg += g;
         sgx += g * (<f64>f32At(xr, s) - mu);
       }
@@ -325,7 +422,8 @@ export function channelGradSums(
 }
 
 // ---------------------------------------------------------------------------
-// channelGradInput: dx = (dy − a_c − (x − μ_c)·b_c)·k_c.
+// channelGradInput: dx = (dy − a_c − (x − μ_c)·b_c)·k_c; channelGradInputRelu:
+// the same with dy' = (y > 0 ? dy : 0), y the output of channelAffineRelu.
 
 export function channelGradInput(
   x: usize,
@@ -339,6 +437,41 @@ export function channelGradInput(
   b: usize,
   k: usize,
   work: usize,
+): void {
+  gradInput(x, dy, 0, dx, N, C, S, mean, a, b, k, work, false);
+}
+
+export function channelGradInputRelu(
+  x: usize,
+  dy: usize,
+  y: usize,
+  dx: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  a: usize,
+  b: usize,
+  k: usize,
+  work: usize,
+): void {
+  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, true);
+}
+
+@inline function gradInput(
+  x: usize,
+  dy: usize,
+  y: usize,
+  dx: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  a: usize,
+  b: usize,
+  k: usize,
+  work: usize,
+  relu: bool,
 ): void {
   if (S == 1) {
     // Per-channel f32 constants, five rows of C: μ hi, μ lo, a, b, k.
@@ -356,6 +489,7 @@ export function channelGradInput(
       const row = <usize>(n * C) << 2;
       const xr = x + row;
       const gr = dy + row;
+      const yr = y + row;
       const dr = dx + row;
       let c = 0;
       if (ASC_FEATURE_SIMD) {
@@ -363,7 +497,7 @@ export function channelGradInput(
           const o = <usize>c << 2;
           const w = work + o;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
-          const t = f32x4.sub(f32x4.sub(v128.load(gr + o), v128.load(w + 2 * cb)), f32x4.mul(d, v128.load(w + 3 * cb)));
+          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, relu), v128.load(w + 2 * cb)), f32x4.mul(d, v128.load(w + 3 * cb)));
           v128.store(dr + o, f32x4.mul(t, v128.load(w + 4 * cb)));
         }
       }
@@ -371,7 +505,7 @@ export function channelGradInput(
         const o = <usize>c << 2;
         const w = work + o;
         const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
-        store<f32>(dr + o, (load<f32>(gr + o) - load<f32>(w + 2 * cb) - d * load<f32>(w + 3 * cb)) * load<f32>(w + 4 * cb));
+        store<f32>(dr + o, (loadGrad(gr + o, yr + o, relu) - load<f32>(w + 2 * cb) - d * load<f32>(w + 3 * cb)) * load<f32>(w + 4 * cb));
       }
     }
     return;
@@ -387,6 +521,7 @@ export function channelGradInput(
       const off = runOffset(n, C, c, S);
       const xr = x + off;
       const gr = dy + off;
+      const yr = y + off;
       const dr = dx + off;
       let s = 0;
       if (ASC_FEATURE_SIMD) {
@@ -395,14 +530,14 @@ export function channelGradInput(
         for (; s + 4 <= S; s += 4) {
           const o = <usize>s << 2;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
-          const t = f32x4.sub(f32x4.sub(v128.load(gr + o), va), f32x4.mul(d, vb));
+          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, relu), va), f32x4.mul(d, vb));
           v128.store(dr + o, f32x4.mul(t, vk));
         }
       }
       for (; s < S; s++) {
         const o = <usize>s << 2;
         const d = load<f32>(xr + o) - hi - lo;
-        store<f32>(dr + o, (load<f32>(gr + o) - ac - d * bc) * kc);
+        store<f32>(dr + o, (loadGrad(gr + o, yr + o, relu) - ac - d * bc) * kc);
       }
     }
   }

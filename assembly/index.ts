@@ -8,7 +8,16 @@ export { gemm, gemmBlock, gemmWorkspaceBytes } from "./gemm";
 export { col2im, conv2dBackward, conv2dForward, conv2dWorkspaceBytes, im2col, im2colWorkspaceBytes } from "./conv";
 export { conv2dWinograd, conv2dWinogradWeight, winogradWeightWorkspaceBytes, winogradWorkspaceBytes } from "./winograd";
 export { avgPool2dBackward, avgPool2dForward, avgPool2dWorkspaceBytes, maxPool2dBackward, maxPool2dForward, maxPool2dWorkspaceBytes } from "./pool";
-export { batchNormWorkspaceBytes, channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm";
+export {
+  batchNormWorkspaceBytes,
+  channelAffine,
+  channelAffineRelu,
+  channelGradInput,
+  channelGradInputRelu,
+  channelGradSums,
+  channelGradSumsRelu,
+  channelMoments,
+} from "./batchnorm";
 export {
   addInPlace,
   addRowVector,

@@ -116,6 +116,21 @@ export interface Backend {
   ): void;
 
   /**
+   * max(0, channelAffine's y), bit for bit relu(channelAffine(x)): the
+   * forward of BN followed by ReLU in one pass.
+   */
+  channelAffineRelu(
+    x: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    S: number,
+    center: Float64Array,
+    scale: Float64Array,
+    shift: Float64Array,
+  ): void;
+
+  /**
    * The two reductions of the BN backward, per channel, in one loop:
    * sumDy[c] = Σ dy, sumDyXmu[c] = Σ dy·(x − mean[c]).
    */
@@ -131,12 +146,43 @@ export interface Backend {
   ): void;
 
   /**
+   * channelGradSums of dy' = (y > 0 ? dy : 0), y the output of
+   * channelAffineRelu: ReLU's backward applied as dy is read.
+   */
+  channelGradSumsRelu(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    S: number,
+    mean: Float64Array,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+  ): void;
+
+  /**
    * The elementwise pass of the BN backward:
    * dx = (dy − a[c] − (x − mean[c])·b[c])·k[c].
    */
   channelGradInput(
     x: Storage,
     dy: Storage,
+    dx: Storage,
+    N: number,
+    C: number,
+    S: number,
+    mean: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+    k: Float64Array,
+  ): void;
+
+  /** channelGradInput of dy' = (y > 0 ? dy : 0), y the output of channelAffineRelu. */
+  channelGradInputRelu(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
     dx: Storage,
     N: number,
     C: number,

@@ -1,4 +1,6 @@
 import { Tensor } from "../tensor/tensor.js";
+import { ReLU } from "./activation.js";
+import { BatchNormBase } from "./batchnorm.js";
 import { Module } from "./module.js";
 
 /** Modules applied in order; children are named "0", "1", … as in PyTorch. */
@@ -32,9 +34,22 @@ export class Sequential extends Module {
     return this.layers[Symbol.iterator]();
   }
 
+  /**
+   * Each layer in turn; a BN layer followed by a ReLU layer runs as one
+   * (BatchNormBase.forwardReLU: the same bits, one pass fewer each way).
+   */
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers) y = layer.forward(y);
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i];
+      if (layer instanceof BatchNormBase && i + 1 < layers.length && layers[i + 1].constructor === ReLU) {
+        y = layer.forwardReLU(y);
+        i++;
+      } else {
+        y = layer.forward(y);
+      }
+    }
     return y;
   }
 }

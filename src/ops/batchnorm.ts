@@ -46,6 +46,13 @@ export interface BatchNormTrainOptions {
   sync?: BatchStatsSync;
   /** Batch Renormalization's r and d (BatchRenorm1d/2d). */
   renorm?: RenormCorrection;
+  /**
+   * ReLU applied to the output, fused: y = max(0, BN(x)) in the same pass,
+   * and the backward reads ReLU's mask from y as it reads ∂ℓ/∂y (no tensor in
+   * between, one pass fewer each way). The same bits as relu() of the
+   * unfused output, forward and backward.
+   */
+  relu?: boolean;
 }
 
 /**
@@ -64,6 +71,7 @@ export interface BatchNormTrainOptions {
  * share: the gradient all-reduce adds them up). With `renorm`, the normalized
  * value is x̂·r + d (Batch Renormalization) with r, d held constant:
  *   y = γ·r·x̂ + (β + γ·d),  ∂ℓ/∂γ = Σ g·(r·x̂ + d),  ∂ℓ/∂x = r·(BN's ∂ℓ/∂x).
+ * With `relu`, y = max(0, BN(x)) and g above is ∂ℓ/∂y where y > 0, 0 elsewhere.
  */
 export function batchNormTrain(
   x: Tensor,
@@ -134,12 +142,13 @@ function normalizeInGroups(
     if (options.sync) stats = options.sync.combineMoments(stats.count, stats.mean, stats.variance);
     const correction = options.renorm ? options.renorm(stats) : null;
     const { invStd, scale, shift } = affineOf(stats.variance, weight, bias, eps, correction);
-    kernels.channelAffine(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    if (options.relu) kernels.channelAffineRelu(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    else kernels.channelAffine(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
     norms.push({ stats, invStd, scale, r: correction?.r ?? null, d: correction?.d ?? null });
   }
 
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
-  record(y, "batch_norm", inputs, (grad) => {
+  record(y, options.relu ? "batch_norm_relu" : "batch_norm", inputs, (grad) => {
     const dx = x.requiresGrad ? allocateUninitialized(x.dtype, x.size) : null; // channelGradInput writes every element
     const dw = weight !== null ? new Float64Array(C) : null;
     const db = bias !== null ? new Float64Array(C) : null;
@@ -147,7 +156,9 @@ function normalizeInGroups(
       const { stats, invStd, scale, r, d } = norms[g];
       const sumDy = new Float64Array(C);
       const sumDyXmu = new Float64Array(C);
-      kernels.channelGradSums(view(x.data, g), view(grad, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      // With ReLU fused, ∂ℓ/∂(BN's output) is grad where y > 0 and 0 elsewhere, applied as the kernels read grad.
+      if (options.relu) kernels.channelGradSumsRelu(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      else kernels.channelGradSums(view(x.data, g), view(grad, g), n, C, S, stats.mean, sumDy, sumDyXmu);
       // ∂ℓ/∂γ = Σ g·(r·x̂ + d) and ∂ℓ/∂β = Σ g over this worker's values (before any sync).
       for (let c = 0; c < C; c++) {
         if (dw) dw[c] += (r ? r[c] : 1) * invStd[c] * sumDyXmu[c] + (d ? d[c] * sumDy[c] : 0);
@@ -162,7 +173,8 @@ function normalizeInGroups(
         a[c] = sumDy[c] / m;
         b[c] = (invStd[c] * invStd[c] * sumDyXmu[c]) / m;
       }
-      kernels.channelGradInput(view(x.data, g), view(grad, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+      if (options.relu) kernels.channelGradInputRelu(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+      else kernels.channelGradInput(view(x.data, g), view(grad, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
     }
     const grads: (Storage | null)[] = [dx];
     if (weight !== null) grads.push(storageFrom(weight.dtype, dw!));

@@ -9,3 +9,17 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** n float32 values uniform in offset ± scale. */
+export function randomF32(n: number, next: () => number, scale = 1, offset = 0): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = offset + scale * (2 * next() - 1);
+  return a;
+}
+
+/** n float64 values uniform in offset ± scale. */
+export function randomF64(n: number, next: () => number, scale = 1, offset = 0): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = offset + scale * (2 * next() - 1);
+  return a;
+}

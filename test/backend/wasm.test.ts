@@ -23,24 +23,10 @@ import {
   wasmVariant,
   type WasmBackend,
 } from "../../src/backend/wasm/index.js";
-import { rng } from "./rng.js";
+import { randomF32, randomF64, rng } from "./rng.js";
 
 /** float32 unit roundoff. */
 const u = 2 ** -24;
-
-
-function randomF32(n: number, next: () => number, scale = 1, offset = 0): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + scale * (2 * next() - 1);
-  return a;
-}
-
-function randomF64(n: number, next: () => number, scale = 1, offset = 0): Float64Array {
-  const a = new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = offset + scale * (2 * next() - 1);
-  return a;
-}
-
 
 const builds: WasmBackend[] = wasmBuilds();
 

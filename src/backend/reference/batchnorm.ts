@@ -110,3 +110,62 @@ export function channelGradInput(
     }
   }
 }
+
+// BN followed by ReLU: the same kernels with ReLU's forward applied to the
+// output and its backward (dy where y > 0, else 0, as elementwise.ts) to dy
+// as it is read. Written as the composition, so that each is bit for bit
+// relu(channelAffine(…)) and BN's backward of reluBackward's gradient.
+
+/** y = max(0, (x − center_c)·scale_c + shift_c) (NaN → 0, as relu). */
+export function channelAffineRelu(
+  x: Storage,
+  y: Storage,
+  N: number,
+  C: number,
+  S: number,
+  center: Float64Array,
+  scale: Float64Array,
+  shift: Float64Array,
+): void {
+  channelAffine(x, y, N, C, S, center, scale, shift);
+  for (let i = 0; i < N * C * S; i++) y[i] = y[i] > 0 ? y[i] : 0;
+}
+
+/** dy where y > 0, else 0: ReLU's backward given its output. */
+function reluGrad(dy: Storage, y: Storage, size: number): Storage {
+  const g = dy instanceof Float32Array ? new Float32Array(size) : new Float64Array(size);
+  for (let i = 0; i < size; i++) g[i] = y[i] > 0 ? dy[i] : 0;
+  return g;
+}
+
+/** channelGradSums of (y > 0 ? dy : 0). */
+export function channelGradSumsRelu(
+  x: Storage,
+  dy: Storage,
+  y: Storage,
+  N: number,
+  C: number,
+  S: number,
+  mean: Float64Array,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+): void {
+  channelGradSums(x, reluGrad(dy, y, N * C * S), N, C, S, mean, sumDy, sumDyXmu);
+}
+
+/** channelGradInput of (y > 0 ? dy : 0). */
+export function channelGradInputRelu(
+  x: Storage,
+  dy: Storage,
+  y: Storage,
+  dx: Storage,
+  N: number,
+  C: number,
+  S: number,
+  mean: Float64Array,
+  a: Float64Array,
+  b: Float64Array,
+  k: Float64Array,
+): void {
+  channelGradInput(x, reluGrad(dy, y, N * C * S), dx, N, C, S, mean, a, b, k);
+}

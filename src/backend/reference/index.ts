@@ -3,7 +3,15 @@ import { gemm } from "./gemm.js";
 import { col2im, conv2dBackward, conv2dForward, im2col } from "./conv.js";
 import { conv2dWinogradBackwardInput, conv2dWinogradBackwardWeight, conv2dWinogradForward } from "./winograd.js";
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
-import { channelAffine, channelGradInput, channelGradSums, channelMoments } from "./batchnorm.js";
+import {
+  channelAffine,
+  channelAffineRelu,
+  channelGradInput,
+  channelGradInputRelu,
+  channelGradSums,
+  channelGradSumsRelu,
+  channelMoments,
+} from "./batchnorm.js";
 import {
   addInPlace,
   addRowVector,
@@ -33,6 +41,9 @@ export const referenceBackend: Backend = {
   channelAffine,
   channelGradSums,
   channelGradInput,
+  channelAffineRelu,
+  channelGradSumsRelu,
+  channelGradInputRelu,
   im2col,
   col2im,
   conv2dForward,

@@ -9,8 +9,9 @@
  */
 import { checkPoolWindows, checkTargets, checkWindow } from "./checks.js";
 import type { Args, KernelRow } from "./kernelCall.js";
-import { checkedWindow, chw, input, nchw, nCS, noyx, ockk, output, planesIn, planesOut, update, windowOperand, workspace } from "./rowParts.js";
+import { checkedWindow, chw, input, nchw, noyx, ockk, output, planesIn, planesOut, update, windowOperand, workspace } from "./rowParts.js";
 import { splitRange } from "./threads.js";
+import { BATCHNORM_KERNELS } from "./batchnormRows.js";
 import { WINOGRAD_KERNELS } from "./winogradRows.js";
 
 /** y = f(x), and dx = f(u, dy), elementwise over the first operand's length. */
@@ -31,7 +32,6 @@ const binary = (method: "sigmoidBackward" | "reluBackward", u: "x" | "y"): Kerne
   operands: [input(u, (a) => a.n), input("dy", (a) => a.n, (a) => `${a.n} elements, as ${u}`), output("dx", (a) => a.n, (a) => `${a.n} elements, as ${u}`)],
 });
 
-const f64 = { type: "f64" } as const;
 const i32 = { type: "i32" } as const;
 
 export const KERNELS: readonly KernelRow[] = [
@@ -81,56 +81,7 @@ export const KERNELS: readonly KernelRow[] = [
       workspace("work", (a, k) => k.sumRowsWorkspaceBytes(a.cols)),
     ],
   },
-  {
-    method: "channelMoments",
-    params: ["x", "N", "C", "S", "mean", "variance"],
-    export: "channelMoments",
-    args: ["x", "N", "C", "S", "mean", "variance"],
-    operands: [input("x", (a) => a.N * a.C * a.S, nCS), output("mean", (a) => a.C, undefined, f64), output("variance", (a) => a.C, undefined, f64)],
-  },
-  {
-    method: "channelAffine",
-    params: ["x", "y", "N", "C", "S", "center", "scale", "shift"],
-    export: "channelAffine",
-    args: ["x", "y", "N", "C", "S", "center", "scale", "shift", "work"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("center", (a) => a.C, undefined, f64),
-      input("scale", (a) => a.C, undefined, f64),
-      input("shift", (a) => a.C, undefined, f64),
-      output("y", (a) => a.N * a.C * a.S, nCS),
-      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
-    ],
-  },
-  {
-    method: "channelGradSums",
-    params: ["x", "dy", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
-    export: "channelGradSums",
-    args: ["x", "dy", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("dy", (a) => a.N * a.C * a.S, nCS),
-      input("mean", (a) => a.C, undefined, f64),
-      output("sumDy", (a) => a.C, undefined, f64),
-      output("sumDyXmu", (a) => a.C, undefined, f64),
-    ],
-  },
-  {
-    method: "channelGradInput",
-    params: ["x", "dy", "dx", "N", "C", "S", "mean", "a", "b", "k"],
-    export: "channelGradInput",
-    args: ["x", "dy", "dx", "N", "C", "S", "mean", "a", "b", "k", "work"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("dy", (a) => a.N * a.C * a.S, nCS),
-      input("mean", (a) => a.C, undefined, f64),
-      input("a", (a) => a.C, undefined, f64),
-      input("b", (a) => a.C, undefined, f64),
-      input("k", (a) => a.C, undefined, f64),
-      output("dx", (a) => a.N * a.C * a.S, nCS),
-      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
-    ],
-  },
+  ...BATCHNORM_KERNELS,
   {
     method: "im2col",
     params: ["x", "C", "g", "cols"],

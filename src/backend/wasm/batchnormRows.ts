@@ -1,0 +1,110 @@
+/**
+ * The batch-normalization kernels' rows of the kernel table (see
+ * kernelTable.ts), x viewed as (N, C, S) with per-channel f64 vectors
+ * (assembly/batchnorm.ts): the moments, the affine map, the backward's two
+ * sums and its elementwise pass, and the same three with ReLU fused, which
+ * take ReLU's output y (its mask) as one more operand.
+ */
+import type { KernelRow } from "./kernelCall.js";
+import { input, nCS, output, workspace } from "./rowParts.js";
+
+const f64 = { type: "f64" } as const;
+
+export const BATCHNORM_KERNELS: readonly KernelRow[] = [
+  {
+    method: "channelMoments",
+    params: ["x", "N", "C", "S", "mean", "variance"],
+    export: "channelMoments",
+    args: ["x", "N", "C", "S", "mean", "variance"],
+    operands: [input("x", (a) => a.N * a.C * a.S, nCS), output("mean", (a) => a.C, undefined, f64), output("variance", (a) => a.C, undefined, f64)],
+  },
+  {
+    method: "channelAffine",
+    params: ["x", "y", "N", "C", "S", "center", "scale", "shift"],
+    export: "channelAffine",
+    args: ["x", "y", "N", "C", "S", "center", "scale", "shift", "work"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("center", (a) => a.C, undefined, f64),
+      input("scale", (a) => a.C, undefined, f64),
+      input("shift", (a) => a.C, undefined, f64),
+      output("y", (a) => a.N * a.C * a.S, nCS),
+      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+    ],
+  },
+  {
+    method: "channelGradSums",
+    params: ["x", "dy", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+    export: "channelGradSums",
+    args: ["x", "dy", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("dy", (a) => a.N * a.C * a.S, nCS),
+      input("mean", (a) => a.C, undefined, f64),
+      output("sumDy", (a) => a.C, undefined, f64),
+      output("sumDyXmu", (a) => a.C, undefined, f64),
+    ],
+  },
+  {
+    method: "channelGradInput",
+    params: ["x", "dy", "dx", "N", "C", "S", "mean", "a", "b", "k"],
+    export: "channelGradInput",
+    args: ["x", "dy", "dx", "N", "C", "S", "mean", "a", "b", "k", "work"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("dy", (a) => a.N * a.C * a.S, nCS),
+      input("mean", (a) => a.C, undefined, f64),
+      input("a", (a) => a.C, undefined, f64),
+      input("b", (a) => a.C, undefined, f64),
+      input("k", (a) => a.C, undefined, f64),
+      output("dx", (a) => a.N * a.C * a.S, nCS),
+      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+    ],
+  },
+  // BN followed by ReLU: the rows above with ReLU's output y (its mask) as one more operand.
+  {
+    method: "channelAffineRelu",
+    params: ["x", "y", "N", "C", "S", "center", "scale", "shift"],
+    export: "channelAffineRelu",
+    args: ["x", "y", "N", "C", "S", "center", "scale", "shift", "work"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("center", (a) => a.C, undefined, f64),
+      input("scale", (a) => a.C, undefined, f64),
+      input("shift", (a) => a.C, undefined, f64),
+      output("y", (a) => a.N * a.C * a.S, nCS),
+      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+    ],
+  },
+  {
+    method: "channelGradSumsRelu",
+    params: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+    export: "channelGradSumsRelu",
+    args: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("dy", (a) => a.N * a.C * a.S, nCS),
+      input("y", (a) => a.N * a.C * a.S, nCS),
+      input("mean", (a) => a.C, undefined, f64),
+      output("sumDy", (a) => a.C, undefined, f64),
+      output("sumDyXmu", (a) => a.C, undefined, f64),
+    ],
+  },
+  {
+    method: "channelGradInputRelu",
+    params: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k"],
+    export: "channelGradInputRelu",
+    args: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k", "work"],
+    operands: [
+      input("x", (a) => a.N * a.C * a.S, nCS),
+      input("dy", (a) => a.N * a.C * a.S, nCS),
+      input("y", (a) => a.N * a.C * a.S, nCS),
+      input("mean", (a) => a.C, undefined, f64),
+      input("a", (a) => a.C, undefined, f64),
+      input("b", (a) => a.C, undefined, f64),
+      input("k", (a) => a.C, undefined, f64),
+      output("dx", (a) => a.N * a.C * a.S, nCS),
+      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+    ],
+  },
+];
