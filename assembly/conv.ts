@@ -28,7 +28,7 @@ export function paddedImageBytes(C: i32, H: i32, W: i32, ph: i32, pw: i32): usiz
 }
 
 /** dst[t] = src[t] for t < n. */
-@inline function copyRun(src: usize, dst: usize, n: i32): void {
+@inline export function copyRun(src: usize, dst: usize, n: i32): void {
   let t = 0;
   if (ASC_FEATURE_SIMD) {
     for (; t + 4 <= n; t += 4) v128.store(at(dst, t), v128.load(at(src, t)));

@@ -28,6 +28,8 @@
 // axes swapped, padding 2 − p (the glue passes that window; `flip` reads the
 // weight that way).
 
+// The rows copied here are 4–16 floats: copyRun's vector loop, not a memory.copy per row (a call out of V8's compiled code).
+import { copyRun } from "./conv";
 import { align64, roundUp } from "./gemm";
 import { madd } from "./simd";
 import { Window } from "./window";
@@ -121,7 +123,7 @@ export function conv2dWinograd(
     const yn = y + ((<usize>n * <usize>(O * OH * OW)) << 2);
     for (let c = 0; c < C; c++) {
       for (let ih = 0; ih < H; ih++) {
-        memory.copy(at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), at(xn, (c * H + ih) * W), <usize>W << 2);
+        copyRun(at(xn, (c * H + ih) * W), at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), W);
       }
     }
     transformInput(padded, C, t, V);
@@ -460,7 +462,7 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
     const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
     for (let c = 0; c < C; c++) {
       for (let ih = 0; ih < H; ih++) {
-        memory.copy(at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), at(xn, (c * H + ih) * W), <usize>W << 2);
+        copyRun(at(xn, (c * H + ih) * W), at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), W);
       }
     }
     transformInput(padded, C, t, V);
@@ -469,7 +471,7 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
       memory.fill(gyPad, 0, <usize>(4 * GH * GW) << 2);
       for (let r = 0; r < 4 && o0 + ob + r < o1; r++) {
         const src = gy + ((<usize>(n * O + o0 + ob + r) * <usize>(OH * OW)) << 2);
-        for (let oh = 0; oh < OH; oh++) memory.copy(at(gyPad, (r * GH + oh) * GW), at(src, oh * OW), <usize>OW << 2);
+        for (let oh = 0; oh < OH; oh++) copyRun(at(src, oh * OW), at(gyPad, (r * GH + oh) * GW), OW);
       }
       transformGradient(gyPad, GH, GW, t, dM);
       gradientProducts(dM, V, C, t, dU + (<usize>(ob * Cp * 4) << 2), Or);
