@@ -14,16 +14,21 @@
  *   {"op": "prepare", "work": W, "warmupSeconds": s} → builds W's step, runs it for s s → {"ok": true, "work", "warmupCalls"}
  *   {"op": "run", "work": W, "seconds": s, "warmupCalls": k}
  *        → k untimed calls, then W's step until s seconds have passed (at least one call):
- *          {"ok": true, "work", "steps", "wallSeconds", "cpuSeconds", "idleWallSeconds", "idleCpuSeconds"}
+ *          {"ok": true, "work", "steps", "wallSeconds", "cpuSeconds", "settleSeconds", "settleCpuSeconds",
+ *           "idleWallSeconds", "idleCpuSeconds"}
  *   {"op": "quit"}                                   → {"ok": true}, and the process ends
  *
  * A failure is answered {"ok": false, "error": "..."}; a side that cannot run
  * at all (no PyTorch, no TF.js) answers its first command {"ok": false,
  * "unavailable": "why"}. cpuSeconds counts all the process's threads over the
- * timed steps; idleCpuSeconds what the process spent between its previous
- * answer and this command, while the other sides ran (worker threads still
- * spinning, a garbage collector finishing): a check that a side sitting out
- * does not slow the one running.
+ * timed steps. Before answering a run the driver waits until its process
+ * stops using CPU (settle(): PyTorch's OpenBLAS workers spin ~0.13 s at a
+ * full core after an MLP step; V8's concurrent GC may still run), at most
+ * 1 s — settleSeconds and settleCpuSeconds say what that took — so that
+ * nothing of one side's turn runs on into the next side's. idleCpuSeconds
+ * is what the process spent anyway between its previous answer and this
+ * command, while the other sides ran: a check that a side sitting out does
+ * not slow the one running.
  *
  * bench/torch_bench.py --serve speaks the same protocol in Python.
  */
@@ -36,6 +41,8 @@ export interface RunReply {
   steps: number;
   wallSeconds: number;
   cpuSeconds: number;
+  settleSeconds: number;
+  settleCpuSeconds: number;
   idleWallSeconds: number;
   idleCpuSeconds: number;
 }
@@ -119,7 +126,7 @@ export class Driver {
 
   async run(work: string, seconds: number, warmupCalls: number): Promise<RunReply> {
     const r = await this.must({ op: "run", work, seconds, warmupCalls });
-    for (const key of ["steps", "wallSeconds", "cpuSeconds", "idleWallSeconds", "idleCpuSeconds"]) {
+    for (const key of ["steps", "wallSeconds", "cpuSeconds", "settleSeconds", "settleCpuSeconds", "idleWallSeconds", "idleCpuSeconds"]) {
       if (typeof r[key] !== "number" || !Number.isFinite(r[key]) || (r[key] as number) < 0) {
         throw new Error(`${this.name}: run answered ${key} = ${JSON.stringify(r[key])}, expected a number ≥ 0 (answer: ${JSON.stringify(r)})`);
       }
@@ -173,9 +180,14 @@ export function serve(side: { hello: () => Omit<HelloReply, "ok">; build: (work:
   let idleWall = performance.now() / 1000;
   let idleCpu = cpuNow();
   const rl = createInterface({ input: process.stdin });
+  // One command at a time, in order, even if the caller sends the next before the answer.
+  let queue = Promise.resolve();
   rl.on("line", (line) => {
     const receivedWall = performance.now() / 1000;
     const receivedCpu = cpuNow();
+    queue = queue.then(() => handle(line, receivedWall, receivedCpu));
+  });
+  const handle = async (line: string, receivedWall: number, receivedCpu: number): Promise<void> => {
     if (line.trim() === "") return;
     let out: object;
     try {
@@ -210,12 +222,16 @@ export function serve(side: { hello: () => Omit<HelloReply, "ok">; build: (work:
             n++;
             t = performance.now();
           } while (t - t0 < ms);
+          const cpuSeconds = cpuNow() - c0;
+          const s = await settle(cpuNow);
           out = {
             ok: true,
             work: cmd.work,
             steps: n,
             wallSeconds: (t - t0) / 1000,
-            cpuSeconds: cpuNow() - c0,
+            cpuSeconds,
+            settleSeconds: s.wall,
+            settleCpuSeconds: s.cpu,
             idleWallSeconds: receivedWall - idleWall,
             idleCpuSeconds: receivedCpu - idleCpu,
           };
@@ -235,5 +251,23 @@ export function serve(side: { hello: () => Omit<HelloReply, "ok">; build: (work:
     answer(out);
     idleWall = performance.now() / 1000;
     idleCpu = cpuNow();
-  });
+  };
+}
+
+/**
+ * Waits until this process uses under `busy` of a core over a `window` of
+ * milliseconds — its helper threads (V8's concurrent GC and compilers, a
+ * peer's BLAS workers) have stopped — at most maxMs: what a driver does
+ * before answering a run, so that nothing of its turn spills into the next
+ * side's. bench/torch_bench.py settle() is the same in Python.
+ */
+export async function settle(cpuNow: () => number, maxMs = 1000, windowMs = 5, busy = 0.1): Promise<{ wall: number; cpu: number }> {
+  const t0 = performance.now();
+  const cStart = cpuNow();
+  while (performance.now() - t0 < maxMs) {
+    const c0 = cpuNow();
+    await new Promise((r) => setTimeout(r, windowMs));
+    if (cpuNow() - c0 < (busy * windowMs) / 1000) break;
+  }
+  return { wall: (performance.now() - t0) / 1000, cpu: cpuNow() - cStart };
 }

@@ -51,6 +51,9 @@ export interface RoundRecord {
   steps: number;
   wallSeconds: number;
   cpuSeconds: number;
+  /** How long the process took to go quiet after its timed steps (bench/driver.ts settle), and the CPU it used meanwhile. */
+  settleSeconds: number;
+  settleCpuSeconds: number;
   /** CPU the process spent while the other sides had their turns since its previous one. */
   idleCpuSeconds: number;
   idleWallSeconds: number;
@@ -286,6 +289,8 @@ export async function interleave(o: InterleaveOptions, log: (s: string) => void)
             steps: reply.steps,
             wallSeconds: reply.wallSeconds,
             cpuSeconds: reply.cpuSeconds,
+            settleSeconds: reply.settleSeconds,
+            settleCpuSeconds: reply.settleCpuSeconds,
             // The first turn's idle time includes the warm-ups of the others: not "sitting out a round".
             idleCpuSeconds: round === 0 ? 0 : reply.idleCpuSeconds,
             idleWallSeconds: round === 0 ? 0 : reply.idleWallSeconds,
@@ -343,13 +348,13 @@ export function interleavedTables(r: InterleavedResults): string[] {
     const loads = w.contenders.flatMap((c) => c.rounds.map((x) => x.load1));
     out.push("");
     out.push(
-      `Side by side: ${WORK_TITLE[w.work]} — ${w.rounds} interleaved rounds of ${w.roundSeconds} s per side ` +
+      `Side by side: ${WORK_TITLE[w.work]} — ${w.rounds} interleaved round${w.rounds > 1 ? "s" : ""} of ${w.roundSeconds} s per side ` +
         `(order reversed every other round; 1-min load ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)})`,
     );
     const conv = w.work === "conv";
     out.push(
       table(
-        ["", "best steps/s", "median steps/s", "best ms/step", "CPU ms/step (median)", "CPU ÷ wall", "idle CPU"],
+        ["", "best steps/s", "median steps/s", "best ms/step", "CPU ms/step (median)", "CPU ÷ wall", "settle ms", "idle CPU"],
         w.contenders.map((c) => {
           const wall = c.rounds.reduce((a, x) => a + x.wallSeconds, 0);
           const cpu = c.rounds.reduce((a, x) => a + x.cpuSeconds, 0);
@@ -360,9 +365,25 @@ export function interleavedTables(r: InterleavedResults): string[] {
             fmt(c.msPerStep, 2),
             fmt(c.cpuMsPerStep, 2),
             fmt(cpu / wall, 2),
+            fmt(median(c.rounds.map((x) => x.settleSeconds * 1e3)), 0),
             `${fmt(c.idleCpuFraction * 100, 1)}%`,
           ];
         }),
+      ),
+    );
+    // Every round's figure, to see the drift the interleaving absorbs.
+    const roundNumbers = [...new Set(w.contenders.flatMap((c) => c.rounds.map((x) => x.round)))].sort((a, b) => a - b);
+    out.push(
+      "",
+      table(
+        ["steps/s, round by round", ...roundNumbers.map((r) => String(r + 1))],
+        w.contenders.map((c) => [
+          c.label,
+          ...roundNumbers.map((r) => {
+            const x = c.rounds.find((y) => y.round === r);
+            return x ? fmt(x.steps / x.wallSeconds, conv ? 1 : 0) : "—";
+          }),
+        ]),
       ),
     );
     const rows: string[][] = [];
@@ -378,7 +399,9 @@ export function interleavedTables(r: InterleavedResults): string[] {
   out.push(
     "",
     "best ÷ best: each side's best round in the same window; median of rounds: covshift's turn ÷ the peer's best configuration's turn in the same round; " +
-      "CPU ms/step: the process's CPU time (all threads) per step; CPU ÷ wall > 1: more than one core busy; idle CPU: what a side burned while the others ran",
+      "CPU ms/step: the process's CPU time (all threads) per step; CPU ÷ wall > 1: more than one core busy; " +
+      "settle ms: how long a side's process took to go quiet after its turn (median; its spinning worker threads, waited out before the next turn); " +
+      "idle CPU: what a side burned anyway while the others ran",
   );
   return out;
 }

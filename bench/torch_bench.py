@@ -22,12 +22,17 @@ stdin with one JSON line on stdout (the protocol of bench/driver.ts):
   {"op": "hello"}                                     -> {"ok": true, "side": "pytorch", "version", "threads", ...}
   {"op": "prepare", "work": "mlp-bn"|"conv", "warmupSeconds": s}   builds the step, runs it for s seconds
   {"op": "run", "work": W, "seconds": s, "warmupCalls": k}         k untimed calls, then the step until s seconds
-        -> {"ok": true, "steps", "wallSeconds", "cpuSeconds", "idleWallSeconds", "idleCpuSeconds"}
+        -> {"ok": true, "steps", "wallSeconds", "cpuSeconds", "settleSeconds", "settleCpuSeconds",
+            "idleWallSeconds", "idleCpuSeconds"}
   {"op": "quit"}
 
-cpuSeconds is the process's CPU time (all its threads) over the timed steps;
-idleCpuSeconds the CPU it spent between its previous answer and this command,
-while other sides ran (threads spinning after their work).
+cpuSeconds is the process's CPU time (all its threads) over the timed steps.
+Before answering, the driver waits until its worker threads stop using CPU
+(OpenBLAS and OpenMP workers spin for a while after their work: up to a
+tenth of a second), so that they do not run on into the next side's turn:
+settleSeconds and settleCpuSeconds say how long that took and what it cost.
+idleCpuSeconds is the CPU it spent anyway between its previous answer and
+this command, while the other sides ran.
 
   /usr/bin/python3 bench/torch_bench.py --serve --threads 1
 """
@@ -84,6 +89,18 @@ def timed_round(fn, seconds):
         if t - t0 >= seconds:
             break
     return n, t - t0, time.process_time() - c0
+
+
+def settle(max_seconds=1.0, window=0.005, busy=0.1):
+    """Sleeps until this process uses under `busy` of a core over a `window` (its worker threads have stopped
+    spinning), at most max_seconds: (wall seconds, process CPU seconds) spent waiting."""
+    t0, c_start = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < max_seconds:
+        c0 = time.process_time()
+        time.sleep(window)
+        if time.process_time() - c0 < busy * window:
+            break
+    return time.perf_counter() - t0, time.process_time() - c_start
 
 
 def measure(fn, rounds, round_seconds, warmup_ms, warmup_calls, max_seconds, with_cpu=False):
@@ -246,7 +263,9 @@ def serve(threads):
                 for _ in range(int(cmd.get("warmupCalls", 1))):
                     fn()
                 n, wall, cpu = timed_round(fn, float(cmd.get("seconds", 0.5)))
+                settle_wall, settle_cpu = settle()
                 out = {"ok": True, "work": cmd["work"], "steps": n, "wallSeconds": wall, "cpuSeconds": cpu,
+                       "settleSeconds": settle_wall, "settleCpuSeconds": settle_cpu,
                        "idleWallSeconds": received_wall - idle_wall, "idleCpuSeconds": received_cpu - idle_cpu}
             elif op == "quit":
                 answer({"ok": True})

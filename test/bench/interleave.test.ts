@@ -15,13 +15,13 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Driver } from "../../bench/driver.js";
+import { Driver, settle } from "../../bench/driver.js";
 import { contenderSpecs, peerRatio, roundOrder, summarizeRounds, type ContenderSummary, type RoundRecord } from "../../bench/interleave.js";
 import { describeOrSkip } from "../skip.js";
 
 /** Rounds with the given steps/s (1 s of wall time each) and CPU seconds per round. */
 function rounds(rates: number[], cpuPerRound = 1): RoundRecord[] {
-  return rates.map((r, round) => ({ round, slot: 0, at: round, load1: 0, steps: r, wallSeconds: 1, cpuSeconds: cpuPerRound, idleCpuSeconds: 0.01, idleWallSeconds: 2 }));
+  return rates.map((r, round) => ({ round, slot: 0, at: round, load1: 0, steps: r, wallSeconds: 1, cpuSeconds: cpuPerRound, settleSeconds: 0, settleCpuSeconds: 0, idleCpuSeconds: 0.01, idleWallSeconds: 2 }));
 }
 
 function side(id: string, s: ContenderSummary["side"], rates: number[], cpuPerRound = 1): ContenderSummary {
@@ -80,6 +80,20 @@ describe("interleaved rounds: the reported figures", () => {
     assert.deepEqual(roundOrder(["c", "t1", "t2"], 2), ["c", "t1", "t2"]);
   });
 
+  it("settle: waits while the process keeps using CPU, and stops at the first quiet window", async () => {
+    // A fake CPU clock: +1 s of CPU between each of the first readings (busy), then flat (quiet).
+    let readings = 0;
+    const cpuNow = () => Math.min(++readings, 7);
+    const s = await settle(cpuNow, 60_000, 1);
+    // Readings: the start, then two per window; busy windows (1,2)→(3,4)… until the clock stops at 7.
+    assert.ok(readings >= 8 && readings <= 10, `readings ${readings}`);
+    assert.ok(s.cpu >= 5, `cpu ${s.cpu}`);
+    // A process that never goes quiet is waited for at most maxMs.
+    let busy = 0;
+    const never = await settle(() => (busy += 1), 20, 1);
+    assert.ok(never.cpu > 0 && never.wall >= 0.02, JSON.stringify(never));
+  });
+
   it("the drivers: covshift first, PyTorch per thread count (both works), TF.js per backend (MLP only)", () => {
     const specs = contenderSpecs({ python: "/usr/bin/python3", torchThreads: [1, 2], tfjsBackends: ["wasm", "cpu"] });
     assert.deepEqual(specs.map((s) => s.id), ["covshift", "pytorch-1", "pytorch-2", "tfjs-wasm", "tfjs-cpu"]);
@@ -109,6 +123,7 @@ async function protocol(driver: Driver, side: string): Promise<void> {
     assert.equal(r.work, "mlp-bn");
     assert.ok(r.steps >= 1, `steps ${r.steps}`);
     assert.ok(r.wallSeconds > 0 && r.cpuSeconds >= 0 && r.idleCpuSeconds >= 0 && r.idleWallSeconds >= 0, JSON.stringify(r));
+    assert.ok(r.settleSeconds > 0 && r.settleCpuSeconds >= 0, `the driver settled before answering: ${JSON.stringify(r)}`);
   } finally {
     await driver.close();
   }
