@@ -399,7 +399,7 @@ export function interleavedTables(r: InterleavedResults): string[] {
   out.push(
     "",
     "best ÷ best: each side's best round in the same window; median of rounds: covshift's turn ÷ the peer's best configuration's turn in the same round; " +
-      "CPU ms/step: the process's CPU time (all threads) per step; CPU ÷ wall > 1: more than one core busy; " +
+      "CPU ms/step: the process's CPU time (all threads) per step; CPU ÷ wall > 1: more than one core busy, < 1 (for one thread): the turns waited for a core, other jobs ran; " +
       "settle ms: how long a side's process took to go quiet after its turn (median; its spinning worker threads, waited out before the next turn); " +
       "idle CPU: what a side burned anyway while the others ran",
   );
