@@ -66,12 +66,14 @@ export interface KernelRow {
   readonly result?: (r: number, a: Args) => unknown;
   /**
    * For a kernel (fill, copy) worth calling only on storage it can use in
-   * place: `run` does the call in JavaScript instead when some storage
-   * operand lies outside linear memory (copying it in and out would cost
-   * more than the loop), or when it has fewer than `below` elements (`a.n`),
-   * where the kernel call's fixed cost is more than the loop's.
+   * place: `run` does the call in JavaScript instead, from the method's
+   * parameters, checks included (it comes before anything else, so that
+   * this path stays cheap), when some storage operand lies outside linear
+   * memory (copying it in and out would cost more than the loop), or when
+   * the first parameter has fewer than `below` elements, where the kernel
+   * call's fixed cost is more than the loop's.
    */
-  readonly js?: { readonly run: (a: Args) => void; readonly below: number };
+  readonly js?: { readonly run: (params: any[]) => void; readonly below: number }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 /** What a call needs from its backend instance. */
@@ -137,7 +139,9 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
   const callArgs = new Array<number>(row.args.length).fill(0);
   const scalar = (v: unknown): number => (v === null ? 0 : +(v as number));
 
+  const js = row.js;
   return (...params: unknown[]) => {
+    if (js !== undefined && ((params[0] as Storage).length < js.below || !allHeld(params))) return js.run(params);
     const a = new RowArgs(params);
     for (let i = 0; i < count; i++) {
       const j = paramOf[i];
@@ -156,7 +160,6 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
       }
     }
     if (row.skip?.(a)) return undefined;
-    if (row.js !== undefined && (a.n < row.js.below || !allHeld(params))) return row.js.run(a);
 
     arena.reset();
     for (let i = 0; i < count; i++) {

@@ -7,7 +7,7 @@
  * and in reference/, and add its row here (or, for a family of kernels, in a
  * file of rows beside it, as winogradRows.ts; rowParts.ts has the shorthands).
  */
-import { checkPoolWindows, checkTargets, checkWindow } from "./checks.js";
+import { checkPoolWindows, checkTargets, checkWindow, need } from "./checks.js";
 import type { Args, KernelRow } from "./kernelCall.js";
 import { checkedWindow, chw, input, nchw, noyx, ockk, output, planesIn, planesOut, update, windowOperand, workspace } from "./rowParts.js";
 import { splitRange } from "./threads.js";
@@ -256,7 +256,7 @@ export const KERNELS: readonly KernelRow[] = [
     derive: (a) => (a.n = a.dst.length),
     operands: [output("dst", (a) => a.n)],
     // Over shared memory a JavaScript fill takes ~0.3 ns an element, the kernel call ~0.5 µs and ~0.05 ns an element.
-    js: { run: (a) => a.dst.fill(a.value), below: 2048 },
+    js: { run: ([dst, value]) => dst.fill(value), below: 2048 },
   },
   {
     method: "copy",
@@ -266,7 +266,13 @@ export const KERNELS: readonly KernelRow[] = [
     derive: (a) => (a.n = a.dst.length),
     operands: [output("dst", (a) => a.n), input("src", (a) => a.n, (a) => `${a.n} elements, as dst`)],
     // Over shared memory a JavaScript copy takes ~0.2 ns an element, the kernel call ~0.5 µs and ~0.05 ns an element.
-    js: { run: (a) => a.dst.set(a.src.length === a.n ? a.src : a.src.subarray(0, a.n)), below: 4096 },
+    js: {
+      run: ([dst, src]) => {
+        need(src, dst.length, "copy", "src", `${dst.length} elements, as dst`);
+        dst.set(src.length === dst.length ? src : src.subarray(0, dst.length));
+      },
+      below: 4096,
+    },
   },
   {
     method: "countNonFinite",
