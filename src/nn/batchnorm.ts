@@ -292,10 +292,39 @@ export abstract class BatchNormBase extends Module {
    */
   protected updateRunningStats(stats: BatchStats): void {
     const unbias = stats.count / (stats.count - 1);
-    this.writeRunningStats(stats, (c, f, mean, variance) => [
-      (1 - f) * mean + f * stats.mean[c],
-      (1 - f) * variance + f * stats.variance[c] * unbias,
-    ]);
+    // writeRunningStats' loop written out (the same double operations, so the same bits), with no array per channel: it runs every training step of every BN layer.
+    const { f, tracked } = this.nextUpdateWeight();
+    const rm = this.runningMean!.data;
+    const rv = this.runningVar!.data;
+    const C = this.numFeatures;
+    const round = rm instanceof Float32Array ? Math.fround : (v: number) => v;
+    const nextMean = new Float64Array(C);
+    const nextVar = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      nextMean[c] = round((1 - f) * rm[c] + f * stats.mean[c]);
+      nextVar[c] = round((1 - f) * rv[c] + f * stats.variance[c] * unbias);
+    }
+    this.commitRunningStats(stats, nextMean, nextVar, tracked);
+  }
+
+  /** The update weight f (momentum, or 1/t for the cumulative average) and the batch count t after this batch. */
+  private nextUpdateWeight(): { f: number; tracked: number } {
+    const tracked = this.batchesTracked!.data[0] + 1;
+    return { f: this._momentum === null ? 1 / tracked : this._momentum, tracked };
+  }
+
+  /** Store the next running statistics, already rounded to the buffers' dtype, unless one is not finite (then throw, with nothing written). */
+  private commitRunningStats(stats: BatchStats, nextMean: Float64Array, nextVar: Float64Array, tracked: number): void {
+    for (let c = 0; c < nextMean.length; c++) {
+      if (!Number.isFinite(nextMean[c]) || !Number.isFinite(nextVar[c])) {
+        throw new Error(
+          `${this.describe()}: the batch statistics of channel ${c} (mean ${stats.mean[c]}, variance ${stats.variance[c]}) would leave running statistics that are not finite in ${this.runningMean!.dtype}: the input holds NaN, Infinity or values too large to normalize, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
+        );
+      }
+    }
+    this.runningMean!.data.set(nextMean);
+    this.runningVar!.data.set(nextVar);
+    this.batchesTracked!.data[0] = tracked;
   }
 
   /**
@@ -307,8 +336,7 @@ export abstract class BatchNormBase extends Module {
    * checked on what would actually be stored, before anything is written.
    */
   protected writeRunningStats(stats: BatchStats, next: (c: number, f: number, mean: number, variance: number) => [number, number]): void {
-    const tracked = this.batchesTracked!.data[0] + 1;
-    const f = this._momentum === null ? 1 / tracked : this._momentum;
+    const { f, tracked } = this.nextUpdateWeight();
     const rm = this.runningMean!.data;
     const rv = this.runningVar!.data;
     const C = this.numFeatures;
@@ -319,15 +347,8 @@ export abstract class BatchNormBase extends Module {
       const [m, v] = next(c, f, rm[c], rv[c]);
       nextMean[c] = round(m);
       nextVar[c] = round(v);
-      if (!Number.isFinite(nextMean[c]) || !Number.isFinite(nextVar[c])) {
-        throw new Error(
-          `${this.describe()}: the batch statistics of channel ${c} (mean ${stats.mean[c]}, variance ${stats.variance[c]}) would leave running statistics that are not finite in ${this.runningMean!.dtype}: the input holds NaN, Infinity or values too large to normalize, so the run has likely diverged. The running statistics were left unchanged; lower the learning rate or check the input data.`,
-        );
-      }
     }
-    rm.set(nextMean);
-    rv.set(nextVar);
-    this.batchesTracked!.data[0] = tracked;
+    this.commitRunningStats(stats, nextMean, nextVar, tracked);
   }
 }
 
