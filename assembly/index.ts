@@ -6,6 +6,7 @@
 
 export { gemm, gemmBlock, gemmWorkspaceBytes } from "./gemm";
 export { col2im, conv2dBackward, conv2dForward, conv2dWorkspaceBytes, im2col, im2colWorkspaceBytes } from "./conv";
+export { copyRows } from "./concat";
 export { conv2dWinograd, conv2dWinogradWeight, winogradWeightWorkspaceBytes, winogradWorkspaceBytes } from "./winograd";
 export { avgPool2dBackward, avgPool2dForward, avgPool2dWorkspaceBytes, maxPool2dBackward, maxPool2dForward, maxPool2dWorkspaceBytes } from "./pool";
 export {

@@ -302,6 +302,12 @@ export interface Backend {
   /** dst[i] = src[i] for every i < dst.length; src is at least as long and does not overlap dst (an optimizer's commit). */
   copy(dst: Storage, src: Storage): void;
 
+  /**
+   * For r < rows: dst[r·dstStride + j] = src[r·srcStride + j], j < len (the
+   * blocks do not overlap): concat's rows into place and its gradient's back out.
+   */
+  copyRows(dst: Storage, src: Storage, rows: number, len: number, dstStride: number, srcStride: number): void;
+
   /** How many elements of x are NaN or ±∞ (the optimizer's divergence check). */
   countNonFinite(x: Storage): number;
 

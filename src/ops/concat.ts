@@ -1,3 +1,4 @@
+import { backendFor } from "../backend/index.js";
 import { allocateUninitialized } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
@@ -37,14 +38,14 @@ export function concat(tensors: readonly Tensor[], dim = 1): Tensor {
 
   // offsets[k]: where tensor k's piece starts within an output row
   const offsets = pieces.map((_, k) => pieces.slice(0, k).reduce((p, v) => p + v, 0));
-  tensors.forEach((t, k) => {
-    for (let o = 0; o < outer; o++) out.data.set(t.data.subarray(o * pieces[k], (o + 1) * pieces[k]), o * row + offsets[k]);
-  });
+  // One backend call per tensor (rows of its piece into their place), not a copy per row.
+  const kernels = backendFor(first.dtype);
+  tensors.forEach((t, k) => kernels.copyRows(out.data.subarray(offsets[k]), t.data, outer, pieces[k], row, pieces[k]));
   return record(out, "concat", [...tensors], (g) =>
     tensors.map((t, k): Storage | null => {
       if (!t.requiresGrad) return null;
       const gt = allocateUninitialized(t.dtype, t.size);
-      for (let o = 0; o < outer; o++) gt.set(g.subarray(o * row + offsets[k], o * row + offsets[k] + pieces[k]), o * pieces[k]);
+      kernels.copyRows(gt, g.subarray(offsets[k]), outer, pieces[k], pieces[k], row);
       return gt;
     }),
   );

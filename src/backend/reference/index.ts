@@ -1,5 +1,6 @@
 import type { Backend } from "../backend.js";
 import { gemm } from "./gemm.js";
+import { copyRows } from "./concat.js";
 import { col2im, conv2dBackward, conv2dForward, im2col } from "./conv.js";
 import { conv2dWinogradBackwardInput, conv2dWinogradBackwardWeight, conv2dWinogradForward } from "./winograd.js";
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
@@ -63,6 +64,7 @@ export const referenceBackend: Backend = {
   addInPlace,
   fill,
   copy,
+  copyRows,
   countNonFinite,
   sgdStep,
   sgdStepChecked,

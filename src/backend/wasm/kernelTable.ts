@@ -34,6 +34,13 @@ const binary = (method: "sigmoidBackward" | "reluBackward", u: "x" | "y"): Kerne
 
 const i32 = { type: "i32" } as const;
 
+/** copyRows' blocks must not overlap within dst or src. */
+const copyRowsChecks = (rows: number, len: number, dstStride: number, srcStride: number) => {
+  if (rows > 1 && !(len <= dstStride && len <= srcStride)) {
+    throw new RangeError(`wasm backend: copyRows: blocks of ${len} overlap at strides ${dstStride} and ${srcStride}`);
+  }
+};
+
 export const KERNELS: readonly KernelRow[] = [
   {
     method: "gemm",
@@ -270,6 +277,30 @@ export const KERNELS: readonly KernelRow[] = [
       run: ([dst, src]) => {
         need(src, dst.length, "copy", "src", `${dst.length} elements, as dst`);
         dst.set(src.length === dst.length ? src : src.subarray(0, dst.length));
+      },
+      below: 4096,
+    },
+  },
+  {
+    // concat's rows: dst is an update (only the blocks are written); n, the elements copied, picks JavaScript for small calls.
+    method: "copyRows",
+    params: ["dst", "src", "rows", "len", "dstStride", "srcStride"],
+    export: "copyRows",
+    args: ["dst", "src", "rows", "len", "dstStride", "srcStride"],
+    derive: (a) => (a.n = a.rows * a.len),
+    check: (a) => copyRowsChecks(a.rows, a.len, a.dstStride, a.srcStride),
+    skip: (a) => a.n === 0,
+    operands: [
+      update("dst", (a) => (a.rows - 1) * a.dstStride + a.len, (a) => `${a.rows} blocks of ${a.len} at stride ${a.dstStride}`),
+      input("src", (a) => (a.rows - 1) * a.srcStride + a.len, (a) => `${a.rows} blocks of ${a.len} at stride ${a.srcStride}`),
+    ],
+    js: {
+      run: ([dst, src, rows, len, dstStride, srcStride]) => {
+        copyRowsChecks(rows, len, dstStride, srcStride);
+        if (rows <= 0) return;
+        need(dst, (rows - 1) * dstStride + len, "copyRows", "dst", `${rows} blocks of ${len} at stride ${dstStride}`);
+        need(src, (rows - 1) * srcStride + len, "copyRows", "src", `${rows} blocks of ${len} at stride ${srcStride}`);
+        for (let r = 0; r < rows; r++) dst.set(src.subarray(r * srcStride, r * srcStride + len), r * dstStride);
       },
       below: 4096,
     },
