@@ -36,14 +36,16 @@ export class Sequential extends Module {
 
   /**
    * Each layer in turn; a BN layer followed by a ReLU layer runs as one
-   * (BatchNormBase.forwardReLU: the same bits, one pass fewer each way).
+   * (BatchNormBase.forwardReLU: the same bits, one pass fewer each way),
+   * unless either layer's forward is not its class's own (a subclass's, or
+   * one set on the instance, as summary() does to see every layer's output).
    */
   forward(x: Tensor): Tensor {
     let y = x;
     const layers = this.layers;
     for (let i = 0; i < layers.length; i++) {
       const layer = layers[i];
-      if (layer instanceof BatchNormBase && i + 1 < layers.length && layers[i + 1].constructor === ReLU) {
+      if (layer instanceof BatchNormBase && i + 1 < layers.length && fusesWithReLU(layer, layers[i + 1])) {
         y = layer.forwardReLU(y);
         i++;
       } else {
@@ -52,4 +54,9 @@ export class Sequential extends Module {
     }
     return y;
   }
+}
+
+/** Whether BN layer `bn` and the layer after it run as one: a plain ReLU, and both forwards the classes' own. */
+function fusesWithReLU(bn: BatchNormBase, next: Module): boolean {
+  return next.forward === ReLU.prototype.forward && next.constructor === ReLU && bn.forward === BatchNormBase.prototype.forward;
 }

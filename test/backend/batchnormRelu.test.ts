@@ -175,7 +175,19 @@ describe("Sequential runs BN then ReLU as one: the same bits as the layers one b
     compare(() => new nn.BatchNorm2d(4), (m) => (m.at(1) as nn.BatchNorm2d).freeze(), "frozen");
     compare(() => new nn.GhostBatchNorm2d(4, { virtualBatchSize: 5 }), () => {}, "ghost BN");
   });
-  it("the fused path is taken: no relu node in the graph, one batch_norm_relu", () => {
+  it("a forward set on the BN or the ReLU instance (as summary() does) sees its call: no fusion then", () => {
+    for (const k of [1, 2]) {
+      const m = build(true, () => new nn.BatchNorm2d(4));
+      const layer = m.at(k);
+      let calls = 0;
+      const own = layer.forward.bind(layer);
+      (layer as { forward: nn.Module["forward"] }).forward = (t: Tensor) => (calls++, own(t));
+      const y = m.forward(x);
+      assert.equal(calls, 1, `layer ${k}'s own forward was called`);
+      assert.equal(y.gradFn?.name, "relu");
+    }
+  });
+    it("the fused path is taken: no relu node in the graph, one batch_norm_relu", () => {
     const m = build(true, () => new nn.BatchNorm2d(4));
     const y = m.forward(x);
     assert.equal(y.gradFn?.name, "batch_norm_relu");
