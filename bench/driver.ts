@@ -79,6 +79,9 @@ export class Driver {
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (s: string) => (this.stderrTail = (this.stderrTail + s).slice(-2000)));
     this.child.on("error", (err) => (this.exited = err.message));
+    // A write to a driver that has just ended (EPIPE) must not be an uncaught exception: its end is
+    // reported by "exit" and by its closed output, which request() and close() wait for.
+    this.child.stdin.on("error", () => {});
     this.child.on("exit", (code, signal) => (this.exited ??= `exited (${signal ?? `code ${code}`})`));
     this.closed = new Promise((resolve) => this.child.once("close", () => resolve()));
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
