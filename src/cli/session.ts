@@ -47,7 +47,7 @@ export async function runSession(options: {
     if (interrupts === 1) {
       Atomics.store(new Int32Array(stopFlag), 0, 1);
       progress.log(
-        `Stopping: each ${options.unit} writes a checkpoint first (Ctrl-C again to quit at once, losing progress since the last evaluation)…`,
+        `Stopping: each ${options.unit} writes a checkpoint first (Ctrl-C again to quit at once, losing progress since the last checkpoint)…`,
       );
     } else {
       progress.stop();

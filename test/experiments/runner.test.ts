@@ -283,17 +283,19 @@ describe("runs on synthetic MNIST files (no real data needed)", () => {
       });
       assert.equal(stopped.status, "interrupted");
       assert.ok(!existsSync(join(out, LOCK_NAME)), "the lock is released after a stop");
-      const path = join(out, "checkpoints", "baseline-seed0.safetensors");
+      // The heavier BN run starts first (JobPlan.weight): with --jobs 1 it is the one stopped mid-run.
+      assert.ok(!existsSync(join(out, "checkpoints", "baseline-seed0.safetensors")), "the baseline run had not started");
+      const path = join(out, "checkpoints", "batchnorm-seed0.safetensors");
       const good = readFileSync(path);
       // NaN written into the model (with a valid checksum): refused, naming the file and the key
       const c = readCheckpoint(path);
       c.tensors["model.0.weight"].data[0] = NaN;
       writeCheckpoint(path, c, c);
-      const stray = join(out, "checkpoints", ".baseline-seed0.safetensors.1.deadbeef.part");
+      const stray = join(out, "checkpoints", ".batchnorm-seed0.safetensors.1.deadbeef.part");
       writeFileSync(stray, "half a checkpoint");
       const resume = (config = small) => runFigure1({ config, dataDir: mnist, outDir: out, jobs: 1, limits, resume: true });
       await assert.rejects(resume(), (err: Error) => {
-        assert.match(err.message, /^baseline seed 0: checkpoint .*baseline-seed0\.safetensors: it does not fit this run: loadStateDict: '0\.weight' holds a non-finite value \(NaN\).*Delete .*baseline-seed0\.safetensors to start that run again/);
+        assert.match(err.message, /^batchnorm seed 0: checkpoint .*batchnorm-seed0\.safetensors: it does not fit this run: loadStateDict: '0\.weight' holds a non-finite value \(NaN\).*Delete .*batchnorm-seed0\.safetensors to start that run again/);
         return true;
       });
       assert.ok(!existsSync(stray), "the stray temporary file was removed");
@@ -302,7 +304,7 @@ describe("runs on synthetic MNIST files (no real data needed)", () => {
       const flipped = Buffer.from(good);
       flipped[flipped.length - 3] ^= 1;
       writeFileSync(path, flipped);
-      await assert.rejects(resume(), /checkpoint .*baseline-seed0\.safetensors: its contents do not match its checksum/);
+      await assert.rejects(resume(), /checkpoint .*batchnorm-seed0\.safetensors: its contents do not match its checksum/);
       // resume with another --backend than the run was made with: refused by the settings…
       writeFileSync(path, good);
       await assert.rejects(resume({ ...small, backend: "wasm" }), /figure1 --resume: .* holds a run made with other settings \(backend: "reference" then, "wasm" now\)/);
@@ -311,17 +313,42 @@ describe("runs on synthetic MNIST files (no real data needed)", () => {
       writeCheckpoint(path, { ...other, backend: "wasm (relaxed-simd)" }, other);
       await assert.rejects(
         resume(),
-        /checkpoint .*baseline-seed0\.safetensors: it was made on backend wasm \(relaxed-simd\), this run would continue on reference, and the result would no longer be identical.*Resume with the backend that made it/,
+        /checkpoint .*batchnorm-seed0\.safetensors: it was made on backend wasm \(relaxed-simd\), this run would continue on reference, and the result would no longer be identical.*Resume with the backend that made it/,
       );
       writeFileSync(path, good);
       // an old-format checkpoint
-      writeFileSync(join(out, "checkpoints", "batchnorm-seed0.json"), "{}");
-      await assert.rejects(resume(), /checkpoint .*batchnorm-seed0\.json: it is of an older covshift/);
-      rmSync(join(out, "checkpoints", "batchnorm-seed0.json"));
+      writeFileSync(join(out, "checkpoints", "baseline-seed0.json"), "{}");
+      await assert.rejects(resume(), /checkpoint .*baseline-seed0\.json: it is of an older covshift/);
+      rmSync(join(out, "checkpoints", "baseline-seed0.json"));
       const resumed = await resume();
       assert.equal(resumed.status, "complete");
     } finally {
       rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("jobs start heaviest first; a checkpoint is written at an evaluation only checkpointSeconds after the last one (0: at every evaluation)", async () => {
+    for (const checkpointSeconds of [0, 3600]) {
+      const out = tempDir();
+      try {
+        const started: string[] = [];
+        // The worker writes its step-10 checkpoint (if any) before it posts the step-20 evaluation.
+        const seenAtStep20 = new Map<string, boolean>();
+        const done = await runFigure1({
+          config: small, dataDir: mnist, outDir: out, jobs: 1, limits, checkpointSeconds,
+          onEvent: (e) => {
+            const name = `${e.network}-seed${e.seed}`;
+            if (e.message.type === "started") started.push(name);
+            if (e.message.type === "eval" && e.message.step === 20) seenAtStep20.set(name, existsSync(join(out, "checkpoints", `${name}.safetensors`)));
+          },
+        });
+        assert.equal(done.status, "complete");
+        assert.deepEqual(started, ["batchnorm-seed0", "baseline-seed0"], "the BN run (weight 1.3) starts before the baseline (1)");
+        assert.deepEqual([...seenAtStep20.values()], [checkpointSeconds === 0, checkpointSeconds === 0], `checkpointSeconds ${checkpointSeconds}`);
+        assert.ok(!existsSync(join(out, "checkpoints", "batchnorm-seed0.safetensors")), "a finished run's checkpoint is removed");
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
     }
   });
 

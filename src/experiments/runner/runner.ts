@@ -18,7 +18,8 @@
  *   6. in each worker (worker.ts): the backend, resume from the checkpoint
  *      (checkpoint.ts: versioned, checksummed, validated, same backend
  *      build), the training loop with its divergence check, checkpoints at
- *      every evaluation and on stop, the finished result written and the
+ *      evaluations at most every 20 s (checkpointSeconds) and always on
+ *      stop, the finished result written and the
  *      checkpoint removed;
  *   7. the wall time across resumes, then `spec.finish()` for the command's
  *      own report.
@@ -50,7 +51,22 @@ export type { WorkerMessage } from "./worker.js";
 export interface RunnerOptions extends SharedRunOptions {
   /** Set element 0 to 1 (Atomics.store) to stop every job after a checkpoint. */
   stopFlag?: SharedArrayBuffer;
+  /**
+   * A job checkpoints at an evaluation only when this many seconds have passed
+   * since its last checkpoint (default {@link DEFAULT_CHECKPOINT_SECONDS}; 0:
+   * at every evaluation). A stop (Ctrl-C, another job's failure) always
+   * checkpoints, so the bound is on what a killed process loses.
+   */
+  checkpointSeconds?: number;
 }
+
+/**
+ * At most one checkpoint per job every 20 s: a killed run loses at most that
+ * much work, and a figure1 run (100 evaluations) writes ~10 checkpoints
+ * instead of 100 (each is the model, the optimizer state and the results so
+ * far, hashed and fsync'ed).
+ */
+export const DEFAULT_CHECKPOINT_SECONDS = 20;
 
 /** What every command's run function takes (runFigure1, runTable, …): the runner's options and the command's own. */
 export interface ExperimentRunOptions<C, L, E> extends RunnerOptions {
@@ -75,6 +91,13 @@ export interface JobPlan<P> {
   /** Its own length and evaluation interval, when its runs differ in length (batchsize); else the spec's. */
   steps?: number;
   evalEvery?: number;
+  /**
+   * Its expected running time relative to the other jobs (default 1). Jobs
+   * start heaviest first (ties in plan order): with more jobs than lanes,
+   * the short ones fill the gaps at the end instead of a long one starting
+   * last and running alone.
+   */
+  weight?: number;
 }
 
 /** What the runner reports about a job. */
@@ -148,7 +171,9 @@ export async function runExperiment<C, D, P, R>(spec: ExperimentSpec<C, D, P, R>
     const emit = (job: JobPlan<P>, e: JobEvent) => spec.onEvent?.(job, e);
     for (const { name, e } of pending) if (byName.has(name)) emit(byName.get(name)!, e);
     const jobs: JobPlan<P>[] = [];
-    for (const job of planned) {
+    // Heaviest first (Array.prototype.sort is stable: equal weights keep the plan's order).
+    const byWeight = [...planned].sort((a, b) => (b.weight ?? 1) - (a.weight ?? 1));
+    for (const job of byWeight) {
       if (resume && existsSync(resultPathOf(outDir, spec.doneDir, job.name))) emit(job, { type: "skipped" });
       else {
         jobs.push(job);
@@ -174,6 +199,7 @@ export async function runExperiment<C, D, P, R>(spec: ExperimentSpec<C, D, P, R>
           steps: job.steps ?? spec.steps,
           evalEvery: job.evalEvery ?? spec.evalEvery,
           stopFlag,
+          checkpointSeconds: options.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS,
           payload: job.payload,
         };
         const worker = new Worker(spec.workerUrl, { workerData });

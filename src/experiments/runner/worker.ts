@@ -28,6 +28,8 @@ export interface WorkerJobData<P> {
   evalEvery: number;
   /** Int32Array over a SharedArrayBuffer: [0] becomes 1 when the job must stop. */
   stopFlag: SharedArrayBuffer;
+  /** Checkpoint at an evaluation only this many seconds after the last one (0: every evaluation); a stop always checkpoints. */
+  checkpointSeconds: number;
   payload: P;
 }
 
@@ -148,9 +150,11 @@ async function trainJob<P>(d: WorkerJobData<P>, job: JobDefinition, build: strin
   const wallBefore = r.wallSeconds;
   post({ type: "started", step: trainer.step, total: d.steps, backend });
   const t0 = performance.now();
+  let lastSave = t0;
   const save = async () => {
     r.wallSeconds = wallBefore + (performance.now() - t0) / 1000;
     writeCheckpoint(d.checkpointPath, { command: d.command, run: d.run, backend: build }, await trainer.checkpoint());
+    lastSave = performance.now();
   };
   let lastPost = performance.now();
   while (!trainer.done) {
@@ -168,7 +172,7 @@ async function trainJob<P>(d: WorkerJobData<P>, job: JobDefinition, build: strin
     if (trainer.step % d.evalEvery === 0 || trainer.done) {
       const shown = trainer.record();
       post({ type: "eval", step: trainer.step, ...shown });
-      if (!trainer.done) await save();
+      if (!trainer.done && performance.now() - lastSave >= d.checkpointSeconds * 1000) await save();
     } else if (performance.now() - lastPost > PROGRESS_EVERY_MS) {
       lastPost = performance.now();
       post({ type: "progress", step: trainer.step, loss });
