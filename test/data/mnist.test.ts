@@ -280,6 +280,23 @@ describe("mnistToFloat", () => {
   it("binary maps pixels >= 128 to 1 and the rest to 0", () => {
     assert.deepEqual([...mnistToFloat(pixels, "binary")], [0, 0, 0, 1, 1]);
   });
+
+  it("every byte value of every mode gives the bits of the per-pixel expression (the table lookup changes nothing); shared puts them in a SharedArrayBuffer", () => {
+    const all = Uint8Array.from({ length: 512 }, (_, i) => (i * 7) % 256);
+    const expected = {
+      scaled: (v: number) => v / 255,
+      binary: (v: number) => (v >= 128 ? 1 : 0),
+      standardized: (v: number) => (v / 255 - 0.1307) / 0.3081,
+    };
+    for (const mode of ["scaled", "binary", "standardized"] as const) {
+      for (const shared of [false, true]) {
+        const out = mnistToFloat(all, mode, { shared });
+        assert.equal(out.buffer instanceof SharedArrayBuffer, shared, `${mode}: shared ${shared}`);
+        assert.deepEqual([...out], [...Float32Array.from(all, expected[mode])], `${mode}`);
+      }
+    }
+    assert.throws(() => mnistToFloat(all, "raw" as never), /mnistToFloat: mode must be "scaled", "binary", "standardized"; got "raw"/);
+  });
 });
 
 describe("resolveDataDir", () => {

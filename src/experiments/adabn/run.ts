@@ -117,7 +117,7 @@ export async function runAdabn(options: AdabnRunOptions): Promise<ExperimentOutc
       steps: fig.steps,
       evalEvery: fig.evalEvery,
       load: async () => {
-        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download });
+        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download, shared: true });
         if (A >= test.count) {
           throw new Error(`adabn: --adapt-images ${A} leaves no test image to evaluate (the test set has ${test.count}); use fewer`);
         }

@@ -217,7 +217,7 @@ export async function runBatchsize(options: BatchsizeRunOptions): Promise<Experi
       steps: config.steps,
       evalEvery: config.steps,
       load: async () => {
-        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download });
+        const { train, test } = await loadFigure1Data(options.dataDir, "scaled", limits, { download: options.download, shared: true });
         if (train.count < largest) throw new Error(`batchsize: ${train.count} training images are fewer than one batch of ${largest}; use more images`);
         return { train: shareImageSet(train), test: shareImageSet(test) };
       },

@@ -41,7 +41,7 @@ export async function runJacobian(options: JacobianRunOptions): Promise<Jacobian
       steps: config.steps,
       evalEvery: config.every,
       load: async () => {
-        const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download });
+        const loaded = await loadFigure1Data(options.dataDir, config.input, limits, { download: options.download, shared: true });
         validateJacobianConfig(config, loaded.test.count);
         return { train: shareImageSet(loaded.train), test: shareImageSet(loaded.test) };
       },
