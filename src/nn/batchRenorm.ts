@@ -102,10 +102,13 @@ export abstract class BatchRenormBase extends BatchNormBase {
    */
   private updateMovingAverages(stats: BatchStats): void {
     const eps = this.eps;
-    this.writeRunningStats(stats, (c, a, mean, variance) => {
-      const sigma = Math.sqrt(variance + eps);
-      const nextSigma = sigma + a * (Math.sqrt(stats.variance[c] + eps) - sigma);
-      return [mean + a * (stats.mean[c] - mean), Math.max(0, nextSigma * nextSigma - eps)];
+    this.writeRunningStats(stats, (a, runningMean, runningVar, nextMean, nextVar) => {
+      for (let c = 0; c < nextMean.length; c++) {
+        const sigma = Math.sqrt(runningVar[c] + eps);
+        const nextSigma = sigma + a * (Math.sqrt(stats.variance[c] + eps) - sigma);
+        nextMean[c] = runningMean[c] + a * (stats.mean[c] - runningMean[c]);
+        nextVar[c] = Math.max(0, nextSigma * nextSigma - eps);
+      }
     });
   }
 }

@@ -292,19 +292,12 @@ export abstract class BatchNormBase extends Module {
    */
   protected updateRunningStats(stats: BatchStats): void {
     const unbias = stats.count / (stats.count - 1);
-    // writeRunningStats' loop written out (the same double operations, so the same bits), with no array per channel: it runs every training step of every BN layer.
-    const { f, tracked } = this.nextUpdateWeight();
-    const rm = this.runningMean!.data;
-    const rv = this.runningVar!.data;
-    const C = this.numFeatures;
-    const round = rm instanceof Float32Array ? Math.fround : (v: number) => v;
-    const nextMean = new Float64Array(C);
-    const nextVar = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      nextMean[c] = round((1 - f) * rm[c] + f * stats.mean[c]);
-      nextVar[c] = round((1 - f) * rv[c] + f * stats.variance[c] * unbias);
-    }
-    this.commitRunningStats(stats, nextMean, nextVar, tracked);
+    this.writeRunningStats(stats, (f, runningMean, runningVar, nextMean, nextVar) => {
+      for (let c = 0; c < nextMean.length; c++) {
+        nextMean[c] = (1 - f) * runningMean[c] + f * stats.mean[c];
+        nextVar[c] = (1 - f) * runningVar[c] + f * stats.variance[c] * unbias;
+      }
+    });
   }
 
   /** The update weight f (momentum, or 1/t for the cumulative average) and the batch count t after this batch. */
@@ -328,25 +321,31 @@ export abstract class BatchNormBase extends Module {
   }
 
   /**
-   * Write the next running statistics, next(c, f, mean, variance) → [mean, variance]
-   * per channel with f the update weight (momentum, or 1/t for the
-   * cumulative average), and count the batch. The new values are computed in
-   * double and rounded to the buffers' dtype first: a finite float32 batch
-   * can still have a variance beyond float32's range, so finiteness is
-   * checked on what would actually be stored, before anything is written.
+   * Write the next running statistics and count the batch. `next` fills
+   * nextMean and nextVar (in double, for every channel, in one loop: this
+   * runs every training step of every BN layer) from the current running
+   * statistics and f, the update weight (momentum, or 1/t for the cumulative
+   * average). The values are rounded to the buffers' dtype here: a finite
+   * float32 batch can still have a variance beyond float32's range, so
+   * finiteness is checked on what would actually be stored, before anything
+   * is written.
    */
-  protected writeRunningStats(stats: BatchStats, next: (c: number, f: number, mean: number, variance: number) => [number, number]): void {
+  protected writeRunningStats(
+    stats: BatchStats,
+    next: (f: number, runningMean: ArrayLike<number>, runningVar: ArrayLike<number>, nextMean: Float64Array, nextVar: Float64Array) => void,
+  ): void {
     const { f, tracked } = this.nextUpdateWeight();
     const rm = this.runningMean!.data;
     const rv = this.runningVar!.data;
     const C = this.numFeatures;
-    const round = rm instanceof Float32Array ? Math.fround : (v: number) => v;
     const nextMean = new Float64Array(C);
     const nextVar = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      const [m, v] = next(c, f, rm[c], rv[c]);
-      nextMean[c] = round(m);
-      nextVar[c] = round(v);
+    next(f, rm, rv, nextMean, nextVar);
+    if (rm instanceof Float32Array) {
+      for (let c = 0; c < C; c++) {
+        nextMean[c] = Math.fround(nextMean[c]);
+        nextVar[c] = Math.fround(nextVar[c]);
+      }
     }
     this.commitRunningStats(stats, nextMean, nextVar, tracked);
   }
