@@ -343,7 +343,7 @@ describe("runs on synthetic MNIST files (no real data needed)", () => {
           },
         });
         assert.equal(done.status, "complete");
-        assert.deepEqual(started, ["batchnorm-seed0", "baseline-seed0"], "the BN run (weight 1.3) starts before the baseline (1)");
+        assert.deepEqual(started, ["batchnorm-seed0", "baseline-seed0"], "the BN run (weight 1.1) starts before the baseline (1)");
         assert.deepEqual([...seenAtStep20.values()], [checkpointSeconds === 0, checkpointSeconds === 0], `checkpointSeconds ${checkpointSeconds}`);
         assert.ok(!existsSync(join(out, "checkpoints", "batchnorm-seed0.safetensors")), "a finished run's checkpoint is removed");
       } finally {
