@@ -16,7 +16,7 @@
 // 1e4, std 1e-2) x − hi is exact, so x̂ keeps full f32 precision, where
 // x·scale + (shift − center·scale) would cancel it away.
 
-import { loadWidened, sumLanes64 } from "./simd";
+import { loadWidened, sumLanes64, widenHigh, widenLow } from "./simd";
 
 /** Bytes of workspace the S = 1 forms of channelAffine and channelGradInput need: five f32 per channel. */
 export function batchNormWorkspaceBytes(C: i32): usize {
@@ -385,22 +385,26 @@ export function channelGradSumsRelu(
         const vmu = f64x2.splat(mu);
         let g0 = f64x2.splat(0), g1 = f64x2.splat(0), g2 = f64x2.splat(0), g3 = f64x2.splat(0);
         let p0 = f64x2.splat(0), p1 = f64x2.splat(0), p2 = f64x2.splat(0), p3 = f64x2.splat(0);
+        // dy (masked by relu four lanes at a time) and x read four floats per load, then widened two by two:
+        // the same f64 values in the same chains as two-float loads, with half the loads and compares.
         for (; s + 8 <= S; s += 8) {
           const o = <usize>s << 2;
-          const ga = loadGradWidened(gr + o, yr + o, relu), gb = loadGradWidened(gr + o + 8, yr + o + 8, relu);
-          const gc = loadGradWidened(gr + o + 16, yr + o + 16, relu), gd = loadGradWidened(gr + o + 24, yr + o + 24, relu);
+          const gA = loadGradLanes(gr + o, yr + o, relu), gB = loadGradLanes(gr + o + 16, yr + o + 16, relu);
+          const xA = v128.load(xr + o), xB = v128.load(xr + o + 16);
+          const ga = widenLow(gA), gb = widenHigh(gA), gc = widenLow(gB), gd = widenHigh(gB);
           g0 = f64x2.add(g0, ga);
           g1 = f64x2.add(g1, gb);
           g2 = f64x2.add(g2, gc);
           g3 = f64x2.add(g3, gd);
-          p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(loadWidened(xr + o), vmu)));
-          p1 = f64x2.add(p1, f64x2.mul(gb, f64x2.sub(loadWidened(xr + o + 8), vmu)));
-          p2 = f64x2.add(p2, f64x2.mul(gc, f64x2.sub(loadWidened(xr + o + 16), vmu)));
-          p3 = f64x2.add(p3, f64x2.mul(gd, f64x2.sub(loadWidened(xr + o + 24), vmu)));
+          p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(widenLow(xA), vmu)));
+          p1 = f64x2.add(p1, f64x2.mul(gb, f64x2.sub(widenHigh(xA), vmu)));
+          p2 = f64x2.add(p2, f64x2.mul(gc, f64x2.sub(widenLow(xB), vmu)));
+          p3 = f64x2.add(p3, f64x2.mul(gd, f64x2.sub(widenHigh(xB), vmu)));
         }
         if (s + 4 <= S) {
           const o = <usize>s << 2;
-          const ga = loadGradWidened(gr + o, yr + o, relu), gb = loadGradWidened(gr + o + 8, yr + o + 8, relu);
+          const gA = loadGradLanes(gr + o, yr + o, relu);
+          const ga = widenLow(gA), gb = widenHigh(gA);
           g0 = f64x2.add(g0, ga);
           g1 = f64x2.add(g1, gb);
           p0 = f64x2.add(p0, f64x2.mul(ga, f64x2.sub(loadWidened(xr + o), vmu)));

@@ -17,6 +17,16 @@
   return f64x2.promote_low_f32x4(v128.load64_zero(p));
 }
 
+/** Lanes 0 and 1 of four f32 lanes, widened to f64x2. */
+@inline export function widenLow(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+/** Lanes 2 and 3 of four f32 lanes, widened to f64x2. */
+@inline export function widenHigh(v: v128): v128 {
+  return f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 2, 3));
+}
+
 /** The sum of the two lanes of an f64x2. */
 @inline export function sumLanes64(v: v128): f64 {
   return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
