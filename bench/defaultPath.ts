@@ -16,7 +16,10 @@
  *
  *   node dist/bench/defaultPath.js --serve
  */
-import { getBackend, nn, optim, scope, Tensor } from "../src/index.js";
+// The Node entry, which `import "covshift"` resolves to in Node (package.json's "node" condition): the fast
+// kernels and their threads, started in the background.
+import { getBackend, nn, optim, scope, Tensor } from "../src/node/entry.js";
+import { defaultThreadCount, threadsFromEnv } from "../src/node/wasmThreads.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Generator } from "../src/tensor/random.js";
@@ -27,6 +30,8 @@ import { alternate, efforts, random, time } from "./measure.js";
 export interface DefaultPathResults {
   /** getBackend().name after `import "covshift"`. */
   backend: string;
+  /** The kernel threads the entry started (getBackend().threads once they were up). */
+  threads: number;
   mlp: { network: NetworkKind; stepsPerSecond: number; medianStepsPerSecond: number; msPerStep: number }[];
   /** The BN MLP step plain and inside scope(), in alternating rounds. */
   plainVsScoped: {
@@ -92,6 +97,7 @@ function main(): void {
   const c = time(convStep(), { ...effort.slow, rounds: Math.max(effort.slow.rounds ?? 0, 15), warmupMs: Math.max(effort.slow.warmupMs ?? 0, 1000) });
   const out: DefaultPathResults = {
     backend: getBackend().name,
+    threads,
     mlp,
     plainVsScoped: {
       plainStepsPerSecond: 1 / plain,
@@ -113,10 +119,19 @@ const SERVE_WORK: Record<string, () => () => void> = {
   conv: convStep,
 };
 
+/** The kernel threads the entry is starting in the background, once they are up (at most 5 s): what the plain loop runs on. */
+async function entryThreads(): Promise<number> {
+  const b = getBackend() as { threads?: number; sharedMemory?: boolean };
+  const expected = b.sharedMemory === true ? (threadsFromEnv() ?? defaultThreadCount()) : 1;
+  for (let waited = 0; (b.threads ?? 1) < expected && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  return b.threads ?? 1;
+}
+const threads = await entryThreads();
+
 if (process.argv.includes("--serve")) {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   serve({
-    hello: () => ({ side: "covshift", version: pkg.version, backend: getBackend().name, threads: 1, node: process.version, work: Object.keys(SERVE_WORK) }),
+    hello: () => ({ side: "covshift", version: pkg.version, backend: getBackend().name, threads, node: process.version, work: Object.keys(SERVE_WORK) }),
     build: (work) => {
       const make = SERVE_WORK[work];
       if (make === undefined) throw new Error(`unknown work ${JSON.stringify(work)}; expected one of ${Object.keys(SERVE_WORK).join(", ")}`);

@@ -248,7 +248,7 @@ async function main(): Promise<void> {
     say(
       table(
         ["", "MLP no BN steps/s", "MLP BN steps/s", "MLP BN ms/step", "conv step ms"],
-        [[`covshift default (${defaultPath.backend}, 1 thread)`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(defaultPath.conv.msPerStep, 1)]],
+        [[`covshift default (${defaultPath.backend}, ${defaultPath.threads ?? 1} thread${(defaultPath.threads ?? 1) > 1 ? "s" : ""})`, fmt(b?.stepsPerSecond, 0), fmt(n?.stepsPerSecond, 0), fmt(n?.msPerStep, 2), fmt(defaultPath.conv.msPerStep, 1)]],
       ),
     );
     const p = defaultPath.plainVsScoped;

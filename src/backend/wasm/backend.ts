@@ -70,6 +70,9 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
   const arena = new Arena(heap);
   let team: ThreadTeam | null = null;
   let teamControl = { p: 0, bytes: 0 };
+  // Bumped by every startThreads and stopThreads: a start still waiting for its workers when a later call
+  // came (the Node entry's background start, then the user's own) gives its team up instead of installing it.
+  let teamRequest = 0;
   let minParallelWork = DEFAULT_MIN_PARALLEL_WORK;
   /** The threads a kernel of `work` multiply-adds is split between. */
   const teamFor = (work: number): number => (team !== null && work >= minParallelWork ? team.size : 1);
@@ -104,18 +107,28 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
       }
       this.stopThreads();
       if (count === 1) return;
+      const request = teamRequest;
       const bytes = controlBytes(count);
       const p = heap.allocate(bytes);
+      let started: ThreadTeam;
       try {
-        team = await ThreadTeam.start(module, heap.memory, p, count, spawn);
-        teamControl = { p, bytes };
+        started = await ThreadTeam.start(module, heap.memory, p, count, spawn);
       } catch (err) {
         heap.release(p, bytes);
         throw err;
       }
+      if (request !== teamRequest) {
+        // Superseded while its workers started: the later call's choice stands.
+        started.stop();
+        heap.release(p, bytes);
+        return;
+      }
+      team = started;
+      teamControl = { p, bytes };
     },
 
     stopThreads() {
+      teamRequest++;
       if (team === null) return;
       team.stop();
       team = null;

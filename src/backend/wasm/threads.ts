@@ -58,8 +58,23 @@ export interface KernelThreadInit {
   index: number;
 }
 
-/** Starts a worker that calls runKernelThread(init); returns a way to stop it for good. */
-export type ThreadSpawner = (init: KernelThreadInit) => { terminate(): unknown };
+/**
+ * Starts a worker that calls runKernelThread(init); returns a way to stop it
+ * for good and, optionally, to tell that it failed before it joined (then
+ * the team's start fails at once instead of waiting out its deadline).
+ */
+export type ThreadSpawner = (init: KernelThreadInit) => SpawnedThread;
+
+export interface SpawnedThread {
+  terminate(): unknown;
+  /** Why the worker ended, once it has (an error, an exit), else null. */
+  failure?(): string | null;
+}
+
+/** Whether the worker `init` describes has joined its team (instantiated the module and said so). */
+export function kernelThreadJoined(init: KernelThreadInit): boolean {
+  return Atomics.load(new Int32Array(init.memory.buffer, init.control, READY + init.size), READY + init.index) === 1;
+}
 
 /** How long a worker spins on the generation before it sleeps: catches back-to-back dispatches without a wake-up. */
 const SPIN = 20000;
@@ -101,7 +116,7 @@ export class ThreadTeam {
   readonly size: number;
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array[];
-  private readonly workers: { terminate(): unknown }[] = [];
+  private readonly workers: SpawnedThread[] = [];
   private readonly canBlock: boolean;
   private stopped = false;
 
@@ -122,6 +137,11 @@ export class ThreadTeam {
     const deadline = Date.now() + 30_000;
     for (let index = 1; index < size; index++) {
       while (Atomics.load(team.ctrl, READY + index) === 0) {
+        const failure = team.workers[index - 1].failure?.() ?? null;
+        if (failure !== null) {
+          team.stop();
+          throw new Error(`wasm threads: worker ${index} of ${size - 1} failed before it started: ${failure}`);
+        }
         if (Date.now() > deadline) {
           team.stop();
           throw new Error(`wasm threads: worker ${index} of ${size - 1} did not start within 30 s`);
