@@ -284,6 +284,68 @@ export function distortInPlace(img: Float32Array, strength: number, gen: Generat
   }
 }
 
+/**
+ * distortInPlace(img, strength, gen) followed by normalizeInPlace(img, mean,
+ * std, plane) with the same bits — the same draws, the same double
+ * operations on the same float32 values — in two passes over the image
+ * instead of six: brightness with the channel sums contrast needs, then
+ * contrast, saturation and normalization per pixel. The training pipeline's
+ * per-example work (it ran at ~7 ns a value in six passes).
+ */
+export function distortAndNormalizeInPlace(
+  img: Float32Array,
+  strength: number,
+  gen: Generator,
+  mean: ArrayLike<number>,
+  std: ArrayLike<number>,
+): void {
+  checkStats(mean, std);
+  if (!(strength >= 0 && strength <= 1)) throw new Error(`distortion strength must be in [0, 1]; got ${strength}`);
+  const plane = img.length / CHANNELS;
+  if (strength === 0) {
+    normalizeInPlace(img, mean, std, plane);
+    return;
+  }
+  const r = MAX_JITTER * strength;
+  const brightness = -r + 2 * r * gen.uniform();
+  const contrast = 1 - r + 2 * r * gen.uniform();
+  const saturation = 1 - r + 2 * r * gen.uniform();
+  // Brightness, stored as float32, and each channel's mean of the stored values (adjustContrast's m_c).
+  let mR = 0;
+  let mG = 0;
+  let mB = 0;
+  for (let c = 0; c < CHANNELS; c++) {
+    const from = c * plane;
+    let sum = 0;
+    for (let i = from; i < from + plane; i++) {
+      const v = Math.fround(clamp01(img[i] + brightness));
+      img[i] = v;
+      sum += v;
+    }
+    const m = sum / plane;
+    if (c === 0) mR = m;
+    else if (c === 1) mG = m;
+    else mB = m;
+  }
+  const invR = 1 / std[0];
+  const invG = 1 / std[1];
+  const invB = 1 / std[2];
+  const meanR = mean[0];
+  const meanG = mean[1];
+  const meanB = mean[2];
+  for (let i = 0; i < plane; i++) {
+    // contrast (each value rounded to float32, as adjustContrast stores it)
+    const cr = Math.fround(clamp01(mR + contrast * (img[i] - mR)));
+    const cg = Math.fround(clamp01(mG + contrast * (img[plane + i] - mG)));
+    const cb = Math.fround(clamp01(mB + contrast * (img[2 * plane + i] - mB)));
+    // saturation (rounded as adjustSaturation stores it), then normalization
+    const gray = 0.299 * cr + 0.587 * cg + 0.114 * cb;
+    img[i] = (Math.fround(clamp01(gray + saturation * (cr - gray))) - meanR) * invR;
+    img[plane + i] = (Math.fround(clamp01(gray + saturation * (cg - gray))) - meanG) * invG;
+    img[2 * plane + i] = (Math.fround(clamp01(gray + saturation * (cb - gray))) - meanB) * invB;
+  }
+}
+
 /** x ← clamp(x + delta, 0, 1) for every value of a 0–1 image. */
 export function adjustBrightness(img: Float32Array, delta: number): void {
   for (let i = 0; i < img.length; i++) img[i] = clamp01(img[i] + delta);

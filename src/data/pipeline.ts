@@ -17,8 +17,7 @@ import {
   centerWindow,
   channelStats,
   cropInto,
-  distortInPlace,
-  normalizeInPlace,
+  distortAndNormalizeInPlace,
   normalizeTable,
   randomWindow,
   unitTable,
@@ -226,8 +225,7 @@ export class CifarPipeline {
         cropInto(slot, crop, images, SIZE, window, this.normalized, i * IMAGE);
       } else {
         cropInto(slot, crop, images, SIZE, window, this.unit, i * IMAGE);
-        distortInPlace(slot, distortion, gen);
-        normalizeInPlace(slot, this.stats.mean, this.stats.std, crop * crop);
+        distortAndNormalizeInPlace(slot, distortion, gen, this.stats.mean, this.stats.std);
       }
     }
     return batch;

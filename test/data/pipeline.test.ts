@@ -8,11 +8,13 @@ import {
   channelStats,
   cropInto,
   distortInPlace,
+  normalizeInPlace,
   normalizeInto,
   normalizeTable,
   randomWindow,
   type CropWindow,
   type DistortionParams,
+  distortAndNormalizeInPlace,
 } from "../../src/data/augment.js";
 import { BatchSampler, type BatchSamplerOptions, type ShuffleMode } from "../../src/data/batches.js";
 import { loadCifar10, type CifarSplit } from "../../src/data/cifar10.js";
@@ -565,4 +567,30 @@ describe("CifarPipeline", () => {
       assert.equal(n, 200);
     },
   );
+});
+
+describe("distortAndNormalizeInPlace (the training pipeline's fused pass)", () => {
+  it("gives the bits of distortInPlace then normalizeInPlace, and leaves the generator in the same state, at every strength, clamping included", () => {
+    const stats = { mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] };
+    const plane = 28 * 28;
+    for (const strength of [0, 0.1, 0.25, 0.7, 1]) {
+      for (let trial = 0; trial < 5; trial++) {
+        const seed = 1000 * trial + Math.round(strength * 100);
+        const src = new Generator(seed);
+        // Values across [0, 1], with runs at 0 and 1 so that every clamp is reached.
+        const img = Float32Array.from({ length: 3 * plane }, (_, i) => (i % 97 < 10 ? 0 : i % 89 < 10 ? 1 : src.uniform()));
+        const a = img.slice();
+        const b = img.slice();
+        const ga = new Generator(seed + 7);
+        const gb = new Generator(seed + 7);
+        distortInPlace(a, strength, ga);
+        normalizeInPlace(a, stats.mean, stats.std, plane);
+        distortAndNormalizeInPlace(b, strength, gb, stats.mean, stats.std);
+        assert.deepEqual(new Uint32Array(b.buffer), new Uint32Array(a.buffer), `strength ${strength}, trial ${trial}: the same bits`);
+        assert.deepEqual(gb.getState(), ga.getState(), "the same draws");
+      }
+    }
+    assert.throws(() => distortAndNormalizeInPlace(new Float32Array(3), 1.5, new Generator(0), stats.mean, stats.std), /distortion strength must be in \[0, 1\]; got 1.5/);
+    assert.throws(() => distortAndNormalizeInPlace(new Float32Array(3), 1, new Generator(0), stats.mean, [1, 0, 1]), /channel 1 statistics must be a finite mean and a positive std/);
+  });
 });
