@@ -12,6 +12,7 @@
  *
  * Pure TypeScript without `node:` imports: runs in browsers too.
  */
+import { allocatePersistent } from "../backend/storage.js";
 import { Generator } from "../tensor/random.js";
 import {
   centerWindow,
@@ -197,7 +198,9 @@ export class CifarPipeline {
     this.unit = unitTable();
     this.normalized = normalizeTable(this.stats.mean, this.stats.std);
     const per = CHANNELS * crop * crop;
-    this.batch = { x: new Float32Array(batchSize * per), y: new Int32Array(batchSize) };
+    // Where the kernels read it (the backend's memory, when it has its own): the first convolution's forward
+    // and its weight gradient use the batch in place instead of copying 600 KB in twice a step.
+    this.batch = { x: allocatePersistent("float32", batchSize * per) as Float32Array, y: new Int32Array(batchSize) };
     this.slots = Array.from({ length: batchSize }, (_, b) => this.batch.x.subarray(b * per, (b + 1) * per));
   }
 
