@@ -109,6 +109,22 @@ describe("import 'covshift' in Node (the package's node entry): the kernels' thr
     assert.equal(one.sum, out.sum, "the same bits on one thread");
   });
 
+  it("a synchronous training loop started right after the import gets the threads once they are up (no turn of the event loop needed)", () => {
+    const { out } = freshWith(
+      `const c = await import(${JSON.stringify(nodeEntry)});
+      const b = c.getBackend();
+      const m = new c.nn.Linear(784, 300);
+      const x = c.tensor(Array.from({ length: 64 * 784 }, (_, i) => Math.sin(i)), [64, 784]);
+      const t0 = Date.now();
+      let steps = 0;
+      // Never awaits: the event loop does not turn while this runs.
+      while (b.threads < 2 && Date.now() - t0 < 10000) { m.forward(x); steps++; }
+      console.log(JSON.stringify({ threads: b.threads, steps }));`,
+      { COVSHIFT_THREADS: "2" },
+    );
+    assert.equal(out.threads, 2, "the team was installed during the synchronous loop");
+  });
+
   it("COVSHIFT_THREADS sets the count; a bad value is a warning naming it and leaves one thread; a backend chosen before the import starts none", () => {
     const three = freshWith(`const c = await import(${JSON.stringify(nodeEntry)}); ${waitForThreads("3")} console.log(JSON.stringify({ threads: b.threads }));`, { COVSHIFT_THREADS: "3" });
     assert.equal(three.out.threads, 3);

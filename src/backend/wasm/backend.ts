@@ -68,14 +68,30 @@ export interface WasmBackendContext {
 export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmContext: WasmBackendContext): WasmBackend {
   const { heap, module, storage } = wasmContext;
   const arena = new Arena(heap);
+  /** The team the kernels split between, and its control block. */
   let team: ThreadTeam | null = null;
   let teamControl = { p: 0, bytes: 0 };
-  // Bumped by every startThreads and stopThreads: a start still waiting for its workers when a later call
-  // came (the Node entry's background start, then the user's own) gives its team up instead of installing it.
-  let teamRequest = 0;
+  /**
+   * A team started but not yet joined by all its workers: installed by the
+   * first kernel call (or `threads` read) that finds it joined, without
+   * waiting for the event loop — a synchronous loop started right after
+   * `startThreads` (the Node entry's background start) gets the threads as
+   * soon as they are up. A later startThreads or stopThreads stops it.
+   */
+  let pending: { team: ThreadTeam; p: number; bytes: number } | null = null;
+  const installIfJoined = (): void => {
+    if (pending !== null && pending.team.allJoined()) {
+      team = pending.team;
+      teamControl = { p: pending.p, bytes: pending.bytes };
+      pending = null;
+    }
+  };
   let minParallelWork = DEFAULT_MIN_PARALLEL_WORK;
   /** The threads a kernel of `work` multiply-adds is split between. */
-  const teamFor = (work: number): number => (team !== null && work >= minParallelWork ? team.size : 1);
+  const teamFor = (work: number): number => {
+    if (pending !== null) installIfJoined();
+    return team !== null && work >= minParallelWork ? team.size : 1;
+  };
   const context: CallContext = { k, arena, holds: (s) => heap.holds(s), team: () => team, teamFor };
   // Every kernel method, from its row of the kernel table.
   const kernels = Object.fromEntries(KERNELS.map((row) => [row.method, kernelMethod(row, context)]));
@@ -88,6 +104,7 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
     linearMemoryBytesInUse: () => heap.bytesInUse(),
 
     get threads() {
+      if (pending !== null) installIfJoined();
       return team?.size ?? 1;
     },
 
@@ -107,28 +124,35 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
       }
       this.stopThreads();
       if (count === 1) return;
-      const request = teamRequest;
       const bytes = controlBytes(count);
       const p = heap.allocate(bytes);
       let started: ThreadTeam;
       try {
-        started = await ThreadTeam.start(module, heap.memory, p, count, spawn);
+        started = ThreadTeam.spawn(module, heap.memory, p, count, spawn);
       } catch (err) {
         heap.release(p, bytes);
         throw err;
       }
-      if (request !== teamRequest) {
-        // Superseded while its workers started: the later call's choice stands.
-        started.stop();
+      const mine = { team: started, p, bytes };
+      pending = mine;
+      try {
+        await started.joined();
+      } catch (err) {
+        // Superseded: a later startThreads or stopThreads stopped this team and gave its block back; that call's choice stands.
+        if (pending !== mine) return;
+        pending = null;
         heap.release(p, bytes);
-        return;
+        throw err;
       }
-      team = started;
-      teamControl = { p, bytes };
+      if (pending === mine) installIfJoined();
     },
 
     stopThreads() {
-      teamRequest++;
+      if (pending !== null) {
+        pending.team.stop();
+        heap.release(pending.p, pending.bytes);
+        pending = null;
+      }
       if (team === null) return;
       team.stop();
       team = null;

@@ -134,33 +134,51 @@ export class ThreadTeam {
 
   /**
    * A team of `size` members (this thread and size − 1 workers started by
-   * `spawn`); the control block (controlBytes(size) bytes) at `control`.
-   * Resolves once every worker has instantiated the module.
+   * `spawn`, at once); the control block (controlBytes(size) bytes) at
+   * `control`. It can run kernels once {@link allJoined} — which needs no
+   * turn of the event loop, so a synchronous training loop started right
+   * after can pick the team up; {@link joined} waits for it.
    */
-  static async start(
-    module: WebAssembly.Module,
-    memory: WebAssembly.Memory,
-    control: number,
-    size: number,
-    spawn: ThreadSpawner,
-  ): Promise<ThreadTeam> {
+  static spawn(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, size: number, spawn: ThreadSpawner): ThreadTeam {
     const team = new ThreadTeam(memory, control, size);
     for (let index = 1; index < size; index++) team.workers.push(spawn({ module, memory, control, size, index }));
-    const deadline = Date.now() + 30_000;
+    return team;
+  }
+
+  /** Whether every worker has instantiated the module and joined. */
+  allJoined(): boolean {
+    for (let index = 1; index < this.size; index++) if (Atomics.load(this.ctrl, READY + index) === 0) return false;
+    return true;
+  }
+
+  /**
+   * Resolves once every worker has joined; a worker that failed before it
+   * joined, or none joining within `timeoutMs`, stops the team and rejects.
+   */
+  async joined(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const size = this.size;
     for (let index = 1; index < size; index++) {
-      while (Atomics.load(team.ctrl, READY + index) === 0) {
-        const failure = team.workers[index - 1].failure?.() ?? null;
+      while (Atomics.load(this.ctrl, READY + index) === 0) {
+        if (this.stopped) throw new Error("wasm threads: the team was stopped before its workers joined");
+        const failure = this.workers[index - 1].failure?.() ?? null;
         if (failure !== null) {
-          team.stop();
+          this.stop();
           throw new Error(`wasm threads: worker ${index} of ${size - 1} failed before it started: ${failure}`);
         }
         if (Date.now() > deadline) {
-          team.stop();
-          throw new Error(`wasm threads: worker ${index} of ${size - 1} did not start within 30 s`);
+          this.stop();
+          throw new Error(`wasm threads: worker ${index} of ${size - 1} did not start within ${timeoutMs / 1000} s`);
         }
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }
+  }
+
+  /** spawn, then joined: resolves to a team every worker of which has joined. */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, size: number, spawn: ThreadSpawner): Promise<ThreadTeam> {
+    const team = ThreadTeam.spawn(module, memory, control, size, spawn);
+    await team.joined();
     return team;
   }
 
