@@ -42,11 +42,16 @@ export interface WasmBackend extends Backend {
 }
 
 /**
- * Kernels below this many multiply-adds run on one thread: measured with
- * `npm run bench -- --only threads` on a 2-core machine (see the README), a
- * dispatch to a sleeping worker costs tens of microseconds.
+ * Kernels below this many multiply-adds run on one thread. With workers
+ * that stay awake between dispatches (threads.ts), `npm run bench -- --only
+ * threads` on the idle 2-core machine (2026-12-03) measured a GEMM of 48³
+ * (1.1·10⁵) at 0.98× on two threads and 64³ (2.6·10⁵) at 1.25×, 96³ 1.53×;
+ * the §4.1 MLP step, whose 100 → 100 layers (6·10⁵) now split too, ran
+ * 5–11% faster than with the former 2²¹ (both builds in one process taking
+ * turns). Before the workers stayed awake a dispatch to a sleeping worker
+ * cost tens of microseconds and 64³ measured 0.77×.
  */
-export const DEFAULT_MIN_PARALLEL_WORK = 1 << 21;
+export const DEFAULT_MIN_PARALLEL_WORK = 1 << 18;
 
 /** What one backend instance owns besides its kernels' exports. */
 export interface WasmBackendContext {
