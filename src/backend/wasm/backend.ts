@@ -73,9 +73,8 @@ export interface WasmBackendContext {
 export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmContext: WasmBackendContext): WasmBackend {
   const { heap, module, storage } = wasmContext;
   const arena = new Arena(heap);
-  /** The team the kernels split between, and its control block. */
+  /** The team the kernels split between. */
   let team: ThreadTeam | null = null;
-  let teamControl = { p: 0, bytes: 0 };
   /**
    * A team started but not yet joined by all its workers: installed by the
    * first kernel call (or `threads` read) that finds it joined, without
@@ -83,11 +82,10 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
    * `startThreads` (the Node entry's background start) gets the threads as
    * soon as they are up. A later startThreads or stopThreads stops it.
    */
-  let pending: { team: ThreadTeam; p: number; bytes: number } | null = null;
+  let pending: ThreadTeam | null = null;
   const installIfJoined = (): void => {
-    if (pending !== null && pending.team.allJoined()) {
-      team = pending.team;
-      teamControl = { p: pending.p, bytes: pending.bytes };
+    if (pending !== null && pending.allJoined()) {
+      team = pending;
       pending = null;
     }
   };
@@ -129,39 +127,31 @@ export function createWasmBackend(k: KernelExports, variant: WasmVariant, wasmCo
       }
       this.stopThreads();
       if (count === 1) return;
-      const bytes = controlBytes(count);
-      const p = heap.allocate(bytes);
-      let started: ThreadTeam;
-      try {
-        started = ThreadTeam.spawn(module, heap.memory, p, count, spawn);
-      } catch (err) {
-        heap.release(p, bytes);
-        throw err;
-      }
-      const mine = { team: started, p, bytes };
-      pending = mine;
+      // The control block is never given back (see stopThreads), not even when a spawn throws partway.
+      const started = ThreadTeam.spawn(module, heap.memory, heap.allocate(controlBytes(count)), count, spawn);
+      pending = started;
       try {
         await started.joined();
       } catch (err) {
-        // Superseded: a later startThreads or stopThreads stopped this team and gave its block back; that call's choice stands.
-        if (pending !== mine) return;
-        pending = null;
-        heap.release(p, bytes);
+        // Superseded: a later startThreads or stopThreads stopped this team; that call's choice stands.
+        if (pending !== started) return;
+        pending = null; // (its control block is kept: see stopThreads)
         throw err;
       }
-      if (pending === mine) installIfJoined();
+      if (pending === started) installIfJoined();
     },
 
     stopThreads() {
+      // A stopped team's control block is not given back to the heap: a worker still on its way out (asleep
+      // when stop() notified it, or not yet started) reads it once more, and a block reused by tensor data
+      // could look to it like a dispatch. A few hundred bytes per stopped team.
       if (pending !== null) {
-        pending.team.stop();
-        heap.release(pending.p, pending.bytes);
+        pending.stop();
         pending = null;
       }
       if (team === null) return;
       team.stop();
       team = null;
-      heap.release(teamControl.p, teamControl.bytes);
     },
 
     ...kernels,
