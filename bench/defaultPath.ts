@@ -19,7 +19,7 @@
 // The Node entry, which `import "covshift"` resolves to in Node (package.json's "node" condition): the fast
 // kernels and their threads, started in the background.
 import { getBackend, nn, optim, scope, Tensor } from "../src/node/entry.js";
-import { defaultThreadCount, threadsFromEnv } from "../src/node/wasmThreads.js";
+import { defaultWasmThreadsStart } from "../src/node/wasmThreads.js";
 import { defaultFigure1Config, type NetworkKind } from "../src/experiments/figure1/config.js";
 import { buildFigure1Network } from "../src/experiments/figure1/network.js";
 import { Generator } from "../src/tensor/random.js";
@@ -119,14 +119,8 @@ const SERVE_WORK: Record<string, () => () => void> = {
   conv: convStep,
 };
 
-/** The kernel threads the entry is starting in the background, once they are up (at most 5 s): what the plain loop runs on. */
-async function entryThreads(): Promise<number> {
-  const b = getBackend() as { threads?: number; sharedMemory?: boolean };
-  const expected = b.sharedMemory === true ? (threadsFromEnv() ?? defaultThreadCount()) : 1;
-  for (let waited = 0; (b.threads ?? 1) < expected && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
-  return b.threads ?? 1;
-}
-const threads = await entryThreads();
+// What the plain loop runs on: the threads the entry started in the background, once they are up.
+const threads = (await defaultWasmThreadsStart()) ?? (getBackend() as { threads?: number }).threads ?? 1;
 
 if (process.argv.includes("--serve")) {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

@@ -262,27 +262,33 @@ export const MAX_JITTER = 0.4;
  * untouched (exactly the identity). The drawn parameters go to `out`.
  */
 export function distortInPlace(img: Float32Array, strength: number, gen: Generator, out?: DistortionParams): void {
+  const p = drawDistortion(strength, gen, out ?? { brightness: 0, contrast: 1, saturation: 1 });
+  if (strength === 0) return;
+  adjustBrightness(img, p.brightness);
+  adjustContrast(img, p.contrast);
+  adjustSaturation(img, p.saturation);
+}
+
+/**
+ * The random parameters of one distortion at strength s, into `out`: δ, f
+ * and f' drawn in that order (nothing drawn at s = 0: δ 0, f = f' = 1).
+ */
+function drawDistortion(strength: number, gen: Generator, out: DistortionParams): DistortionParams {
   if (!(strength >= 0 && strength <= 1)) throw new Error(`distortion strength must be in [0, 1]; got ${strength}`);
   if (strength === 0) {
-    if (out) {
-      out.brightness = 0;
-      out.contrast = out.saturation = 1;
-    }
-    return;
+    out.brightness = 0;
+    out.contrast = out.saturation = 1;
+    return out;
   }
   const r = MAX_JITTER * strength;
-  const brightness = -r + 2 * r * gen.uniform();
-  const contrast = 1 - r + 2 * r * gen.uniform();
-  const saturation = 1 - r + 2 * r * gen.uniform();
-  adjustBrightness(img, brightness);
-  adjustContrast(img, contrast);
-  adjustSaturation(img, saturation);
-  if (out) {
-    out.brightness = brightness;
-    out.contrast = contrast;
-    out.saturation = saturation;
-  }
+  out.brightness = -r + 2 * r * gen.uniform();
+  out.contrast = 1 - r + 2 * r * gen.uniform();
+  out.saturation = 1 - r + 2 * r * gen.uniform();
+  return out;
 }
+
+/** distortAndNormalizeInPlace's parameters, reused from image to image. */
+const drawn: DistortionParams = { brightness: 0, contrast: 1, saturation: 1 };
 
 /**
  * distortInPlace(img, strength, gen) followed by normalizeInPlace(img, mean,
@@ -300,16 +306,12 @@ export function distortAndNormalizeInPlace(
   std: ArrayLike<number>,
 ): void {
   checkStats(mean, std);
-  if (!(strength >= 0 && strength <= 1)) throw new Error(`distortion strength must be in [0, 1]; got ${strength}`);
+  const { brightness, contrast, saturation } = drawDistortion(strength, gen, drawn);
   const plane = img.length / CHANNELS;
   if (strength === 0) {
     normalizeInPlace(img, mean, std, plane);
     return;
   }
-  const r = MAX_JITTER * strength;
-  const brightness = -r + 2 * r * gen.uniform();
-  const contrast = 1 - r + 2 * r * gen.uniform();
-  const saturation = 1 - r + 2 * r * gen.uniform();
   // Brightness, stored as float32, and each channel's mean of the stored values (adjustContrast's m_c).
   let mR = 0;
   let mG = 0;

@@ -9,7 +9,8 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { isMainThread, Worker } from "node:worker_threads";
 import type { Backend } from "../backend/index.js";
-import { kernelThreadJoined, type KernelThreadInit, type ThreadSpawner, type WasmBackend } from "../backend/wasm/index.js";
+import { kernelThreadJoined } from "../backend/wasm/threads.js";
+import type { KernelThreadInit, ThreadSpawner, WasmBackend } from "../backend/wasm/index.js";
 
 const workerUrl = new URL("./wasmThreadWorker.js", import.meta.url);
 
@@ -104,13 +105,20 @@ export function startDefaultWasmThreads(backend: Backend, env: Record<string, st
   }
   if (count <= 1 || !existsSync(fileURLToPath(workerUrl))) return null;
   const started = backend as WasmBackend;
-  return started.startThreads(count, nodeThreadSpawner).then(
+  return (defaultStart = started.startThreads(count, nodeThreadSpawner).then(
     () => started.threads,
     (err: Error) => {
       process.emitWarning(`covshift: the wasm kernel threads did not start (${err.message}); running on one thread`);
       return 1;
     },
-  );
+  ));
+}
+
+let defaultStart: Promise<number> | null = null;
+
+/** The Node entry's start of the kernel threads (startDefaultWasmThreads), resolving to the thread count; null when it started none. */
+export function defaultWasmThreadsStart(): Promise<number> | null {
+  return defaultStart;
 }
 
 export { startDataParallel, nodeReplicaSpawner } from "./parallel.js";

@@ -10,7 +10,7 @@ import { DEFAULT_ADOPT_BUDGET, linearStorageAllocator } from "./storage.js";
 
 export type { WasmBackend, WasmVariant } from "./backend.js";
 export { DEFAULT_MIN_PARALLEL_WORK } from "./backend.js";
-export { kernelThreadJoined, runKernelThread, type KernelThreadInit, type SpawnedThread, type ThreadSpawner } from "./threads.js";
+export { runKernelThread, type KernelThreadInit, type SpawnedThread, type ThreadSpawner } from "./threads.js";
 
 /** How to load the wasm backend. */
 export interface WasmBackendOptions {

@@ -175,13 +175,6 @@ export class ThreadTeam {
     }
   }
 
-  /** spawn, then joined: resolves to a team every worker of which has joined. */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, control: number, size: number, spawn: ThreadSpawner): Promise<ThreadTeam> {
-    const team = ThreadTeam.spawn(module, memory, control, size, spawn);
-    await team.joined();
-    return team;
-  }
-
   private constructor(memory: WebAssembly.Memory, control: number, size: number) {
     this.size = size;
     this.ctrl = new Int32Array(memory.buffer, control, READY + size);
