@@ -84,15 +84,17 @@ function padImage(x: usize, C: i32, H: i32, W: i32, ph: i32, pw: i32, padded: us
 }
 
 /**
- * im2col from a padded image (C, PH, PW): row (c, i, j) of cols, column
- * (oh, ow) = padded[c, oh·sh + i, ow·sw + j]. Every window lies inside the
- * padded image, so each output row is one strided run, without clipping.
+ * im2col from a padded image (C, PH, PW): row (c, i, j) of cols (rows ld
+ * bytes apart), column (oh, ow) = padded[c, oh·sh + i, ow·sw + j]. Every
+ * window lies inside the padded image, so each output row is one strided
+ * run, without clipping.
  */
-function im2colPadded(padded: usize, C: i32, PH: i32, PW: i32, kh: i32, kw: i32, sh: i32, sw: i32, OH: i32, OW: i32, cols: usize): void {
-  let d = cols;
+function im2colPadded(padded: usize, C: i32, PH: i32, PW: i32, kh: i32, kw: i32, sh: i32, sw: i32, OH: i32, OW: i32, cols: usize, ld: usize): void {
+  let row = cols;
   for (let c = 0; c < C; c++) {
     for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
+      for (let j = 0; j < kw; j++, row += ld) {
+        let d = row;
         for (let oh = 0; oh < OH; oh++, d += <usize>OW << 2) gatherRun(at(padded, (c * PH + oh * sh + i) * PW + j), d, OW, sw);
       }
     }
@@ -133,7 +135,7 @@ export function im2col(
   const PW = w.W + 2 * w.pw;
   zero(work, C * PH * PW);
   padImage(x, C, w.H, w.W, w.ph, w.pw, work);
-  im2colPadded(work, C, PH, PW, w.kh, w.kw, w.sh, w.sw, w.OH, w.OW, cols);
+  im2colPadded(work, C, PH, PW, w.kh, w.kw, w.sh, w.sw, w.OH, w.OW, cols, <usize>(w.OH * w.OW) << 2);
 }
 
 /** col2im, the adjoint of im2col: dx (C, H, W) += the entries of cols outside the padding, through the padded workspace. */
@@ -170,12 +172,14 @@ export function col2im(
 
 /**
  * The workspace of conv2dForward and conv2dBackward, in this order: the
- * column matrix (K, L); the padded image; the packed weight (panels of W, or
+ * column matrix (K, L), or of a pass's images for ∂ℓ/∂W; a pass's rows of
+ * gy laid end to end (see conv2dBackward); the padded image; the packed weight (panels of W, or
  * of Wᵀ for ∂ℓ/∂x); a scratch strip (K or O rows of NR) and tile (MR×NR);
  * the vector partial sums of ∂ℓ/∂W (Op rows of Kp pairs of f32x4 lanes).
  */
 @unmanaged class ConvLayout {
   cols: usize;
+  rows: usize;
   padded: usize;
   packed: usize;
   strip: usize;
@@ -189,7 +193,8 @@ function convLayout(C: i32, O: i32, g: usize, base: usize, l: usize): usize {
   const K = C * w.kh * w.kw;
   const L = w.OH * w.OW;
   const cols = base;
-  const padded = cols + align64(<usize>dotImages(K, O, L) * <usize>K * <usize>L << 2);
+  const rows = cols + align64(<usize>dotImages(K, O, L) * <usize>K * <usize>L << 2);
+  const padded = rows + align64(<usize>dotImages(K, O, L) * <usize>O * <usize>L << 2);
   const packed = padded + paddedImageBytes(C, w.H, w.W, w.ph, w.pw);
   const strip = packed + align64(<usize>max(roundUp(O, MR) * K, roundUp(K, MR) * O) << 2);
   const tile = strip + align64(<usize>(max(K, O) * NR) << 2);
@@ -197,6 +202,7 @@ function convLayout(C: i32, O: i32, g: usize, base: usize, l: usize): usize {
   if (l != 0) {
     const s = changetype<ConvLayout>(l);
     s.cols = cols;
+    s.rows = rows;
     s.padded = padded;
     s.packed = packed;
     s.strip = strip;
@@ -296,7 +302,7 @@ export function conv2dForward(
     let b = xn;
     if (!pointwise) {
       padImage(xn, C, H, W, ph, pw, l.padded);
-      im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols);
+      im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols, ldb);
       b = l.cols;
     }
     productInPlace(O, L, K, l.packed, b, ldb, yn, ldb, l.strip, l.tile);
@@ -487,20 +493,39 @@ export function conv2dBackward(
     if (!pointwise) zero(l.padded, C * PH * PW);
     const chunk = dotImages(K, O, L);
     const colsBytes = <usize>(K * L) << 2;
+    const gStep = <usize>(O * L) << 2;
     for (let n = 0; n < N; n += chunk) {
       const m = min(chunk, N - n);
       const gn = gy + ((<usize>(n * O) * <usize>L) << 2);
+      if (m > 1) {
+        // Several images a pass: laid end to end, so that row o of gy and row k of x (or of the columns)
+        // are each one run of m·L (gy's rows o0 … o1 − 1 gathered, x or the columns written so) and the
+        // dot products run along them in one loop rather than one per image (+5–50% on short rows).
+        const ld = <usize>(m * L) << 2;
+        for (let i = 0; i < m; i++) {
+          const rowL = <usize>(i * L) << 2;
+          for (let o = o0; o < o1; o++) copyRun(gn + <usize>i * gStep + <usize>o * ldL, l.rows + <usize>(o - o0) * ld + rowL, L);
+          const xi = x + ((<usize>(n + i) * <usize>(C * HW)) << 2);
+          if (pointwise) {
+            for (let c = 0; c < C; c++) copyRun(xi + <usize>c * ldL, l.cols + <usize>c * ld + rowL, L);
+          } else {
+            padImage(xi, C, H, W, ph, pw, l.padded);
+            im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + rowL, ld);
+          }
+        }
+        for (let ob = o0; ob < o1; ob += 4) accumulateDots(l.rows, ld, 0, ob - o0, o1 - 1 - o0, l.cols, 0, 1, K, m * L, l.sums + <usize>(ob - o0) * rowSums);
+        continue;
+      }
       let b = x + ((<usize>n * <usize>(C * HW)) << 2);
       let bStep = <usize>(C * HW) << 2;
       if (!pointwise) {
         for (let i = 0; i < m; i++) {
           padImage(x + ((<usize>(n + i) * <usize>(C * HW)) << 2), C, H, W, ph, pw, l.padded);
-          im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + <usize>i * colsBytes);
+          im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + <usize>i * colsBytes, ldL);
         }
         b = l.cols;
         bStep = colsBytes;
       }
-      const gStep = <usize>(O * L) << 2;
       for (let ob = o0; ob < o1; ob += 4) accumulateDots(gn, ldL, gStep, ob, o1 - 1, b, bStep, m, K, L, l.sums + <usize>(ob - o0) * rowSums);
     }
     finishDots(l.sums, K, o0, o1, gw);

@@ -65,6 +65,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /** Throws, saying what to change, unless x is an input this layer takes. */
+  checkInput(x: Tensor): void {
     if (x.ndim !== 4 || x.shape[1] !== this.inChannels) {
       throw new Error(
         `${this.describe()}: expected an input of shape (N, ${this.inChannels}, H, W); got [${x.shape.join(", ")}]. Set inChannels to the channel count of the layer before.`,
@@ -73,6 +79,5 @@ export class Conv2d extends Module {
     if (x.dtype !== this.weight.dtype) {
       throw new Error(`${this.describe()}: the input is ${x.dtype} but the layer is ${this.weight.dtype}; convert with .to("${this.weight.dtype}")`);
     }
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
   }
 }

@@ -41,9 +41,14 @@ export class Sequential extends Module {
    * one set on the instance, as summary() does to see every layer's output).
    */
   forward(x: Tensor): Tensor {
+    return this.forwardFrom(x, 0);
+  }
+
+  /** The layers from `start` on (as forward does), applied to x: what the whole runs after layer start − 1. */
+  forwardFrom(x: Tensor, start: number): Tensor {
     let y = x;
     const layers = this.layers;
-    for (let i = 0; i < layers.length; i++) {
+    for (let i = start; i < layers.length; i++) {
       const layer = layers[i];
       if (layer instanceof BatchNormBase && i + 1 < layers.length && fusesWithReLU(layer, layers[i + 1])) {
         y = layer.forwardReLU(y);

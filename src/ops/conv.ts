@@ -1,7 +1,8 @@
 import { backendFor, type Backend, type Window2d } from "../backend/index.js";
 import { isWinogradWindow, transposedWindow } from "../backend/backend.js";
-import { allocateUninitialized } from "../tensor/allocation.js";
-import { record, Tensor } from "../tensor/tensor.js";
+import type { Storage } from "../backend/storage.js";
+import { allocateUninitialized, storageFrom } from "../tensor/allocation.js";
+import { record, recordMany, Tensor } from "../tensor/tensor.js";
 
 /** A spatial size given once for both dimensions, or as [h, w]. */
 export type Size2 = number | readonly [number, number];
@@ -96,52 +97,154 @@ export interface Conv2dOptions {
  * ∂U = Σ_tiles (A G Aᵀ) ⊙ (Bᵀ x B), 16 products over every tile of the batch.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
-  if (weight.ndim !== 4) {
-    throw new Error(`conv2d: the weight must be 4-d (out_channels, in_channels, kh, kw); got [${weight.shape.join(", ")}]`);
+  const [O] = checkConv("conv2d", x, weight, bias);
+  const g = convWindow("conv2d", x, weight, options);
+  const N = x.shape[0];
+  const kernels = backendFor(x.dtype);
+  const y = new Tensor(allocateUninitialized(x.dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
+  convForward(kernels, x.data, weight.data, bias === null ? null : bias.data, y.data, N, O, g);
+  const inputs = bias === null ? [x, weight] : [x, weight, bias];
+  return record(y, "conv2d", inputs, (gy) => {
+    const gx = x.requiresGrad ? allocateUninitialized(x.dtype, x.size) : null;
+    const gw = weight.requiresGrad ? allocateUninitialized(x.dtype, weight.size) : null;
+    const gb = bias !== null && bias.requiresGrad ? allocateUninitialized(x.dtype, O) : null;
+    convBackward(kernels, x.data, weight.data, gy, gx, gw, gb, N, O, g);
+    return [gx, gw, gb];
+  });
+}
+
+/**
+ * Several convolutions of one input, each with its own weight (O_k, C, kh, kw)
+ * and optional bias, all over the same window: `conv2d(x, weights[k],
+ * biases[k], options)` for every k, computed as one convolution by the
+ * weights stacked along the output channels (the leading 1×1 convolutions
+ * of an Inception module's branches, which nn.Concat runs this way). One
+ * pass over x and one product with a taller weight instead of one per
+ * branch, and backward one ∂ℓ/∂x summed inside the product
+ * (∂ℓ/∂x = Σ_k W_kᵀ·G_k = [W_1; …; W_K]ᵀ·[G_1; …; G_K]) instead of K of
+ * them added together afterwards. Each output's forward values are the bits
+ * of its own conv2d (every output element is the same dot product); ∂ℓ/∂x
+ * is summed in another order, so it may differ in the last bits.
+ */
+export function conv2dMany(x: Tensor, weights: readonly Tensor[], biases: readonly (Tensor | null)[], options: Conv2dOptions = {}): Tensor[] {
+  if (weights.length === 0 || biases.length !== weights.length) {
+    throw new Error(`conv2dMany: needs one bias (or null) per weight and at least one weight; got ${weights.length} weights and ${biases.length} biases`);
   }
-  const [O, C, kh, kw] = weight.shape;
+  const outs = weights.map((w, k) => checkConv(`conv2dMany (weight ${k})`, x, w, biases[k])[0]);
+  const [, C, kh, kw] = weights[0].shape;
+  weights.forEach((w, k) => {
+    if (w.shape[2] !== kh || w.shape[3] !== kw) {
+      throw new Error(`conv2dMany: weight ${k} has a ${w.shape[2]}×${w.shape[3]} kernel but weight 0 a ${kh}×${kw} one; the weights must share the window`);
+    }
+  });
+  const g = convWindow("conv2dMany", x, weights[0], options);
+  const N = x.shape[0];
+  const L = g.OH * g.OW;
+  const K = C * kh * kw;
+  const O = outs.reduce((a, b) => a + b, 0);
+  const first = outs.map((_, k) => outs.slice(0, k).reduce((a, b) => a + b, 0)); // first stacked channel of output k
+  const dtype = x.dtype;
+  const kernels = backendFor(dtype);
+  const stacked = allocateUninitialized(dtype, O * K);
+  weights.forEach((w, k) => stacked.set(w.data, first[k] * K));
+  let stackedBias: Storage | null = null;
+  if (biases.some((b) => b !== null)) {
+    stackedBias = allocateUninitialized(dtype, O);
+    biases.forEach((b, k) => (b === null ? stackedBias!.fill(0, first[k], first[k] + outs[k]) : stackedBias!.set(b.data, first[k])));
+  }
+  const y = allocateUninitialized(dtype, N * O * L);
+  convForward(kernels, x.data, stacked, stackedBias, y, N, O, g);
+  // Output k is the rows first[k] … first[k] + O_k − 1 of each image of y.
+  const ys = outs.map((Ok, k) => {
+    const yk = new Tensor(allocateUninitialized(dtype, N * Ok * L), [N, Ok, g.OH, g.OW]);
+    kernels.copyRows(yk.data, y.subarray(first[k] * L), N, Ok * L, Ok * L, O * L);
+    return yk;
+  });
+  const params = weights.map((w, k) => [w, biases[k]] as const);
+  const inputs = [x, ...params.flatMap(([w, b]) => (b === null ? [w] : [w, b]))];
+  return recordMany(ys, "conv2d", inputs, (gys) => {
+    // G = the outputs' gradients stacked as y was, zeros for an output the loss does not reach.
+    const gy = allocateUninitialized(dtype, N * O * L);
+    gys.forEach((gk, k) => {
+      const rows = gy.subarray(first[k] * L);
+      if (gk !== null) kernels.copyRows(rows, gk, N, outs[k] * L, O * L, outs[k] * L);
+      else for (let n = 0; n < N; n++) rows.fill(0, n * O * L, (n * O + outs[k]) * L);
+    });
+    const gx = x.requiresGrad ? allocateUninitialized(dtype, x.size) : null;
+    const wantW = weights.some((w) => w.requiresGrad);
+    const wantB = biases.some((b) => b !== null && b.requiresGrad);
+    const gw = wantW ? allocateUninitialized(dtype, O * K) : null;
+    const gb = wantB ? allocateUninitialized(dtype, O) : null;
+    convBackward(kernels, x.data, stacked, gy, gx, gw, gb, N, O, g);
+    const grads: (Storage | null)[] = [gx];
+    params.forEach(([w, b], k) => {
+      grads.push(gw !== null && w.requiresGrad ? storageFrom(dtype, gw.subarray(first[k] * K, (first[k] + outs[k]) * K)) : null);
+      if (b !== null) grads.push(gb !== null && b.requiresGrad ? storageFrom(dtype, gb.subarray(first[k], first[k] + outs[k])) : null);
+    });
+    return grads;
+  });
+}
+
+/** The checks of a convolution's operands, with errors a person can act on; returns [O, C, kh, kw]. */
+function checkConv(op: string, x: Tensor, weight: Tensor, bias: Tensor | null): readonly number[] {
+  if (weight.ndim !== 4) {
+    throw new Error(`${op}: the weight must be 4-d (out_channels, in_channels, kh, kw); got [${weight.shape.join(", ")}]`);
+  }
+  const [O, C] = weight.shape;
   if (x.ndim !== 4 || x.shape[1] !== C) {
     throw new Error(
-      `conv2d: expected an input of shape (N, ${C}, H, W) for a weight of shape [${weight.shape.join(", ")}]; got [${x.shape.join(", ")}]`,
+      `${op}: expected an input of shape (N, ${C}, H, W) for a weight of shape [${weight.shape.join(", ")}]; got [${x.shape.join(", ")}]`,
     );
   }
   if (x.dtype !== weight.dtype || (bias !== null && bias.dtype !== weight.dtype)) {
     throw new Error(
-      `conv2d: the input is ${x.dtype}, the weight ${weight.dtype}${bias === null ? "" : `, the bias ${bias.dtype}`}; convert the input with .to("${weight.dtype}")`,
+      `${op}: the input is ${x.dtype}, the weight ${weight.dtype}${bias === null ? "" : `, the bias ${bias.dtype}`}; convert the input with .to("${weight.dtype}")`,
     );
   }
   if (bias !== null && (bias.ndim !== 1 || bias.shape[0] !== O)) {
-    throw new Error(`conv2d: the bias must have shape [${O}] (one value per output channel); got [${bias.shape.join(", ")}]`);
+    throw new Error(`${op}: the bias must have shape [${O}] (one value per output channel); got [${bias.shape.join(", ")}]`);
   }
-  const g = windowGeometry(
-    "conv2d",
-    x,
-    [kh, kw],
-    toPair(options.stride ?? 1, "conv2d: stride", 1),
-    toPair(options.padding ?? 0, "conv2d: padding", 0),
-  );
-  const N = x.shape[0];
-  const kernels = backendFor(x.dtype);
-  const dtype = x.dtype;
-  const y = new Tensor(allocateUninitialized(dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
-  if (useWinograd(kernels, C, O, g)) kernels.conv2dWinogradForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
-  else kernels.conv2dForward(x.data, weight.data, bias === null ? null : bias.data, y.data, N, C, O, g);
+  return weight.shape;
+}
 
-  const inputs = bias === null ? [x, weight] : [x, weight, bias];
-  return record(y, "conv2d", inputs, (gy) => {
-    // Every gradient is overwritten whole by its kernel.
-    const gx = x.requiresGrad ? allocateUninitialized(dtype, x.size) : null;
-    const gw = weight.requiresGrad ? allocateUninitialized(dtype, weight.size) : null;
-    const gb = bias !== null && bias.requiresGrad ? allocateUninitialized(dtype, O) : null;
-    // ∂ℓ/∂x is itself a 3×3 stride-1 convolution (of gy, O → C channels, over the transposed window).
-    const winogradGx = gx !== null && isWinogradWindow(g) && useWinograd(kernels, O, C, transposedWindow(g));
-    const winogradGw = gw !== null && useWinogradWeight(kernels, C, O, g);
-    if (winogradGx) kernels.conv2dWinogradBackwardInput(weight.data, gy, gx, N, C, O, g);
-    if (winogradGw) kernels.conv2dWinogradBackwardWeight(x.data, gy, gw, N, C, O, g);
-    const [restGx, restGw] = [winogradGx ? null : gx, winogradGw ? null : gw];
-    if (restGx !== null || restGw !== null || gb !== null) kernels.conv2dBackward(x.data, weight.data, gy, restGx, restGw, gb, N, C, O, g);
-    return [gx, gw, gb];
-  });
+function convWindow(op: string, x: Tensor, weight: Tensor, options: Conv2dOptions): WindowGeometry {
+  return windowGeometry(
+    op,
+    x,
+    [weight.shape[2], weight.shape[3]],
+    toPair(options.stride ?? 1, `${op}: stride`, 1),
+    toPair(options.padding ?? 0, `${op}: padding`, 0),
+  );
+}
+
+/** y = the convolution of x (N, C, H, W) by w (O, C, kh, kw) (+ b) over g: Winograd where useWinograd says, else im2col + GEMM. */
+function convForward(kernels: Backend, x: Storage, w: Storage, b: Storage | null, y: Storage, N: number, O: number, g: Window2d): void {
+  const C = x.length / (N * g.H * g.W);
+  if (useWinograd(kernels, C, O, g)) kernels.conv2dWinogradForward(x, w, b, y, N, C, O, g);
+  else kernels.conv2dForward(x, w, b, y, N, C, O, g);
+}
+
+/** The gradients of convForward from gy, each overwritten whole (null: not wanted). */
+function convBackward(
+  kernels: Backend,
+  x: Storage,
+  w: Storage,
+  gy: Storage,
+  gx: Storage | null,
+  gw: Storage | null,
+  gb: Storage | null,
+  N: number,
+  O: number,
+  g: Window2d,
+): void {
+  const C = x.length / (N * g.H * g.W);
+  // ∂ℓ/∂x is itself a 3×3 stride-1 convolution (of gy, O → C channels, over the transposed window).
+  const winogradGx = gx !== null && isWinogradWindow(g) && useWinograd(kernels, O, C, transposedWindow(g));
+  const winogradGw = gw !== null && useWinogradWeight(kernels, C, O, g);
+  if (winogradGx) kernels.conv2dWinogradBackwardInput(w, gy, gx, N, C, O, g);
+  if (winogradGw) kernels.conv2dWinogradBackwardWeight(x, gy, gw, N, C, O, g);
+  const [restGx, restGw] = [winogradGx ? null : gx, winogradGw ? null : gw];
+  if (restGx !== null || restGw !== null || gb !== null) kernels.conv2dBackward(x, w, gy, restGx, restGw, gb, N, C, O, g);
 }
 
 /**

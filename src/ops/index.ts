@@ -6,7 +6,7 @@ export { reshape, flatten, transpose } from "./shape.js";
 export { crossEntropy } from "./loss.js";
 export { batchNormTrain, ghostBatchNormTrain, batchNormInference } from "./batchnorm.js";
 export type { BatchStats, BatchStatsSync, BatchNormTrainOptions, RenormCorrection } from "./batchnorm.js";
-export { conv2d } from "./conv.js";
+export { conv2d, conv2dMany } from "./conv.js";
 export type { Conv2dOptions, Size2 } from "./conv.js";
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d } from "./pool.js";
 export type { Pool2dOptions, AvgPool2dOptions } from "./pool.js";

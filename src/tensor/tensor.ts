@@ -274,6 +274,52 @@ export function record(
   return out;
 }
 
+/**
+ * Record tensors `outs` as the outputs of one op `name` on `inputs`, whose
+ * backward maps every output's gradient (null for an output the loss does
+ * not reach) to the inputs' gradients in one call. Returns `outs`.
+ *
+ * The graph records one output per node, so the op becomes a hidden one-value
+ * tensor (the joint) computed from `inputs`, and each output a node on the
+ * joint: an output's backward only hands its gradient to the joint's slot,
+ * and the joint — which the reverse topological order visits after every
+ * output — runs `backward` on the slots. The joint's own gradient is a
+ * dummy (one value per output, summed and never read).
+ */
+export function recordMany(
+  outs: Tensor[],
+  name: string,
+  inputs: Tensor[],
+  backward: (gradOuts: (Storage | null)[]) => (Storage | null)[],
+): Tensor[] {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return outs;
+  const slots: (Storage | null)[] = outs.map(() => null);
+  const joint = new Tensor(new Float32Array(1), [], true);
+  joint.gradFn = {
+    name,
+    inputs,
+    backward: () => {
+      const gradOuts = slots.slice();
+      slots.fill(null); // a later pass (retainGraph) starts empty
+      return backward(gradOuts);
+    },
+  };
+  noteGraphNode(joint.gradFn);
+  outs.forEach((out, k) => {
+    out.requiresGrad = true;
+    out.gradFn = {
+      name: `${name}[${k}]`,
+      inputs: [joint],
+      backward: (g) => {
+        slots[k] = g;
+        return [new Float32Array(1)];
+      },
+    };
+    noteGraphNode(out.gradFn);
+  });
+  return outs;
+}
+
 type Nested = number | Nested[];
 
 /**

@@ -7,6 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Generator, nn, ops, Tensor } from "../../src/index.js";
+import { assertAllClose } from "../allclose.js";
 import { gradcheck, randn } from "../core/helpers.js";
 
 const gen = new Generator(2015);
@@ -86,6 +87,61 @@ describe("nn.Concat: Inception-style parallel branches", () => {
       new nn.AvgPool2d(3, { stride: 1, padding: 1 }),
     );
     gradcheck(([x]) => m.forward(x), [R([2, 3, 4, 5]), ...m.parameters()]);
+  });
+  /** A block whose branches 0, 1 and 3 open with 1×1 convolutions (branch 3 two levels down), branch 2 with a 3×3: Inception's shape. */
+  const inceptionLike = (bias: boolean) => {
+    const o = { ...opts, bias };
+    return new nn.Concat(
+      new nn.Conv2d(3, 2, 1, o),
+      new nn.Sequential(new nn.Conv2d(3, 2, 1, o), new nn.ReLU(), new nn.Conv2d(2, 3, 3, { ...o, padding: 1 })),
+      new nn.Sequential(new nn.Conv2d(3, 1, 3, { ...o, padding: 1 }), new nn.Tanh()),
+      new nn.Sequential(new nn.Sequential(new nn.Conv2d(3, 4, 1, { ...opts, bias: !bias }), new nn.BatchNorm2d(4, { dtype: "float64" }), new nn.ReLU())),
+    );
+  };
+  /** The block's output with every branch run alone (no shared convolution), for comparison. */
+  const branchByBranch = (m: nn.Concat, x: Tensor) => ops.concat([...m].map((b) => b.forward(x)), 1);
+  it("branches opening with convolutions over one window share them (conv2dMany): the output, the input's and every parameter's gradients are those of the branches run alone", () => {
+    for (const bias of [true, false]) {
+      const m = inceptionLike(bias);
+      const x = R([2, 3, 5, 4]);
+      const seed = R([2, 2 + 3 + 1 + 4, 5, 4], false);
+      const run = (f: () => Tensor) => {
+        m.zeroGrad();
+        x.grad = null;
+        const y = f();
+        ops.sum(ops.mul(y, seed)).backward();
+        return [y, x.grad!, ...m.parameters().map((p) => p.grad!)].map((t) => t.clone());
+      };
+      const shared = run(() => {
+        const y = m.forward(x);
+        // Branch 0 is the first output of one shared op, not a conv2d of its own.
+        assert.deepEqual(y.gradFn!.inputs.map((b) => b.gradFn!.name), ["conv2d[0]", "conv2d", "tanh", "batch_norm_relu"]);
+        return y;
+      });
+      const alone = run(() => branchByBranch(m, x));
+      shared.forEach((t, i) => assertAllClose(t, alone[i], { atol: 1e-12, rtol: 1e-12 }, `tensor ${i} (bias ${bias})`));
+    }
+  });
+  it("gradcheck (atol 1e-7, rtol 1e-5): input and every parameter of a block whose 1×1 convolutions are shared", () => {
+    const m = inceptionLike(true);
+    m.eval(); // BN's running statistics, so the function finite differences see is fixed
+    gradcheck(([x]) => m.forward(x), [R([2, 3, 4, 5]), ...m.parameters()]);
+  });
+  it("a branch's convolution whose forward was replaced on the instance (as summary() does) runs alone", () => {
+    const m = inceptionLike(true);
+    const first = m.at(0) as nn.Conv2d;
+    let calls = 0;
+    const own = first.forward.bind(first);
+    first.forward = (x: Tensor) => {
+      calls++;
+      return own(x);
+    };
+    const x = R([1, 3, 5, 4], false);
+    assertAllClose(m.forward(x), branchByBranch(m, x), { atol: 1e-12, rtol: 1e-12 });
+    assert.equal(calls, 2, "the instance's forward ran once in each of the two forward passes");
+  });
+  it("a wrong input to shared convolutions gets the layer's own error", () => {
+    assert.throws(() => inceptionLike(true).forward(R([1, 4, 5, 5], false)), /Conv2d '0': expected an input of shape \(N, 3, H, W\); got \[1, 4, 5, 5\]/);
   });
   it("says which branch is out of step when spatial sizes differ", () => {
     const m = new nn.Concat(new nn.Conv2d(3, 2, 1, opts), new nn.Conv2d(3, 2, 3, opts));

@@ -169,3 +169,39 @@ describe("nn.Conv2d", () => {
     assert.throws(() => new nn.Conv2d(0, 4, 3), /inChannels must be a positive integer/);
   });
 });
+
+describe("conv2dMany: several convolutions of one input", () => {
+  it("each output is conv2d's with its own weight and bias (or none), exactly, over a strided padded window", () => {
+    const x = R([2, 3, 6, 5], false);
+    const ws = [R([2, 3, 3, 3], false), R([4, 3, 3, 3], false), R([1, 3, 3, 3], false)];
+    const bs = [R([2], false), null, R([1], false)];
+    const options = { stride: 2, padding: 1 };
+    const ys = ops.conv2dMany(x, ws, bs, options);
+    ys.forEach((y, k) => assert.deepEqual([...y.data], [...ops.conv2d(x, ws[k], bs[k], options).data], `output ${k}`));
+    const f32 = ops.conv2dMany(x.to("float32"), ws.map((w) => w.to("float32")), [null, null, null]);
+    f32.forEach((y, k) => assert.deepEqual([...y.data], [...ops.conv2d(x.to("float32"), ws[k].to("float32"), null).data], `float32 output ${k}`));
+  });
+  it("gradcheck (atol 1e-7, rtol 1e-5): x, every weight and bias, with one output the loss does not reach", () => {
+    const inputs = [R([2, 3, 4, 5]), R([2, 3, 1, 1]), R([2]), R([3, 3, 1, 1]), R([1, 3, 1, 1]), R([1])];
+    gradcheck(([x, w0, b0, w1, w2, b2]) => {
+      const [y0, , y2] = ops.conv2dMany(x, [w0, w1, w2], [b0, null, b2]);
+      return ops.concat([y0, y2], 1);
+    }, inputs);
+  });
+  it("backward twice over a retained graph adds the same gradients twice", () => {
+    const x = R([1, 2, 3, 3]);
+    const [y0, y1] = ops.conv2dMany(x, [R([1, 2, 1, 1], false), R([2, 2, 1, 1], false)], [null, null]);
+    const loss = ops.add(ops.sum(y0), ops.sum(ops.mul(y1, y1)));
+    loss.backward(undefined, { retainGraph: true });
+    const once = [...x.grad!.data];
+    loss.backward();
+    assertAllClose([...x.grad!.data], once.map((v) => 2 * v), { atol: 1e-12, rtol: 1e-12 });
+  });
+  it("refuses weights of different windows or channels, and a bias list of another length, saying which", () => {
+    const x = R([1, 3, 4, 4], false);
+    assert.throws(() => ops.conv2dMany(x, [R([2, 3, 1, 1]), R([2, 3, 3, 3])], [null, null]), /weight 1 has a 3×3 kernel but weight 0 a 1×1 one/);
+    assert.throws(() => ops.conv2dMany(x, [R([2, 3, 1, 1]), R([2, 4, 1, 1])], [null, null]), /conv2dMany \(weight 1\): expected an input of shape \(N, 4, H, W\)/);
+    assert.throws(() => ops.conv2dMany(x, [R([2, 3, 1, 1])], []), /one bias \(or null\) per weight/);
+  });
+});
+
