@@ -43,7 +43,8 @@ import { Window } from "./window";
  * (⌈OW/2⌉ rounded up to 4, so that four neighbours of a row share vector
  * lanes; tiles past the right edge are computed on zeros and dropped), T =
  * TH·TWp tiles numbered row by row, their products Tp = T rounded up to 8
- * columns wide, Op = O rounded up to 4 rows. The padded image is PH×PW with
+ * columns wide, Op = O rounded up to 4 rows; the transforms' rows are ld
+ * columns apart (Tp, or a multiple of it for several images side by side). The padded image is PH×PW with
  * the input at (ph, pw): every tile's 4×4 patch, and the vector loads past
  * the last one, lie inside.
  */
@@ -54,6 +55,7 @@ import { Window } from "./window";
   PH: i32;
   PW: i32;
   Op: i32;
+  ld: i32;
 }
 
 @inline function tileRows(OH: i32): i32 {
@@ -109,6 +111,7 @@ export function conv2dWinograd(
   t.PH = 2 * t.TH + 2;
   t.PW = 2 * t.TWp + 8; // 2·TWp + 2 columns under the tiles, and the third vector of the last four tiles' loads
   t.Op = roundUp(O, 4);
+  t.ld = t.Tp;
   const U = work + align64(offsetof<Tiling>());
   const padded = U + align64(<usize>(16 * t.Op * C) << 2);
   const V = padded + align64(<usize>(C * t.PH * t.PW) << 2);
@@ -183,17 +186,17 @@ function transformWeights(weight: usize, C: i32, O: i32, Op: i32, flip: bool, U:
 }
 
 /**
- * V[ξ] (C, Tp), element (c, tile) at (ξ·C + c)·Tp + tile: Bᵀ d B of the 4×4
+ * V[ξ] (C, Tp), element (c, tile) at (ξ·C + c)·ld + tile: Bᵀ d B of the 4×4
  * patch d at rows 2·th …, columns 2·tw … of padded channel c.
  */
 function transformInput(padded: usize, C: i32, t: Tiling, V: usize): void {
   const PW = t.PW;
-  const plane = <usize>(C * t.Tp) << 2; // from one ξ to the next
+  const plane = <usize>(C * t.ld) << 2; // from one ξ to the next
   for (let c = 0; c < C; c++) {
     for (let th = 0; th < t.TH; th++) {
       const row0 = at(padded, (c * t.PH + 2 * th) * PW);
       const rowBytes = <usize>PW << 2;
-      const dst = at(V, c * t.Tp + th * t.TWp);
+      const dst = at(V, c * t.ld + th * t.TWp);
       if (ASC_FEATURE_SIMD) {
         for (let tw = 0; tw < t.TWp; tw += 4) {
           // Columns 2tw … 2tw + 11 of the four rows: three vectors each (p, q, r).
@@ -411,13 +414,22 @@ function transformOutput(M: usize, bias: usize, O: i32, OH: i32, OW: i32, t: Til
 // all images — and ∂g = Gᵀ ∂U G. 16 multiply-adds per tile where im2col +
 // GEMM spends 36.
 
-/** Bytes of the tiling, the padded image (C, PH, PW), V (16, C, Tp), the padded gradient (4, 2·TH, 2·TWp), ∂M (16, 4, Tp) and ∂U's vector sums (16, Op, Cp, 4), Cp = C rounded up to even. */
+/**
+ * Images per pass of conv2dWinogradWeight: as many as keep V and ∂M of the
+ * pass (16·(C + 4) rows of their tiles) within about 128 KiB, 1 to 16.
+ */
+@inline function weightImages(C: i32, Tp: i32): i32 {
+  return max(1, min(16, 32768 / (16 * (C + 4) * Tp)));
+}
+
+/** Bytes of the tiling, the padded image (C, PH, PW), V (16, C, m·Tp), the padded gradient (4, 2·TH, 2·TWp), ∂M (16, 4, m·Tp) and ∂U's vector sums (16, Op, Cp, 4), Cp = C rounded up to even, m = weightImages. */
 function weightLayoutBytes(C: i32, O: i32, OH: i32, OW: i32): usize {
   const TH = tileRows(OH), TWp = tileRowLength(OW);
   const Tp = roundUp(TH * TWp, 8), Op = roundUp(O, 4);
+  const ld = weightImages(C, Tp) * Tp;
   const PH = 2 * TH + 2, PW = 2 * TWp + 8;
-  return align64(offsetof<Tiling>()) + align64(<usize>(C * PH * PW) << 2) + align64(<usize>(16 * C * Tp) << 2)
-    + align64(<usize>(4 * 2 * TH * 2 * TWp) << 2) + align64(<usize>(16 * 4 * Tp) << 2) + align64(<usize>(16 * Op * roundUp(C, 2) * 4) << 2);
+  return align64(offsetof<Tiling>()) + align64(<usize>(C * PH * PW) << 2) + align64(<usize>(16 * C * ld) << 2)
+    + align64(<usize>(4 * 2 * TH * 2 * TWp) << 2) + align64(<usize>(16 * 4 * ld) << 2) + align64(<usize>(16 * Op * roundUp(C, 2) * 4) << 2);
 }
 
 /** Bytes of workspace conv2dWinogradWeight needs. */
@@ -445,36 +457,45 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
   t.PH = 2 * t.TH + 2;
   t.PW = 2 * t.TWp + 8;
   t.Op = roundUp(O, 4);
+  const chunk = weightImages(C, t.Tp);
+  t.ld = chunk * t.Tp;
   const GH = 2 * t.TH, GW = 2 * t.TWp; // the gradient's block, zero past OH×OW
   const padded = work + align64(offsetof<Tiling>());
   const V = padded + align64(<usize>(C * t.PH * t.PW) << 2);
-  const gyPad = V + align64(<usize>(16 * C * t.Tp) << 2);
+  const gyPad = V + align64(<usize>(16 * C * t.ld) << 2);
   const dM = gyPad + align64(<usize>(4 * GH * GW) << 2);
-  const dU = dM + align64(<usize>(16 * 4 * t.Tp) << 2);
+  const dU = dM + align64(<usize>(16 * 4 * t.ld) << 2);
   const rows = o1 - o0;
   const Or = roundUp(rows, 4);
   memory.fill(padded, 0, <usize>(C * t.PH * t.PW) << 2);
-  memory.fill(V, 0, <usize>(16 * C * t.Tp) << 2);
-  memory.fill(dM, 0, <usize>(16 * 4 * t.Tp) << 2);
+  // V's and ∂M's columns past each image's last tile stay zero: the products read them.
+  memory.fill(V, 0, <usize>(16 * C * t.ld) << 2);
+  memory.fill(dM, 0, <usize>(16 * 4 * t.ld) << 2);
   const Cp = roundUp(C, 2);
   memory.fill(dU, 0, <usize>(16 * Or * Cp * 4) << 2);
-  for (let n = 0; n < N; n++) {
-    const xn = x + ((<usize>n * <usize>(C * H * W)) << 2);
-    for (let c = 0; c < C; c++) {
-      for (let ih = 0; ih < H; ih++) {
-        copyRun(at(xn, (c * H + ih) * W), at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), W);
+  // A pass's images side by side (image i's tiles at columns i·Tp …), so that the products run along all their tiles at once.
+  for (let n = 0; n < N; n += chunk) {
+    const m = min(chunk, N - n);
+    for (let i = 0; i < m; i++) {
+      const xn = x + ((<usize>(n + i) * <usize>(C * H * W)) << 2);
+      for (let c = 0; c < C; c++) {
+        for (let ih = 0; ih < H; ih++) {
+          copyRun(at(xn, (c * H + ih) * W), at(padded, (c * t.PH + w.ph + ih) * t.PW + w.pw), W);
+        }
       }
+      transformInput(padded, C, t, V + (<usize>(i * t.Tp) << 2));
     }
-    transformInput(padded, C, t, V);
     // Four rows of ∂ℓ/∂y at a time: their ∂M, then their rows of ∂U.
     for (let ob = 0; ob < Or; ob += 4) {
-      memory.fill(gyPad, 0, <usize>(4 * GH * GW) << 2);
-      for (let r = 0; r < 4 && o0 + ob + r < o1; r++) {
-        const src = gy + ((<usize>(n * O + o0 + ob + r) * <usize>(OH * OW)) << 2);
-        for (let oh = 0; oh < OH; oh++) copyRun(at(src, oh * OW), at(gyPad, (r * GH + oh) * GW), OW);
+      for (let i = 0; i < m; i++) {
+        memory.fill(gyPad, 0, <usize>(4 * GH * GW) << 2);
+        for (let r = 0; r < 4 && o0 + ob + r < o1; r++) {
+          const src = gy + ((<usize>((n + i) * O + o0 + ob + r) * <usize>(OH * OW)) << 2);
+          for (let oh = 0; oh < OH; oh++) copyRun(at(src, oh * OW), at(gyPad, (r * GH + oh) * GW), OW);
+        }
+        transformGradient(gyPad, GH, GW, t, dM + (<usize>(i * t.Tp) << 2));
       }
-      transformGradient(gyPad, GH, GW, t, dM);
-      gradientProducts(dM, V, C, t, dU + (<usize>(ob * Cp * 4) << 2), Or);
+      gradientProducts(dM, V, C, t, m * t.Tp, dU + (<usize>(ob * Cp * 4) << 2), Or);
     }
   }
   // gw[o, c] = Gᵀ ∂U[o, c] G, in f64 from the 16 sums (each the sum of its four lanes); q (12 f64, where the padded image was) holds GᵀX by columns.
@@ -505,17 +526,17 @@ export function conv2dWinogradWeight(x: usize, gy: usize, gw: usize, N: i32, C: 
 }
 
 /**
- * ∂M (16, 4, Tp), element (r, tile) of ξ at (ξ·4 + r)·Tp + tile: A b Aᵀ of the
+ * ∂M (16, 4, Tp), element (r, tile) of ξ at (ξ·4 + r)·ld + tile: A b Aᵀ of the
  * 2×2 block b of row r of the padded gradient (4, GH, GW) under each tile,
  * A = (1 0; 1 1; 1 −1; 0 −1): a row (p, q) of Ab becomes (p, p + q, p − q, −q).
  */
 function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize): void {
-  const plane = <usize>(4 * t.Tp) << 2; // from one ξ to the next
+  const plane = <usize>(4 * t.ld) << 2; // from one ξ to the next
   for (let r = 0; r < 4; r++) {
     for (let th = 0; th < t.TH; th++) {
       const row0 = at(gyPad, (r * GH + 2 * th) * GW);
       const row1 = row0 + (<usize>GW << 2);
-      const dst = at(dM, r * t.Tp + th * t.TWp);
+      const dst = at(dM, r * t.ld + th * t.TWp);
       if (ASC_FEATURE_SIMD) {
         for (let tw = 0; tw < t.TWp; tw += 4) {
           const s0 = row0 + (<usize>(2 * tw) << 2), s1 = row1 + (<usize>(2 * tw) << 2);
@@ -559,7 +580,7 @@ function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize)
 }
 
 /**
- * ∂U[ξ] rows ob … ob + 3 (at dU, rows of Cp vectors, Or rows per ξ) += ∂M[ξ] (4, Tp)·V[ξ]ᵀ (Tp, C):
+ * ∂U[ξ] rows ob … ob + 3 (at dU, rows of Cp vectors, Or rows per ξ) += ∂M[ξ] (4, len)·V[ξ]ᵀ (len, C), rows ld apart:
  * dot products along the tiles, a block of 4 rows × 2 channels at a time,
  * each a vector of partial sums over tiles t ≡ 0, 1, 2, 3 (mod 4), kept
  * apart over every image and added together at the end — the same order
@@ -567,8 +588,8 @@ function transformGradient(gyPad: usize, GH: i32, GW: i32, t: Tiling, dM: usize)
  * keeps the bits.
  */
 // conv.ts's accumulateDots computes the same 4×2 blocks, but calling it per ξ here measured 0.88× (its sums reloaded per block, not inlined).
-function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or: i32): void {
-  const Tp = t.Tp;
+function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, len: i32, dU: usize, Or: i32): void {
+  const Tp = t.ld; // rows of V and ∂M this far apart, their first len columns summed over
   const rowBytes = <usize>Tp << 2;
   const Cp = roundUp(C, 2);
   const rowSums = <usize>(Cp * 4) << 2; // one row of ∂U's vector sums
@@ -581,7 +602,7 @@ function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or:
       if (ASC_FEATURE_SIMD) {
         let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
         let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
-        for (let k = 0; k < Tp; k += 4) {
+        for (let k = 0; k < len; k += 4) {
           const o = <usize>k << 2;
           const b0 = v128.load(v0 + o), b1 = v128.load(v1 + o);
           let r = v128.load(m + o);
@@ -608,7 +629,7 @@ function gradientProducts(dM: usize, V: usize, C: i32, t: Tiling, dU: usize, Or:
           for (let q = c; q <= c1; q++) {
             const vq = at(V, (xi * C + q) * Tp);
             let s: f32 = 0;
-            for (let k = 0; k < Tp; k++) s += load<f32>(at(m, r * Tp + k)) * load<f32>(at(vq, k));
+            for (let k = 0; k < len; k++) s += load<f32>(at(m, r * Tp + k)) * load<f32>(at(vq, k));
             const p = u + (<usize>((r * Cp + q) * 4) << 2); // lane 0
             store<f32>(p, load<f32>(p) + s);
           }

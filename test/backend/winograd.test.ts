@@ -62,6 +62,7 @@ const cases: Case[] = [
   [2, 8, 8, 4, 4, 1, "4×4 image"],
   [2, 33, 31, 16, 16, 1, "33 → 31 channels on 16×16 (several register tiles, edges in both)"],
   [1, 5, 4, 2, 11, 1, "2×11 image: one row of tiles"],
+  [13, 12, 16, 7, 7, 1, "13 images on 7×7: ∂W in passes of 8 images side by side, the last of 5"],
 ].map(([N, C, O, H, W, p, label]) => {
   const g = window(H as number, W as number, p as number);
   return { N, C, O, g, label: `${label}: N ${N}, ${C}→${O}, ${H}×${W}, padding ${p}` } as Case;
