@@ -71,6 +71,9 @@ const convCases: ConvCase[] = [
   conv(5, 13, 6, 7, 7, [1, 1], [1, 1], [0, 0], "pointwise, Inception-like: 13 → 6 on 7×7"),
   conv(3, 7, 22, 2, 3, [1, 1], [1, 1], [0, 0], "pointwise on 2×3 (6 columns)"),
   conv(4, 12, 10, 14, 14, [3, 3], [2, 2], [1, 1], "Inception's stride-2 3×3: 12 → 10 on 14×14"),
+  conv(3, 5, 6, 14, 14, [1, 1], [1, 1], [0, 0], "pointwise on 14×14 (a last strip of 4 columns)"),
+  // Images side by side in one product (rows not a multiple of 8): 40 images of 7×7 make passes of 21 and 19.
+  conv(40, 3, 4, 14, 14, [3, 3], [2, 2], [1, 1], "stride 2 on 40 images: passes of several images side by side"),
 ];
 
 const builds: WasmBackend[] = wasmBuilds();
