@@ -9,7 +9,7 @@
 // the column matrix, L = OH·OW columns; the padded image is (C, PH, PW) with
 // PH = H + 2ph, PW = W + 2pw.
 
-import { align64, microKernel, MR, NR, packA, roundUp } from "./gemm";
+import { align64, microKernel, microKernel8x4, MR, NR, packA, roundUp } from "./gemm";
 import { loadWidened, madd, sumLanes64 } from "./simd";
 import { Window } from "./window";
 
@@ -200,7 +200,7 @@ function convLayout(C: i32, O: i32, g: usize, base: usize, l: usize): usize {
   const packed = padded + paddedImageBytes(C, w.H, w.W, w.ph, w.pw);
   const strip = packed + align64(<usize>max(roundUp(O, MR) * K, roundUp(K, MR) * O) << 2);
   const tile = strip + align64(<usize>(max(K, O) * NR) << 2);
-  const sums = tile + align64(<usize>(MR * NR) << 2);
+  const sums = tile + align64(<usize>(2 * MR * NR) << 2); // up to 8 rows (microKernel8x4)
   if (l != 0) {
     const s = changetype<ConvLayout>(l);
     s.cols = cols;
@@ -262,6 +262,14 @@ function productInPlace(M: i32, L: i32, K: i32, pa: usize, b: usize, ldb: usize,
       const mr = min(MR, M - ir);
       const a = pa + (<usize>(ir * K) << 2);
       const cij = c + <usize>ir * ldc + (<usize>jr << 2);
+      if (ASC_FEATURE_SIMD && nr <= 4 && ir + MR < M) {
+        // A last strip of ≤ 4 columns: eight rows at once (gemm.ts's microKernel8x4, same bits).
+        microKernel8x4(K, a, bj, ld, tile, ldt);
+        const rows = min(2 * MR, M - ir);
+        for (let i = 0; i < rows; i++) copyRun(tile + <usize>i * ldt, cij + <usize>i * ldc, nr);
+        ir += MR;
+        continue;
+      }
       if (mr == MR && nr == NR) {
         microKernel(K, a, bj, ld, cij, ldc, 1, 0, true);
       } else {
