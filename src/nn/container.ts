@@ -3,6 +3,7 @@ import { concat } from "../ops/concat.js";
 import { conv2dMany } from "../ops/conv.js";
 import { Conv2d } from "./conv.js";
 import { Module } from "./module.js";
+import { AvgPool2d } from "./pool.js";
 import { Sequential } from "./sequential.js";
 
 /**
@@ -19,6 +20,17 @@ import { Sequential } from "./sequential.js";
  * A branch opens with a convolution when it is a Conv2d, or a Sequential
  * whose first layer opens with one; only the classes' own forwards count
  * (summary() and other per-instance forwards see every layer run alone).
+ *
+ * An average pool followed by a 1×1 convolution that does not widen the
+ * channels (Inception's pooling branch, avg-pool → projection) runs the
+ * other way round — the convolution first, with the others, then the pool
+ * on its fewer channels. Both are linear, the convolution acts on each
+ * position alone and the pool on each channel alone, so
+ * pool(W·x + b) = W·pool(x) + b exactly in real arithmetic (the bias too,
+ * unless padded positions count in the divisor); in float32 the two orders
+ * round differently, by a few units in the last place. For the pooling
+ * branches of the Inception table it saves pooling 16–66 channels to pool
+ * 2–8 and one convolution call per module.
  */
 export class Concat extends Module {
   private readonly branches: Module[];
@@ -83,10 +95,34 @@ export class Concat extends Module {
 
 /** The convolution a branch opens with and the rest of the branch after it, or null (see Concat). */
 function leadingConv(m: Module): { conv: Conv2d; rest: (y: Tensor) => Tensor } | null {
-  if (m instanceof Conv2d && m.constructor === Conv2d && m.forward === Conv2d.prototype.forward) return { conv: m, rest: (y) => y };
-  if (m instanceof Sequential && m.constructor === Sequential && m.forward === Sequential.prototype.forward && m.length > 0) {
-    const head = leadingConv(m.at(0));
+  if (m instanceof Conv2d && ownForward(m, Conv2d)) return { conv: m, rest: (y) => y };
+  if (m instanceof Sequential && ownForward(m, Sequential) && m.length > 0) {
+    const first = m.at(0);
+    if (first instanceof AvgPool2d && ownForward(first, AvgPool2d) && m.length > 1) {
+      // avg-pool → 1×1 convolution: the convolution first (see Concat).
+      const head = leadingConv(m.at(1));
+      if (head === null || !commutesWithPool(first, head.conv)) return null;
+      return { conv: head.conv, rest: (y) => m.forwardFrom(head.rest(first.forward(y)), 2) };
+    }
+    const head = leadingConv(first);
     return head === null ? null : { conv: head.conv, rest: (y) => m.forwardFrom(head.rest(y), 1) };
   }
   return null;
+}
+
+/** Whether m's forward is its class's own (not a subclass's, nor one set on the instance). */
+function ownForward(m: Module, cls: { prototype: Module }): boolean {
+  return m.constructor === cls && m.forward === cls.prototype.forward;
+}
+
+/**
+ * Whether conv(pool(x)) = pool(conv(x)) and the swap saves work: a 1×1
+ * convolution without stride or padding that does not widen the channels,
+ * and a bias (if any) that the pool keeps as it is — every window's divisor
+ * its count of real positions (countIncludePad false, or no padding).
+ */
+function commutesWithPool(pool: AvgPool2d, conv: Conv2d): boolean {
+  const pointwise = [...conv.kernelSize, ...conv.stride].every((v) => v === 1) && conv.padding.every((v) => v === 0);
+  const keepsBias = conv.bias === null || !pool.countIncludePad || pool.padding.every((v) => v === 0);
+  return pointwise && keepsBias && conv.outChannels <= conv.inChannels;
 }

@@ -88,14 +88,21 @@ describe("nn.Concat: Inception-style parallel branches", () => {
     );
     gradcheck(([x]) => m.forward(x), [R([2, 3, 4, 5]), ...m.parameters()]);
   });
-  /** A block whose branches 0, 1 and 3 open with 1×1 convolutions (branch 3 two levels down), branch 2 with a 3×3: Inception's shape. */
+  /**
+   * A block whose branches 0, 1 and 3 open with 1×1 convolutions (branch 3 two levels down), branch 2 with a 3×3,
+   * and branch 4 with an average pool before a 1×1 projection to fewer channels: Inception's shape.
+   */
   const inceptionLike = (bias: boolean) => {
     const o = { ...opts, bias };
     return new nn.Concat(
-      new nn.Conv2d(3, 2, 1, o),
-      new nn.Sequential(new nn.Conv2d(3, 2, 1, o), new nn.ReLU(), new nn.Conv2d(2, 3, 3, { ...o, padding: 1 })),
-      new nn.Sequential(new nn.Conv2d(3, 1, 3, { ...o, padding: 1 }), new nn.Tanh()),
-      new nn.Sequential(new nn.Sequential(new nn.Conv2d(3, 4, 1, { ...opts, bias: !bias }), new nn.BatchNorm2d(4, { dtype: "float64" }), new nn.ReLU())),
+      new nn.Conv2d(5, 2, 1, o),
+      new nn.Sequential(new nn.Conv2d(5, 2, 1, o), new nn.ReLU(), new nn.Conv2d(2, 3, 3, { ...o, padding: 1 })),
+      new nn.Sequential(new nn.Conv2d(5, 1, 3, { ...o, padding: 1 }), new nn.Tanh()),
+      new nn.Sequential(new nn.Sequential(new nn.Conv2d(5, 4, 1, { ...opts, bias: !bias }), new nn.BatchNorm2d(4, { dtype: "float64" }), new nn.ReLU())),
+      new nn.Sequential(
+        new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad: false }),
+        new nn.Sequential(new nn.Conv2d(5, 3, 1, o), new nn.BatchNorm2d(3, { dtype: "float64" }), new nn.ReLU()),
+      ),
     );
   };
   /** The block's output with every branch run alone (no shared convolution), for comparison. */
@@ -103,8 +110,8 @@ describe("nn.Concat: Inception-style parallel branches", () => {
   it("branches opening with convolutions over one window share them (conv2dMany): the output, the input's and every parameter's gradients are those of the branches run alone", () => {
     for (const bias of [true, false]) {
       const m = inceptionLike(bias);
-      const x = R([2, 3, 5, 4]);
-      const seed = R([2, 2 + 3 + 1 + 4, 5, 4], false);
+      const x = R([2, 5, 5, 4]);
+      const seed = R([2, 2 + 3 + 1 + 4 + 3, 5, 4], false);
       const run = (f: () => Tensor) => {
         m.zeroGrad();
         x.grad = null;
@@ -114,8 +121,9 @@ describe("nn.Concat: Inception-style parallel branches", () => {
       };
       const shared = run(() => {
         const y = m.forward(x);
-        // Branch 0 is the first output of one shared op, not a conv2d of its own.
-        assert.deepEqual(y.gradFn!.inputs.map((b) => b.gradFn!.name), ["conv2d[0]", "conv2d", "tanh", "batch_norm_relu"]);
+        // Branch 0 is the first output of one shared op, not a conv2d of its own; branch 4 pools that op's last output.
+        assert.deepEqual(y.gradFn!.inputs.map((b) => b.gradFn!.name), ["conv2d[0]", "conv2d", "tanh", "batch_norm_relu", "batch_norm_relu"]);
+        assert.equal(y.gradFn!.inputs[4].gradFn!.inputs[0].gradFn!.inputs[0].gradFn!.name, "conv2d[3]");
         return y;
       });
       const alone = run(() => branchByBranch(m, x));
@@ -125,7 +133,25 @@ describe("nn.Concat: Inception-style parallel branches", () => {
   it("gradcheck (atol 1e-7, rtol 1e-5): input and every parameter of a block whose 1×1 convolutions are shared", () => {
     const m = inceptionLike(true);
     m.eval(); // BN's running statistics, so the function finite differences see is fixed
-    gradcheck(([x]) => m.forward(x), [R([2, 3, 4, 5]), ...m.parameters()]);
+    gradcheck(([x]) => m.forward(x), [R([2, 5, 4, 5]), ...m.parameters()]);
+  });
+  it("an average pool stays before its projection where swapping them would change the result or the work: padded positions in the divisor with a bias, a 3×3 projection, more channels out than in; a max pool always", () => {
+    const pool = (countIncludePad: boolean) => new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad });
+    const heads = (...rest: nn.Module[]) => new nn.Concat(new nn.Conv2d(3, 2, 1, opts), ...rest);
+    const cases: [string, nn.Concat, boolean][] = [
+      ["countIncludePad with a bias", heads(new nn.Sequential(pool(true), new nn.Conv2d(3, 2, 1, opts))), false],
+      ["countIncludePad without a bias", heads(new nn.Sequential(pool(true), new nn.Conv2d(3, 2, 1, { ...opts, bias: false }))), true],
+      ["a 3×3 projection", heads(new nn.Sequential(pool(false), new nn.Conv2d(3, 2, 3, { ...opts, padding: 1 }))), false],
+      ["more channels out than in", heads(new nn.Sequential(pool(false), new nn.Conv2d(3, 4, 1, opts))), false],
+      ["a max pool", heads(new nn.Sequential(new nn.MaxPool2d(3, { stride: 1, padding: 1 }), new nn.Conv2d(3, 2, 1, opts))), false],
+    ];
+    for (const [what, m, swapped] of cases) {
+      const x = R([2, 3, 4, 5]);
+      const y = m.forward(x);
+      assertAllClose(y, branchByBranch(m, x), { atol: 1e-12, rtol: 1e-12 }, what);
+      const last = y.gradFn!.inputs[1].gradFn!;
+      assert.equal(last.name, swapped ? "avg_pool2d" : "conv2d", `${what}: the branch ends with ${last.name}`);
+    }
   });
   it("a branch's convolution whose forward was replaced on the instance (as summary() does) runs alone", () => {
     const m = inceptionLike(true);
@@ -136,12 +162,12 @@ describe("nn.Concat: Inception-style parallel branches", () => {
       calls++;
       return own(x);
     };
-    const x = R([1, 3, 5, 4], false);
+    const x = R([1, 5, 5, 4], false);
     assertAllClose(m.forward(x), branchByBranch(m, x), { atol: 1e-12, rtol: 1e-12 });
     assert.equal(calls, 2, "the instance's forward ran once in each of the two forward passes");
   });
   it("a wrong input to shared convolutions gets the layer's own error", () => {
-    assert.throws(() => inceptionLike(true).forward(R([1, 4, 5, 5], false)), /Conv2d '0': expected an input of shape \(N, 3, H, W\); got \[1, 4, 5, 5\]/);
+    assert.throws(() => inceptionLike(true).forward(R([1, 4, 5, 5], false)), /Conv2d '0': expected an input of shape \(N, 5, H, W\); got \[1, 4, 5, 5\]/);
   });
   it("says which branch is out of step when spatial sizes differ", () => {
     const m = new nn.Concat(new nn.Conv2d(3, 2, 1, opts), new nn.Conv2d(3, 2, 3, opts));
