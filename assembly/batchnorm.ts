@@ -16,6 +16,7 @@
 // 1e4, std 1e-2) x − hi is exact, so x̂ keeps full f32 precision, where
 // x·scale + (shift − center·scale) would cancel it away.
 
+import { sigmoidLanes, sigmoidScalar } from "./elementwise";
 import { loadWidened, sumLanes64, widenHigh, widenLow } from "./simd";
 
 /** Bytes of workspace the S = 1 forms of channelAffine and channelGradInput need: five f32 per channel. */
@@ -170,7 +171,9 @@ function accumulateSquaredDeviationRow(row: usize, mean: usize, acc: usize, C: i
 // ---------------------------------------------------------------------------
 // channelAffine: y = (x − center_c)·scale_c + shift_c; channelAffineRelu:
 // y = max(0, that), bit for bit relu (elementwise.ts) of channelAffine's y:
-// one pass instead of two for the conv → BN → ReLU chain.
+// one pass instead of two for the conv → BN → ReLU chain; channelAffineSigmoid
+// likewise σ(that), bit for bit elementwise.ts's sigmoid (the §4.1 MLP's
+// linear → BN → sigmoid).
 
 export function channelAffine(
   x: usize,
@@ -183,7 +186,7 @@ export function channelAffine(
   shift: usize,
   work: usize,
 ): void {
-  affine(x, y, N, C, S, center, scale, shift, work, false);
+  affine(x, y, N, C, S, center, scale, shift, work, NONE);
 }
 
 export function channelAffineRelu(
@@ -197,7 +200,34 @@ export function channelAffineRelu(
   shift: usize,
   work: usize,
 ): void {
-  affine(x, y, N, C, S, center, scale, shift, work, true);
+  affine(x, y, N, C, S, center, scale, shift, work, RELU);
+}
+
+export function channelAffineSigmoid(
+  x: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  center: usize,
+  scale: usize,
+  shift: usize,
+  work: usize,
+): void {
+  affine(x, y, N, C, S, center, scale, shift, work, SIGMOID);
+}
+
+/** The nonlinearity applied to BN's output (and its backward to dy as dy is read). */
+const NONE: i32 = 0;
+const RELU: i32 = 1;
+const SIGMOID: i32 = 2;
+
+@inline function activateLanes(v: v128, act: i32): v128 {
+  return act == RELU ? reluLanes(v) : act == SIGMOID ? sigmoidLanes(v) : v;
+}
+
+@inline function activateScalar(v: f32, act: i32): f32 {
+  return act == RELU ? reluScalar(v) : act == SIGMOID ? sigmoidScalar(v) : v;
 }
 
 /** v where v > 0, else 0 (NaN → 0), as elementwise.ts's relu. */
@@ -219,7 +249,7 @@ export function channelAffineRelu(
   scale: usize,
   shift: usize,
   work: usize,
-  relu: bool,
+  act: i32,
 ): void {
   if (S == 1) {
     // Per-channel f32 constants, laid out as four rows of C: hi, lo, scale, shift.
@@ -243,7 +273,7 @@ export function channelAffineRelu(
           const w = work + o;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
           const v = f32x4.add(f32x4.mul(d, v128.load(w + 2 * cb)), v128.load(w + 3 * cb));
-          v128.store(yr + o, relu ? reluLanes(v) : v);
+          v128.store(yr + o, activateLanes(v, act));
         }
       }
       for (; c < C; c++) {
@@ -251,7 +281,7 @@ export function channelAffineRelu(
         const w = work + o;
         const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
         const v = d * load<f32>(w + 2 * cb) + load<f32>(w + 3 * cb);
-        store<f32>(yr + o, relu ? reluScalar(v) : v);
+        store<f32>(yr + o, activateScalar(v, act));
       }
     }
     return;
@@ -273,14 +303,14 @@ export function channelAffineRelu(
           const o = <usize>s << 2;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
           const v = f32x4.add(f32x4.mul(d, va), vb);
-          v128.store(yr + o, relu ? reluLanes(v) : v);
+          v128.store(yr + o, activateLanes(v, act));
         }
       }
       for (; s < S; s++) {
         const o = <usize>s << 2;
         const d = load<f32>(xr + o) - hi - lo;
         const v = d * a + b;
-        store<f32>(yr + o, relu ? reluScalar(v) : v);
+        store<f32>(yr + o, activateScalar(v, act));
       }
     }
   }
@@ -290,7 +320,8 @@ export function channelAffineRelu(
 // channelGradSums: sumDy_c = Σ dy, sumDyXmu_c = Σ dy·(x − μ_c), in f64, one loop.
 // channelGradSumsRelu: the same sums of dy' = (y > 0 ? dy : 0), with y the
 // output of channelAffineRelu — relu's backward (elementwise.ts's
-// reluBackward, bit for bit) applied as the values are read.
+// reluBackward, bit for bit) applied as the values are read;
+// channelGradSumsSigmoid those of dy·y·(1 − y), y channelAffineSigmoid's.
 
 export function channelGradSums(
   x: usize,
@@ -302,7 +333,7 @@ export function channelGradSums(
   sumDy: usize,
   sumDyXmu: usize,
 ): void {
-  gradSums(x, dy, 0, N, C, S, mean, sumDy, sumDyXmu, false);
+  gradSums(x, dy, 0, N, C, S, mean, sumDy, sumDyXmu, NONE);
 }
 
 export function channelGradSumsRelu(
@@ -316,26 +347,49 @@ export function channelGradSumsRelu(
   sumDy: usize,
   sumDyXmu: usize,
 ): void {
-  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, true);
+  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, RELU);
 }
 
-/** The two floats of dy at p widened to f64x2, zero where relu's output at q is not > 0 (when relu). */
-@inline function loadGradWidened(p: usize, q: usize, relu: bool): v128 {
-  if (!relu) return loadWidened(p);
-  const g = v128.and(v128.load64_zero(p), f32x4.gt(v128.load64_zero(q), f32x4.splat(0)));
-  return f64x2.promote_low_f32x4(g);
+export function channelGradSumsSigmoid(
+  x: usize,
+  dy: usize,
+  y: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  sumDy: usize,
+  sumDyXmu: usize,
+): void {
+  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, SIGMOID);
 }
 
-/** dy at p, zero where relu's output at q is not > 0 (when relu). */
-@inline function loadGrad(p: usize, q: usize, relu: bool): f32 {
-  if (!relu) return load<f32>(p);
-  return load<f32>(q) > 0 ? load<f32>(p) : 0;
+/** The nonlinearity's backward from its output y: relu dy where y > 0, else 0; sigmoid dy·y·(1 − y) (as elementwise.ts). */
+@inline function activationGradLanes(dy: v128, y: v128, act: i32): v128 {
+  if (act == RELU) return v128.and(dy, f32x4.gt(y, f32x4.splat(0)));
+  return f32x4.mul(f32x4.mul(dy, y), f32x4.sub(f32x4.splat(1), y));
 }
 
-/** Four dy at p, zero where relu's output at q is not > 0 (when relu). */
-@inline function loadGradLanes(p: usize, q: usize, relu: bool): v128 {
-  if (!relu) return v128.load(p);
-  return v128.and(v128.load(p), f32x4.gt(v128.load(q), f32x4.splat(0)));
+/** The two floats of dy at p widened to f64x2, the nonlinearity's backward applied from its output at q. */
+@inline function loadGradWidened(p: usize, q: usize, act: i32): v128 {
+  if (act == NONE) return loadWidened(p);
+  return f64x2.promote_low_f32x4(activationGradLanes(v128.load64_zero(p), v128.load64_zero(q), act));
+}
+
+/** dy at p, the nonlinearity's backward applied from its output at q. */
+@inline function loadGrad(p: usize, q: usize, act: i32): f32 {
+  if (act == RELU) return load<f32>(q) > 0 ? load<f32>(p) : 0;
+  if (act == SIGMOID) {
+    const y = load<f32>(q);
+    return load<f32>(p) * y * (1 - y);
+  }
+  return load<f32>(p);
+}
+
+/** Four dy at p, the nonlinearity's backward applied from its output at q. */
+@inline function loadGradLanes(p: usize, q: usize, act: i32): v128 {
+  if (act == NONE) return v128.load(p);
+  return activationGradLanes(v128.load(p), v128.load(q), act);
 }
 
 @inline function gradSums(
@@ -348,7 +402,7 @@ export function channelGradSumsRelu(
   mean: usize,
   sumDy: usize,
   sumDyXmu: usize,
-  relu: bool,
+  act: i32,
 ): void {
   if (S == 1) {
     memory.fill(sumDy, 0, <usize>C << 3);
@@ -363,8 +417,8 @@ export function channelGradSumsRelu(
         for (; c + 4 <= C; c += 4) {
           const o4 = <usize>c << 2;
           const o8 = <usize>c << 3;
-          const g0 = loadGradWidened(gr + o4, yr + o4, relu);
-          const g1 = loadGradWidened(gr + o4 + 8, yr + o4 + 8, relu);
+          const g0 = loadGradWidened(gr + o4, yr + o4, act);
+          const g1 = loadGradWidened(gr + o4 + 8, yr + o4 + 8, act);
           const d0 = f64x2.sub(loadWidened(xr + o4), v128.load(mean + o8));
           const d1 = f64x2.sub(loadWidened(xr + o4 + 8), v128.load(mean + o8, 16));
           const ps = sumDy + o8;
@@ -376,7 +430,7 @@ export function channelGradSumsRelu(
         }
       }
       for (; c < C; c++) {
-        const g = <f64>loadGrad(gr + (<usize>c << 2), yr + (<usize>c << 2), relu);
+        const g = <f64>loadGrad(gr + (<usize>c << 2), yr + (<usize>c << 2), act);
         const d = <f64>f32At(xr, c) - f64At(mean, c);
         const ps = sumDy + (<usize>c << 3);
         const pd = sumDyXmu + (<usize>c << 3);
@@ -406,7 +460,7 @@ export function channelGradSumsRelu(
         // the same f64 values in the same chains as two-float loads, with half the loads and compares.
         for (; s + 8 <= S; s += 8) {
           const o = <usize>s << 2;
-          const gA = loadGradLanes(gr + o, yr + o, relu), gB = loadGradLanes(gr + o + 16, yr + o + 16, relu);
+          const gA = loadGradLanes(gr + o, yr + o, act), gB = loadGradLanes(gr + o + 16, yr + o + 16, act);
           const xA = v128.load(xr + o), xB = v128.load(xr + o + 16);
           const ga = widenLow(gA), gb = widenHigh(gA), gc = widenLow(gB), gd = widenHigh(gB);
           g0 = f64x2.add(g0, ga);
@@ -420,7 +474,7 @@ export function channelGradSumsRelu(
         }
         if (s + 4 <= S) {
           const o = <usize>s << 2;
-          const gA = loadGradLanes(gr + o, yr + o, relu);
+          const gA = loadGradLanes(gr + o, yr + o, act);
           const ga = widenLow(gA), gb = widenHigh(gA);
           g0 = f64x2.add(g0, ga);
           g1 = f64x2.add(g1, gb);
@@ -432,7 +486,7 @@ export function channelGradSumsRelu(
         sgx += sumLanes64(f64x2.add(f64x2.add(p0, p1), f64x2.add(p2, p3)));
       }
       for (; s < S; s++) {
-        const g = <f64>loadGrad(gr + (<usize>s << 2), yr + (<usize>s << 2), relu);
+        const g = <f64>loadGrad(gr + (<usize>s << 2), yr + (<usize>s << 2), act);
         sg += g;
         sgx += g * (<f64>f32At(xr, s) - mu);
       }
@@ -459,7 +513,7 @@ export function channelGradInput(
   k: usize,
   work: usize,
 ): void {
-  gradInput(x, dy, 0, dx, N, C, S, mean, a, b, k, work, false);
+  gradInput(x, dy, 0, dx, N, C, S, mean, a, b, k, work, NONE);
 }
 
 export function channelGradInputRelu(
@@ -476,7 +530,24 @@ export function channelGradInputRelu(
   k: usize,
   work: usize,
 ): void {
-  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, true);
+  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, RELU);
+}
+
+export function channelGradInputSigmoid(
+  x: usize,
+  dy: usize,
+  y: usize,
+  dx: usize,
+  N: i32,
+  C: i32,
+  S: i32,
+  mean: usize,
+  a: usize,
+  b: usize,
+  k: usize,
+  work: usize,
+): void {
+  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, SIGMOID);
 }
 
 @inline function gradInput(
@@ -492,7 +563,7 @@ export function channelGradInputRelu(
   b: usize,
   k: usize,
   work: usize,
-  relu: bool,
+  act: i32,
 ): void {
   if (S == 1) {
     // Per-channel f32 constants, five rows of C: μ hi, μ lo, a, b, k.
@@ -518,7 +589,7 @@ export function channelGradInputRelu(
           const o = <usize>c << 2;
           const w = work + o;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), v128.load(w)), v128.load(w + cb));
-          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, relu), v128.load(w + 2 * cb)), f32x4.mul(d, v128.load(w + 3 * cb)));
+          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, act), v128.load(w + 2 * cb)), f32x4.mul(d, v128.load(w + 3 * cb)));
           v128.store(dr + o, f32x4.mul(t, v128.load(w + 4 * cb)));
         }
       }
@@ -526,7 +597,7 @@ export function channelGradInputRelu(
         const o = <usize>c << 2;
         const w = work + o;
         const d = load<f32>(xr + o) - load<f32>(w) - load<f32>(w + cb);
-        store<f32>(dr + o, (loadGrad(gr + o, yr + o, relu) - load<f32>(w + 2 * cb) - d * load<f32>(w + 3 * cb)) * load<f32>(w + 4 * cb));
+        store<f32>(dr + o, (loadGrad(gr + o, yr + o, act) - load<f32>(w + 2 * cb) - d * load<f32>(w + 3 * cb)) * load<f32>(w + 4 * cb));
       }
     }
     return;
@@ -551,14 +622,14 @@ export function channelGradInputRelu(
         for (; s + 4 <= S; s += 4) {
           const o = <usize>s << 2;
           const d = f32x4.sub(f32x4.sub(v128.load(xr + o), vhi), vlo);
-          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, relu), va), f32x4.mul(d, vb));
+          const t = f32x4.sub(f32x4.sub(loadGradLanes(gr + o, yr + o, act), va), f32x4.mul(d, vb));
           v128.store(dr + o, f32x4.mul(t, vk));
         }
       }
       for (; s < S; s++) {
         const o = <usize>s << 2;
         const d = load<f32>(xr + o) - hi - lo;
-        store<f32>(dr + o, (loadGrad(gr + o, yr + o, relu) - ac - d * bc) * kc);
+        store<f32>(dr + o, (loadGrad(gr + o, yr + o, act) - ac - d * bc) * kc);
       }
     }
   }

@@ -56,27 +56,30 @@ export function sumRows(g: usize, rows: i32, cols: i32, out: usize, work: usize)
 export function sigmoid(x: usize, y: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    const zero = f32x4.splat(0);
-    for (; i + 4 <= n; i += 4) {
-      const v = v128.load(at(x, i));
-      // −|x|: set the sign bit.
-      const t = expNonPositive(v128.or(v, expConstant(EXP_SIGN)));
-      const one = expConstant(EXP_ONE);
-      const r = f32x4.div(one, f32x4.add(one, t));
-      v128.store(at(y, i), v128.bitselect(r, f32x4.mul(t, r), f32x4.ge(v, zero)));
-    }
+    for (; i + 4 <= n; i += 4) v128.store(at(y, i), sigmoidLanes(v128.load(at(x, i))));
   }
-  for (; i < n; i++) {
-    const v = load<f32>(at(x, i));
-    let r: f32;
-    if (v >= 0) {
-      r = 1 / (1 + Mathf.exp(-v));
-    } else {
-      const e = Mathf.exp(v);
-      r = e / (1 + e);
-    }
-    store<f32>(at(y, i), r);
-  }
+  for (; i < n; i++) store<f32>(at(y, i), sigmoidScalar(load<f32>(at(x, i))));
+}
+
+/** σ of four lanes: 1/(1 + e^−|x|) for x ≥ 0, e^−|x|/(1 + e^−|x|) below. */
+@inline export function sigmoidLanes(v: v128): v128 {
+  // −|x|: set the sign bit.
+  const t = expNonPositive(v128.or(v, expConstant(EXP_SIGN)));
+  const one = expConstant(EXP_ONE);
+  const r = f32x4.div(one, f32x4.add(one, t));
+  return v128.bitselect(r, f32x4.mul(t, r), f32x4.ge(v, f32x4.splat(0)));
+}
+
+/**
+ * σ of one value: with SIMD the lanes' algorithm on one lane, so that an
+ * element has the same bits wherever it falls (the fused BN + sigmoid
+ * kernels cut their vectors elsewhere than this kernel); without, Mathf.exp.
+ */
+@inline export function sigmoidScalar(v: f32): f32 {
+  if (ASC_FEATURE_SIMD) return f32x4.extract_lane(sigmoidLanes(f32x4.splat(v)), 0);
+  if (v >= 0) return 1 / (1 + Mathf.exp(-v));
+  const e = Mathf.exp(v);
+  return e / (1 + e);
 }
 
 /** dx = dy·y·(1 − y) over n elements, from the forward output y. */

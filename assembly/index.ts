@@ -13,10 +13,13 @@ export {
   batchNormWorkspaceBytes,
   channelAffine,
   channelAffineRelu,
+  channelAffineSigmoid,
   channelGradInput,
   channelGradInputRelu,
+  channelGradInputSigmoid,
   channelGradSums,
   channelGradSumsRelu,
+  channelGradSumsSigmoid,
   channelMoments,
 } from "./batchnorm";
 export {

@@ -130,6 +130,18 @@ export interface Backend {
     shift: Float64Array,
   ): void;
 
+  /** σ(channelAffine's y), bit for bit sigmoid(channelAffine(x)): the forward of BN followed by a sigmoid in one pass. */
+  channelAffineSigmoid(
+    x: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    S: number,
+    center: Float64Array,
+    scale: Float64Array,
+    shift: Float64Array,
+  ): void;
+
   /**
    * The two reductions of the BN backward, per channel, in one loop:
    * sumDy[c] = Σ dy, sumDyXmu[c] = Σ dy·(x − mean[c]).
@@ -161,6 +173,19 @@ export interface Backend {
     sumDyXmu: Float64Array,
   ): void;
 
+  /** channelGradSums of dy' = dy·y·(1 − y), y the output of channelAffineSigmoid (sigmoidBackward's formula). */
+  channelGradSumsSigmoid(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
+    N: number,
+    C: number,
+    S: number,
+    mean: Float64Array,
+    sumDy: Float64Array,
+    sumDyXmu: Float64Array,
+  ): void;
+
   /**
    * The elementwise pass of the BN backward:
    * dx = (dy − a[c] − (x − mean[c])·b[c])·k[c].
@@ -180,6 +205,21 @@ export interface Backend {
 
   /** channelGradInput of dy' = (y > 0 ? dy : 0), y the output of channelAffineRelu. */
   channelGradInputRelu(
+    x: Storage,
+    dy: Storage,
+    y: Storage,
+    dx: Storage,
+    N: number,
+    C: number,
+    S: number,
+    mean: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+    k: Float64Array,
+  ): void;
+
+  /** channelGradInput of dy' = dy·y·(1 − y), y the output of channelAffineSigmoid. */
+  channelGradInputSigmoid(
     x: Storage,
     dy: Storage,
     y: Storage,

@@ -1,8 +1,8 @@
 import type { DType } from "../backend/storage.js";
 import { allocate } from "../tensor/allocation.js";
 import { record, Tensor, zeros } from "../tensor/tensor.js";
-import { batchNormInference, batchNormTrain, BatchStats, channelLayout } from "../ops/batchnorm.js";
-import { relu } from "../ops/activation.js";
+import { batchNormInference, batchNormTrain, BatchStats, channelLayout, type FusedActivation } from "../ops/batchnorm.js";
+import { relu, sigmoid } from "../ops/activation.js";
 import { Module } from "./module.js";
 import { pyBool, pyFloat } from "./repr.js";
 
@@ -230,21 +230,25 @@ export abstract class BatchNormBase extends Module {
   }
 
   /**
-   * relu(this.forward(x)), with the ReLU fused into BN's pass when the layer
-   * normalizes with the batch's own statistics by Algorithm 1 (training mode,
-   * not a variant that overrides normalizeBatch, not a population pass): the
-   * same bits forward and backward, one pass over the activations fewer each
-   * way and no tensor between the two. Sequential calls it for a BN layer
-   * followed by a ReLU layer.
+   * relu(this.forward(x)) or sigmoid(this.forward(x)), with the nonlinearity
+   * fused into BN's pass when the layer normalizes with the batch's own
+   * statistics by Algorithm 1 (training mode, not a variant that overrides
+   * normalizeBatch, not a population pass): the same bits forward and
+   * backward, one pass over the activations fewer each way and no tensor
+   * between the two. Sequential calls it for a BN layer followed by a ReLU
+   * or Sigmoid layer (the §4.1 MLP's BN → sigmoid, the Inception table's
+   * BN → ReLU).
    */
-  forwardReLU(x: Tensor): Tensor {
+  forwardActivated(x: Tensor, activation: FusedActivation): Tensor {
     this.checkInput(x);
     // forward's choices: batch statistics (unless frozen or without them), Algorithm 1 unless overridden, the counter's update.
     const useBatchStats = !this.hasRunningStats || (this.training && !this._frozen);
     const plain = this.normalizeBatch === BatchNormBase.prototype.normalizeBatch;
-    if (!useBatchStats || !plain || this.populationPass || x.shape[0] === 0) return relu(this.forward(x));
+    if (!useBatchStats || !plain || this.populationPass || x.shape[0] === 0) {
+      return activation === "relu" ? relu(this.forward(x)) : sigmoid(this.forward(x));
+    }
     this.checkValuesPerChannel(x, x.shape[0]);
-    const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps, { relu: true });
+    const { y, stats } = batchNormTrain(x, this.weight, this.bias, this.eps, { activation });
     if (this.training && this.trackRunningStats && this.hasRunningStats && !this._frozen) this.updateRunningStats(stats);
     return y;
   }

@@ -1,6 +1,7 @@
 import { Tensor } from "../tensor/tensor.js";
-import { ReLU } from "./activation.js";
+import { ReLU, Sigmoid } from "./activation.js";
 import { BatchNormBase } from "./batchnorm.js";
+import type { FusedActivation } from "../ops/batchnorm.js";
 import { Module } from "./module.js";
 
 /** Modules applied in order; children are named "0", "1", … as in PyTorch. */
@@ -35,10 +36,11 @@ export class Sequential extends Module {
   }
 
   /**
-   * Each layer in turn; a BN layer followed by a ReLU layer runs as one
-   * (BatchNormBase.forwardReLU: the same bits, one pass fewer each way),
-   * unless either layer's forward is not its class's own (a subclass's, or
-   * one set on the instance, as summary() does to see every layer's output).
+   * Each layer in turn; a BN layer followed by a ReLU or Sigmoid layer runs
+   * as one (BatchNormBase.forwardActivated: the same bits, one pass fewer
+   * each way), unless either layer's forward is not its class's own (a
+   * subclass's, or one set on the instance, as summary() does to see every
+   * layer's output).
    */
   forward(x: Tensor): Tensor {
     return this.forwardFrom(x, 0);
@@ -50,8 +52,9 @@ export class Sequential extends Module {
     const layers = this.layers;
     for (let i = start; i < layers.length; i++) {
       const layer = layers[i];
-      if (layer instanceof BatchNormBase && i + 1 < layers.length && fusesWithReLU(layer, layers[i + 1])) {
-        y = layer.forwardReLU(y);
+      const fused = layer instanceof BatchNormBase && i + 1 < layers.length ? fusedActivation(layer, layers[i + 1]) : null;
+      if (fused !== null) {
+        y = (layer as BatchNormBase).forwardActivated(y, fused);
         i++;
       } else {
         y = layer.forward(y);
@@ -61,7 +64,12 @@ export class Sequential extends Module {
   }
 }
 
-/** Whether BN layer `bn` and the layer after it run as one: a plain ReLU, and both forwards the classes' own. */
-function fusesWithReLU(bn: BatchNormBase, next: Module): boolean {
-  return next.forward === ReLU.prototype.forward && next.constructor === ReLU && bn.forward === BatchNormBase.prototype.forward;
+/** The nonlinearity BN layer `bn` and the layer after it run as: a plain ReLU or Sigmoid, both forwards the classes' own; else null. */
+function fusedActivation(bn: BatchNormBase, next: Module): FusedActivation | null {
+  if (bn.forward !== BatchNormBase.prototype.forward) return null;
+  const ctor: unknown = next.constructor;
+  const forward: unknown = next.forward;
+  if (ctor === ReLU && forward === ReLU.prototype.forward) return "relu";
+  if (ctor === Sigmoid && forward === Sigmoid.prototype.forward) return "sigmoid";
+  return null;
 }

@@ -47,13 +47,17 @@ export interface BatchNormTrainOptions {
   /** Batch Renormalization's r and d (BatchRenorm1d/2d). */
   renorm?: RenormCorrection;
   /**
-   * ReLU applied to the output, fused: y = max(0, BN(x)) in the same pass,
-   * and the backward reads ReLU's mask from y as it reads ∂ℓ/∂y (no tensor in
-   * between, one pass fewer each way). The same bits as relu() of the
+   * A nonlinearity applied to the output, fused: y = max(0, BN(x)) or
+   * σ(BN(x)) in the same pass, and the backward applies its derivative from y
+   * (ReLU's mask, σ's y·(1 − y)) as it reads ∂ℓ/∂y (no tensor in between, one
+   * pass fewer each way). The same bits as relu() or sigmoid() of the
    * unfused output, forward and backward.
    */
-  relu?: boolean;
+  activation?: FusedActivation;
 }
+
+/** The nonlinearities batchNormTrain can apply in its own pass. */
+export type FusedActivation = "relu" | "sigmoid";
 
 /**
  * Algorithm 1 over a mini-batch, per channel c with m = N·S values:
@@ -71,7 +75,8 @@ export interface BatchNormTrainOptions {
  * share: the gradient all-reduce adds them up). With `renorm`, the normalized
  * value is x̂·r + d (Batch Renormalization) with r, d held constant:
  *   y = γ·r·x̂ + (β + γ·d),  ∂ℓ/∂γ = Σ g·(r·x̂ + d),  ∂ℓ/∂x = r·(BN's ∂ℓ/∂x).
- * With `relu`, y = max(0, BN(x)) and g above is ∂ℓ/∂y where y > 0, 0 elsewhere.
+ * With `activation`, y = f(BN(x)) and g above is ∂ℓ/∂y·f′, read from y: for
+ * ReLU ∂ℓ/∂y where y > 0, 0 elsewhere; for the sigmoid ∂ℓ/∂y·y·(1 − y).
  */
 export function batchNormTrain(
   x: Tensor,
@@ -135,6 +140,7 @@ function normalizeInGroups(
   const kernels = backendFor(x.dtype);
   const view = (s: Storage, g: number) => (groups === 1 ? s : s.subarray(g * block, (g + 1) * block));
   const y = new Tensor(allocateUninitialized(x.dtype, x.size), x.shape); // channelAffine writes every element
+  const act = options.activation;
   const norms: GroupNorm[] = [];
   for (let g = 0; g < groups; g++) {
     let stats: BatchStats = { mean: new Float64Array(C), variance: new Float64Array(C), count: n * S };
@@ -142,13 +148,14 @@ function normalizeInGroups(
     if (options.sync) stats = options.sync.combineMoments(stats.count, stats.mean, stats.variance);
     const correction = options.renorm ? options.renorm(stats) : null;
     const { invStd, scale, shift } = affineOf(stats.variance, weight, bias, eps, correction);
-    if (options.relu) kernels.channelAffineRelu(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    if (act === "relu") kernels.channelAffineRelu(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    else if (act === "sigmoid") kernels.channelAffineSigmoid(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
     else kernels.channelAffine(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
     norms.push({ stats, invStd, scale, r: correction?.r ?? null, d: correction?.d ?? null });
   }
 
   const inputs = [x, weight, bias].filter((t): t is Tensor => t !== null);
-  record(y, options.relu ? "batch_norm_relu" : "batch_norm", inputs, (grad) => {
+  record(y, act === undefined ? "batch_norm" : `batch_norm_${act}`, inputs, (grad) => {
     const dx = x.requiresGrad ? allocateUninitialized(x.dtype, x.size) : null; // channelGradInput writes every element
     const dw = weight !== null ? new Float64Array(C) : null;
     const db = bias !== null ? new Float64Array(C) : null;
@@ -156,8 +163,9 @@ function normalizeInGroups(
       const { stats, invStd, scale, r, d } = norms[g];
       const sumDy = new Float64Array(C);
       const sumDyXmu = new Float64Array(C);
-      // With ReLU fused, ∂ℓ/∂(BN's output) is grad where y > 0 and 0 elsewhere, applied as the kernels read grad.
-      if (options.relu) kernels.channelGradSumsRelu(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      // With a nonlinearity fused, ∂ℓ/∂(BN's output) is grad·f′ (from y), applied as the kernels read grad.
+      if (act === "relu") kernels.channelGradSumsRelu(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      else if (act === "sigmoid") kernels.channelGradSumsSigmoid(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
       else kernels.channelGradSums(view(x.data, g), view(grad, g), n, C, S, stats.mean, sumDy, sumDyXmu);
       // ∂ℓ/∂γ = Σ g·(r·x̂ + d) and ∂ℓ/∂β = Σ g over this worker's values (before any sync).
       for (let c = 0; c < C; c++) {
@@ -173,7 +181,8 @@ function normalizeInGroups(
         a[c] = sumDy[c] / m;
         b[c] = (invStd[c] * invStd[c] * sumDyXmu[c]) / m;
       }
-      if (options.relu) kernels.channelGradInputRelu(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+      if (act === "relu") kernels.channelGradInputRelu(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+      else if (act === "sigmoid") kernels.channelGradInputSigmoid(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
       else kernels.channelGradInput(view(x.data, g), view(grad, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
     }
     const grads: (Storage | null)[] = [dx];

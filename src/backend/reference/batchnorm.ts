@@ -1,4 +1,5 @@
 import type { Storage } from "../storage.js";
+import { sigmoid, sigmoidBackward } from "./elementwise.js";
 
 // Batch-normalization kernels over x viewed as (N, C, S); see backend.ts.
 // Every reduction accumulates in double precision (JavaScript numbers).
@@ -168,4 +169,62 @@ export function channelGradInputRelu(
   k: Float64Array,
 ): void {
   channelGradInput(x, reluGrad(dy, y, N * C * S), dx, N, C, S, mean, a, b, k);
+}
+
+// BN followed by a sigmoid, likewise the composition: sigmoid(channelAffine(…))
+// and BN's backward of sigmoidBackward's gradient dy·y·(1 − y).
+
+/** y = σ((x − center_c)·scale_c + shift_c), as sigmoid. */
+export function channelAffineSigmoid(
+  x: Storage,
+  y: Storage,
+  N: number,
+  C: number,
+  S: number,
+  center: Float64Array,
+  scale: Float64Array,
+  shift: Float64Array,
+): void {
+  channelAffine(x, y, N, C, S, center, scale, shift);
+  const out = y.subarray(0, N * C * S);
+  sigmoid(out, out);
+}
+
+/** dy·y·(1 − y): the sigmoid's backward given its output. */
+function sigmoidGrad(dy: Storage, y: Storage, size: number): Storage {
+  const g = dy instanceof Float32Array ? new Float32Array(size) : new Float64Array(size);
+  sigmoidBackward(y.subarray(0, size), dy.subarray(0, size), g);
+  return g;
+}
+
+/** channelGradSums of dy·y·(1 − y). */
+export function channelGradSumsSigmoid(
+  x: Storage,
+  dy: Storage,
+  y: Storage,
+  N: number,
+  C: number,
+  S: number,
+  mean: Float64Array,
+  sumDy: Float64Array,
+  sumDyXmu: Float64Array,
+): void {
+  channelGradSums(x, sigmoidGrad(dy, y, N * C * S), N, C, S, mean, sumDy, sumDyXmu);
+}
+
+/** channelGradInput of dy·y·(1 − y). */
+export function channelGradInputSigmoid(
+  x: Storage,
+  dy: Storage,
+  y: Storage,
+  dx: Storage,
+  N: number,
+  C: number,
+  S: number,
+  mean: Float64Array,
+  a: Float64Array,
+  b: Float64Array,
+  k: Float64Array,
+): void {
+  channelGradInput(x, sigmoidGrad(dy, y, N * C * S), dx, N, C, S, mean, a, b, k);
 }

@@ -7,10 +7,13 @@ import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForwar
 import {
   channelAffine,
   channelAffineRelu,
+  channelAffineSigmoid,
   channelGradInput,
   channelGradInputRelu,
+  channelGradInputSigmoid,
   channelGradSums,
   channelGradSumsRelu,
+  channelGradSumsSigmoid,
   channelMoments,
 } from "./batchnorm.js";
 import {
@@ -43,8 +46,11 @@ export const referenceBackend: Backend = {
   channelGradSums,
   channelGradInput,
   channelAffineRelu,
+  channelAffineSigmoid,
   channelGradSumsRelu,
+  channelGradSumsSigmoid,
   channelGradInputRelu,
+  channelGradInputSigmoid,
   im2col,
   col2im,
   conv2dForward,

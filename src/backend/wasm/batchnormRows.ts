@@ -2,8 +2,8 @@
  * The batch-normalization kernels' rows of the kernel table (see
  * kernelTable.ts), x viewed as (N, C, S) with per-channel f64 vectors
  * (assembly/batchnorm.ts): the moments, the affine map, the backward's two
- * sums and its elementwise pass, and the same three with ReLU fused, which
- * take ReLU's output y (its mask) as one more operand.
+ * sums and its elementwise pass, and the same three with ReLU or sigmoid
+ * fused, which take the nonlinearity's output y as one more operand.
  */
 import type { KernelRow } from "./kernelCall.js";
 import { input, nCS, output, workspace } from "./rowParts.js";
@@ -61,50 +61,57 @@ export const BATCHNORM_KERNELS: readonly KernelRow[] = [
       workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
     ],
   },
-  // BN followed by ReLU: the rows above with ReLU's output y (its mask) as one more operand.
-  {
-    method: "channelAffineRelu",
-    params: ["x", "y", "N", "C", "S", "center", "scale", "shift"],
-    export: "channelAffineRelu",
-    args: ["x", "y", "N", "C", "S", "center", "scale", "shift", "work"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("center", (a) => a.C, undefined, f64),
-      input("scale", (a) => a.C, undefined, f64),
-      input("shift", (a) => a.C, undefined, f64),
-      output("y", (a) => a.N * a.C * a.S, nCS),
-      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
-    ],
-  },
-  {
-    method: "channelGradSumsRelu",
-    params: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
-    export: "channelGradSumsRelu",
-    args: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("dy", (a) => a.N * a.C * a.S, nCS),
-      input("y", (a) => a.N * a.C * a.S, nCS),
-      input("mean", (a) => a.C, undefined, f64),
-      output("sumDy", (a) => a.C, undefined, f64),
-      output("sumDyXmu", (a) => a.C, undefined, f64),
-    ],
-  },
-  {
-    method: "channelGradInputRelu",
-    params: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k"],
-    export: "channelGradInputRelu",
-    args: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k", "work"],
-    operands: [
-      input("x", (a) => a.N * a.C * a.S, nCS),
-      input("dy", (a) => a.N * a.C * a.S, nCS),
-      input("y", (a) => a.N * a.C * a.S, nCS),
-      input("mean", (a) => a.C, undefined, f64),
-      input("a", (a) => a.C, undefined, f64),
-      input("b", (a) => a.C, undefined, f64),
-      input("k", (a) => a.C, undefined, f64),
-      output("dx", (a) => a.N * a.C * a.S, nCS),
-      workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
-    ],
-  },
+  // BN followed by ReLU or sigmoid: the rows above with the nonlinearity's output y as one more operand.
+  ...followedBy("Relu"),
+  ...followedBy("Sigmoid"),
 ];
+
+function followedBy(act: "Relu" | "Sigmoid"): KernelRow[] {
+  return [
+    {
+      method: `channelAffine${act}`,
+      params: ["x", "y", "N", "C", "S", "center", "scale", "shift"],
+      export: `channelAffine${act}`,
+      args: ["x", "y", "N", "C", "S", "center", "scale", "shift", "work"],
+      operands: [
+        input("x", (a) => a.N * a.C * a.S, nCS),
+        input("center", (a) => a.C, undefined, f64),
+        input("scale", (a) => a.C, undefined, f64),
+        input("shift", (a) => a.C, undefined, f64),
+        output("y", (a) => a.N * a.C * a.S, nCS),
+        workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+      ],
+    },
+    {
+      method: `channelGradSums${act}`,
+      params: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+      export: `channelGradSums${act}`,
+      args: ["x", "dy", "y", "N", "C", "S", "mean", "sumDy", "sumDyXmu"],
+      operands: [
+        input("x", (a) => a.N * a.C * a.S, nCS),
+        input("dy", (a) => a.N * a.C * a.S, nCS),
+        input("y", (a) => a.N * a.C * a.S, nCS),
+        input("mean", (a) => a.C, undefined, f64),
+        output("sumDy", (a) => a.C, undefined, f64),
+        output("sumDyXmu", (a) => a.C, undefined, f64),
+      ],
+    },
+    {
+      method: `channelGradInput${act}`,
+      params: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k"],
+      export: `channelGradInput${act}`,
+      args: ["x", "dy", "y", "dx", "N", "C", "S", "mean", "a", "b", "k", "work"],
+      operands: [
+        input("x", (a) => a.N * a.C * a.S, nCS),
+        input("dy", (a) => a.N * a.C * a.S, nCS),
+        input("y", (a) => a.N * a.C * a.S, nCS),
+        input("mean", (a) => a.C, undefined, f64),
+        input("a", (a) => a.C, undefined, f64),
+        input("b", (a) => a.C, undefined, f64),
+        input("k", (a) => a.C, undefined, f64),
+        output("dx", (a) => a.N * a.C * a.S, nCS),
+        workspace("work", (a, k) => k.batchNormWorkspaceBytes(a.C)),
+      ],
+    },
+  ];
+}

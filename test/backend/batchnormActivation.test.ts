@@ -1,11 +1,13 @@
 /**
- * BN followed by ReLU, fused (channelAffineRelu, channelGradSumsRelu,
- * channelGradInputRelu; ops.batchNormTrain's `relu`; Sequential running a BN
- * layer and the ReLU after it as one): the same bits as the unfused
- * composition — BN's kernels, then relu / reluBackward — forward and
- * backward, on the backend under test and on every wasm build; the fused
- * op's gradients against float64 central differences; and the layers that
- * must not fuse (eval, frozen, the variants) giving what they gave before.
+ * BN followed by ReLU or a sigmoid, fused (channelAffineRelu/-Sigmoid,
+ * channelGradSumsRelu/-Sigmoid, channelGradInputRelu/-Sigmoid;
+ * ops.batchNormTrain's `activation`; Sequential running a BN layer and the
+ * ReLU or Sigmoid after it as one): the same bits as the unfused composition
+ * — BN's kernels, then relu / reluBackward or sigmoid / sigmoidBackward —
+ * forward and backward, on the backend under test and on every wasm build;
+ * the fused op's gradients against float64 central differences; and the
+ * layers that must not fuse (eval, frozen, the variants) giving what they
+ * gave before.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -31,7 +33,15 @@ const shapes: [number, number, number][] = [
 ];
 
 /** Each fused kernel of `k` against its composition from k's own unfused kernels, bit for bit. */
-function checkKernels(k: Backend, label: string): void {
+function checkKernels(k: Backend, label: string, act: "relu" | "sigmoid"): void {
+  const fused =
+    act === "relu"
+      ? { affine: k.channelAffineRelu, sums: k.channelGradSumsRelu, input: k.channelGradInputRelu }
+      : { affine: k.channelAffineSigmoid, sums: k.channelGradSumsSigmoid, input: k.channelGradInputSigmoid };
+  const forward = (z: Float32Array, y: Float32Array) => (act === "relu" ? k.relu(z, y) : k.sigmoid(z, y));
+  // The nonlinearity's backward: ReLU's from its input z, the sigmoid's from its output y.
+  const backward = (z: Float32Array, y: Float32Array, dy: Float32Array, dz: Float32Array) =>
+    act === "relu" ? k.reluBackward(z, dy, dz) : k.sigmoidBackward(y, dy, dz);
   const next = rng(41);
   for (const [N, C, S] of shapes) {
     const n = N * C * S;
@@ -47,39 +57,41 @@ function checkKernels(k: Backend, label: string): void {
     const z = new Float32Array(n);
     k.channelAffine(x, z, N, C, S, center, scale, shift);
     const unfused = new Float32Array(n);
-    k.relu(z, unfused);
+    forward(z, unfused);
     const y = new Float32Array(n).fill(7);
-    k.channelAffineRelu(x, y, N, C, S, center, scale, shift);
-    assertSame(y, unfused, `channelAffineRelu ${what}`);
+    fused.affine.call(k, x, y, N, C, S, center, scale, shift);
+    assertSame(y, unfused, `channelAffine (${act}) ${what}`);
 
-    // The backward on finite data: ∂ℓ/∂z = reluBackward(z, dy), then BN's two kernels.
+    // The backward on finite data: ∂ℓ/∂z from the nonlinearity's backward, then BN's two kernels.
     const xf = x.map((v) => (Number.isNaN(v) ? 0.25 : v));
     k.channelAffine(xf, z, N, C, S, center, scale, shift);
-    k.channelAffineRelu(xf, y, N, C, S, center, scale, shift);
+    fused.affine.call(k, xf, y, N, C, S, center, scale, shift);
     const dy = randomF32(n, next, 1);
     const dz = new Float32Array(n);
-    k.reluBackward(z, dy, dz);
+    backward(z, y, dy, dz);
     const [s0, p0, s1, p1] = [new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(C)];
     k.channelGradSums(xf, dz, N, C, S, center, s0, p0);
-    k.channelGradSumsRelu(xf, dy, y, N, C, S, center, s1, p1);
-    assertSame(s1, s0, `channelGradSumsRelu Σdy ${what}`);
-    assertSame(p1, p0, `channelGradSumsRelu Σdy·(x − μ) ${what}`);
+    fused.sums.call(k, xf, dy, y, N, C, S, center, s1, p1);
+    assertSame(s1, s0, `channelGradSums (${act}) Σdy ${what}`);
+    assertSame(p1, p0, `channelGradSums (${act}) Σdy·(x − μ) ${what}`);
     const [a, b, kk] = [randomF64(C, next, 0.3), randomF64(C, next, 0.3), randomF64(C, next, 2)];
     const dx0 = new Float32Array(n);
     const dx1 = new Float32Array(n).fill(NaN);
     k.channelGradInput(xf, dz, dx0, N, C, S, center, a, b, kk);
-    k.channelGradInputRelu(xf, dy, y, dx1, N, C, S, center, a, b, kk);
-    assertSame(dx1, dx0, `channelGradInputRelu ${what}`);
+    fused.input.call(k, xf, dy, y, dx1, N, C, S, center, a, b, kk);
+    assertSame(dx1, dx0, `channelGradInput (${act}) ${what}`);
   }
 }
 
-describe("fused BN + ReLU kernels equal their composition bit for bit", () => {
-  it("on the backend under test", () => checkKernels(getBackend(), getBackend().name));
-  it("on the reference backend", () => checkKernels(referenceBackend, "reference"));
-  it("on every wasm build (relaxed SIMD, SIMD, scalar)", () => {
-    for (const w of wasmBuilds()) checkKernels(w, w.name);
+for (const act of ["relu", "sigmoid"] as const) {
+  describe(`fused BN + ${act} kernels equal their composition bit for bit`, () => {
+    it("on the backend under test", () => checkKernels(getBackend(), getBackend().name, act));
+    it("on the reference backend", () => checkKernels(referenceBackend, "reference", act));
+    it("on every wasm build (relaxed SIMD, SIMD, scalar)", () => {
+      for (const w of wasmBuilds()) checkKernels(w, w.name, act);
+    });
   });
-});
+}
 
 /** The output and the gradients of x, γ and β of f(x, γ, β) under a fixed ∂ℓ/∂y. */
 function run(f: (x: Tensor, w: Tensor | null, b: Tensor | null) => Tensor, x0: Tensor, w0: Tensor | null, b0: Tensor | null, gy: Float32Array | Float64Array) {
@@ -104,7 +116,7 @@ describe("ops.batchNormTrain with relu: the same bits as relu of the unfused out
       const w = affine ? randn([C], gen, { ...f32, shift: 1 }) : null;
       const b = affine ? randn([C], gen, { ...f32, scale: 0.5 }) : null;
       const gy = randn(shape, gen, f32).data;
-      const fused = run((t, g, h) => ops.batchNormTrain(t, g, h, 1e-5, { relu: true }).y, x, w, b, gy);
+      const fused = run((t, g, h) => ops.batchNormTrain(t, g, h, 1e-5, { activation: "relu" }).y, x, w, b, gy);
       const plain = run((t, g, h) => ops.relu(ops.batchNormTrain(t, g, h, 1e-5).y), x, w, b, gy);
       assert.ok(fused.y.some((v) => v === 0) && fused.y.some((v) => v > 0), "the ReLU cuts some values and keeps others");
       assertSame(fused.y, plain.y, "y");
@@ -125,7 +137,7 @@ describe("ops.batchNormTrain with relu: the same bits as relu of the unfused out
     const z = ops.batchNormTrain(x, w, b, 1e-5).y.data;
     assert.ok(Array.from(z).every((v) => Math.abs(v) > 1e-4), "no output near the kink");
     assert.ok(Array.from(z).some((v) => v < 0), "some outputs are cut");
-    gradcheck(([t, gw, gb]) => ops.batchNormTrain(t, gw, gb, 1e-5, { relu: true }).y, [x, w, b]);
+    gradcheck(([t, gw, gb]) => ops.batchNormTrain(t, gw, gb, 1e-5, { activation: "relu" }).y, [x, w, b]);
   });
 });
 
@@ -192,5 +204,66 @@ describe("Sequential runs BN then ReLU as one: the same bits as the layers one b
     const y = m.forward(x);
     assert.equal(y.gradFn?.name, "batch_norm_relu");
     assert.equal(y.gradFn?.inputs[0].gradFn?.name, "conv2d");
+  });
+});
+
+describe("ops.batchNormTrain with a sigmoid: the same bits as sigmoid of the unfused output, forward and backward", () => {
+  const gen = new Generator(20261203);
+  for (const [shape, affine] of [
+    [[60, 100], true],
+    [[9, 7], true],
+    [[4, 3, 5, 5], false],
+  ] as [number[], boolean][]) {
+    it(`x ${JSON.stringify(shape)}${affine ? "" : " without γ, β"} (float32, on the backend under test)`, () => {
+      const C = shape[1];
+      const f32 = { dtype: "float32" } as const;
+      const x = randn(shape, gen, { ...f32, scale: 2, shift: 0.3 });
+      const w = affine ? randn([C], gen, { ...f32, shift: 1 }) : null;
+      const b = affine ? randn([C], gen, { ...f32, scale: 0.5 }) : null;
+      const gy = randn(shape, gen, f32).data;
+      const fused = run((t, g, h) => ops.batchNormTrain(t, g, h, 1e-5, { activation: "sigmoid" }).y, x, w, b, gy);
+      const plain = run((t, g, h) => ops.sigmoid(ops.batchNormTrain(t, g, h, 1e-5).y), x, w, b, gy);
+      assertSame(fused.y, plain.y, "y");
+      assertSame(fused.gx, plain.gx, "∂ℓ/∂x");
+      if (affine) {
+        assertSame(fused.gw!, plain.gw!, "∂ℓ/∂γ");
+        assertSame(fused.gb!, plain.gb!, "∂ℓ/∂β");
+      }
+    });
+  }
+  it("gradients of x, γ, β against float64 central differences (h 1e-6, atol 1e-7, rtol 1e-5)", () => {
+    const g = new Generator(8);
+    const x = randn([5, 4], g, { requiresGrad: true, scale: 2, shift: 0.5 });
+    const w = randn([4], g, { requiresGrad: true, shift: 1 });
+    const b = randn([4], g, { requiresGrad: true, scale: 0.5 });
+    gradcheck(([t, gw, gb]) => ops.batchNormTrain(t, gw, gb, 1e-5, { activation: "sigmoid" }).y, [x, w, b]);
+  });
+});
+
+/** A Sigmoid that Sequential does not fuse: the unfused composition, for comparison. */
+class PlainSigmoid extends nn.Sigmoid {}
+
+describe("Sequential runs BN then Sigmoid as one (the §4.1 MLP's hidden layer): the same bits as the layers one by one", () => {
+  const build = (fused: boolean) => {
+    const g = new Generator(5);
+    return new nn.Sequential(new nn.Linear(20, 12, { generator: g }), new nn.BatchNorm1d(12), fused ? new nn.Sigmoid() : new PlainSigmoid(), new nn.Linear(12, 3, { generator: g }));
+  };
+  const gen = new Generator(12);
+  const x = randn([16, 20], gen, { dtype: "float32" });
+  const gy = randn([16, 3], gen, { dtype: "float32" }).data;
+  it("output, gradients and running statistics over two steps; the graph has one batch_norm_sigmoid and no sigmoid node", () => {
+    const [a, b] = [build(true), build(false)];
+    for (let step = 0; step < 2; step++) {
+      const ya = a.forward(x);
+      const yb = b.forward(x);
+      assertSame(ya.data, yb.data, `y, step ${step}`);
+      assert.equal(ya.gradFn?.inputs[0].gradFn?.name, "batch_norm_sigmoid");
+      assert.equal(yb.gradFn?.inputs[0].gradFn?.name, "sigmoid");
+      ya.backward(new Tensor(gy.slice(), ya.shape));
+      yb.backward(new Tensor(gy.slice(), yb.shape));
+      a.parameters().forEach((p, i) => assertSame(p.grad!.data, b.parameters()[i].grad!.data, `∂ℓ/∂ parameter ${i}, step ${step}`));
+    }
+    const [sa, sb] = [a.stateDict(), b.stateDict()];
+    for (const k of Object.keys(sa)) assertSame(sa[k].data, sb[k].data, k);
   });
 });
