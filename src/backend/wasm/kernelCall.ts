@@ -9,6 +9,7 @@
 import type { Backend } from "../backend.js";
 import type { Storage } from "../storage.js";
 import type { Arena } from "./arena.js";
+import { callWith } from "./callWith.js";
 import { f32, need } from "./checks.js";
 import type { KernelExports } from "./generated/exports.js";
 import type { ParallelKernel, ThreadTeam } from "./threads.js";
@@ -186,7 +187,7 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
       for (let j = 0; j < callArgs.length; j++) {
         callArgs[j] = argOperand[j] >= 0 ? ptr[argOperand[j]] : scalar(argParam[j] >= 0 ? params[argParam[j]] : a[row.args[j]]);
       }
-      r = callWith(run, callArgs);
+      r = callWith(run, callArgs) as number;
     }
     for (let i = 0; i < count; i++) {
       if (!isData[i] || !use[i]) continue;
@@ -219,22 +220,5 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
       return type === "f64" ? arena.alloc(n * 8) : type === "i32" ? arena.targetI32(s as Int32Array, n) : arena.target(s as Float32Array, n);
     }
     return type === "f64" ? arena.inputF64(s as Float64Array, n) : type === "i32" ? arena.inputI32(s as Int32Array, n) : arena.input(s as Float32Array, n);
-  }
-}
-
-/** fn(...c) without a spread call (which V8 does not optimize into a direct call of a wasm export). */
-function callWith(fn: (...x: number[]) => number, c: number[]): number {
-  switch (c.length) {
-    case 2: return fn(c[0], c[1]);
-    case 3: return fn(c[0], c[1], c[2]);
-    case 4: return fn(c[0], c[1], c[2], c[3]);
-    case 5: return fn(c[0], c[1], c[2], c[3], c[4]);
-    case 6: return fn(c[0], c[1], c[2], c[3], c[4], c[5]);
-    case 8: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
-    case 9: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
-    case 10: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
-    case 11: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
-    case 12: return fn(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]);
-    default: return fn(...c);
   }
 }

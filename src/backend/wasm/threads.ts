@@ -16,6 +16,7 @@
  * (in Web Workers) as in Node; how a worker is started is the caller's
  * (see src/node/wasmThreads.ts for worker_threads).
  */
+import { callWith } from "./callWith.js";
 
 /** The kernels a team can split, by index in dispatches. */
 export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward", "conv2dWinograd", "conv2dWinogradWeight"] as const;
@@ -115,7 +116,7 @@ export function runKernelThread(init: KernelThreadInit): void {
     try {
       const n = ctrl[ARG_COUNT];
       const a = args;
-      kernels[ctrl[KERNEL]](...Array.from({ length: n }, (_, i) => a[i]));
+      callWith(kernels[ctrl[KERNEL]], a, n);
     } catch {
       Atomics.store(ctrl, FAILED, index + 1);
     }
@@ -204,7 +205,7 @@ export class ThreadTeam {
     Atomics.notify(ctrl, GENERATION);
     let error: unknown = null;
     try {
-      self(...shares[0]);
+      callWith(self, shares[0]);
     } catch (err) {
       error = err;
     }
