@@ -169,11 +169,10 @@ function accumulateSquaredDeviationRow(row: usize, mean: usize, acc: usize, C: i
 }
 
 // ---------------------------------------------------------------------------
-// channelAffine: y = (x − center_c)·scale_c + shift_c; channelAffineRelu:
-// y = max(0, that), bit for bit relu (elementwise.ts) of channelAffine's y:
-// one pass instead of two for the conv → BN → ReLU chain; channelAffineSigmoid
-// likewise σ(that), bit for bit elementwise.ts's sigmoid (the §4.1 MLP's
-// linear → BN → sigmoid).
+// channelAffine: y = (x − center_c)·scale_c + shift_c; channelAffineActivated:
+// y = max(0, that) or σ(that), bit for bit elementwise.ts's relu or sigmoid of
+// channelAffine's y: one pass instead of two for the conv → BN → ReLU chain
+// and the §4.1 MLP's linear → BN → sigmoid.
 
 export function channelAffine(
   x: usize,
@@ -189,7 +188,8 @@ export function channelAffine(
   affine(x, y, N, C, S, center, scale, shift, work, NONE);
 }
 
-export function channelAffineRelu(
+/** channelAffine, then ReLU (act 1) or the sigmoid (act 2). */
+export function channelAffineActivated(
   x: usize,
   y: usize,
   N: i32,
@@ -199,25 +199,14 @@ export function channelAffineRelu(
   scale: usize,
   shift: usize,
   work: usize,
+  act: i32,
 ): void {
-  affine(x, y, N, C, S, center, scale, shift, work, RELU);
+  // One inlined copy of the loops per nonlinearity, so that none of them branches on it.
+  if (act == RELU) affine(x, y, N, C, S, center, scale, shift, work, RELU);
+  else affine(x, y, N, C, S, center, scale, shift, work, SIGMOID);
 }
 
-export function channelAffineSigmoid(
-  x: usize,
-  y: usize,
-  N: i32,
-  C: i32,
-  S: i32,
-  center: usize,
-  scale: usize,
-  shift: usize,
-  work: usize,
-): void {
-  affine(x, y, N, C, S, center, scale, shift, work, SIGMOID);
-}
-
-/** The nonlinearity applied to BN's output (and its backward to dy as dy is read). */
+/** The nonlinearity applied to BN's output (and its backward to dy as dy is read); src/backend/wasm/batchnormRows.ts passes these codes. */
 const NONE: i32 = 0;
 const RELU: i32 = 1;
 const SIGMOID: i32 = 2;
@@ -318,10 +307,10 @@ const SIGMOID: i32 = 2;
 
 // ---------------------------------------------------------------------------
 // channelGradSums: sumDy_c = Σ dy, sumDyXmu_c = Σ dy·(x − μ_c), in f64, one loop.
-// channelGradSumsRelu: the same sums of dy' = (y > 0 ? dy : 0), with y the
-// output of channelAffineRelu — relu's backward (elementwise.ts's
-// reluBackward, bit for bit) applied as the values are read;
-// channelGradSumsSigmoid those of dy·y·(1 − y), y channelAffineSigmoid's.
+// channelGradSumsActivated: the same sums of dy' = (y > 0 ? dy : 0) or
+// dy·y·(1 − y), with y the output of channelAffineActivated — relu's or the
+// sigmoid's backward (elementwise.ts's, bit for bit) applied as the values
+// are read.
 
 export function channelGradSums(
   x: usize,
@@ -336,7 +325,8 @@ export function channelGradSums(
   gradSums(x, dy, 0, N, C, S, mean, sumDy, sumDyXmu, NONE);
 }
 
-export function channelGradSumsRelu(
+/** channelGradSums of dy with the backward of ReLU (act 1) or the sigmoid (act 2) applied from y. */
+export function channelGradSumsActivated(
   x: usize,
   dy: usize,
   y: usize,
@@ -346,22 +336,10 @@ export function channelGradSumsRelu(
   mean: usize,
   sumDy: usize,
   sumDyXmu: usize,
+  act: i32,
 ): void {
-  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, RELU);
-}
-
-export function channelGradSumsSigmoid(
-  x: usize,
-  dy: usize,
-  y: usize,
-  N: i32,
-  C: i32,
-  S: i32,
-  mean: usize,
-  sumDy: usize,
-  sumDyXmu: usize,
-): void {
-  gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, SIGMOID);
+  if (act == RELU) gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, RELU);
+  else gradSums(x, dy, y, N, C, S, mean, sumDy, sumDyXmu, SIGMOID);
 }
 
 /** The nonlinearity's backward from its output y: relu dy where y > 0, else 0; sigmoid dy·y·(1 − y) (as elementwise.ts). */
@@ -497,8 +475,8 @@ export function channelGradSumsSigmoid(
 }
 
 // ---------------------------------------------------------------------------
-// channelGradInput: dx = (dy − a_c − (x − μ_c)·b_c)·k_c; channelGradInputRelu:
-// the same with dy' = (y > 0 ? dy : 0), y the output of channelAffineRelu.
+// channelGradInput: dx = (dy − a_c − (x − μ_c)·b_c)·k_c; channelGradInputActivated:
+// the same with dy' as in channelGradSumsActivated.
 
 export function channelGradInput(
   x: usize,
@@ -516,7 +494,8 @@ export function channelGradInput(
   gradInput(x, dy, 0, dx, N, C, S, mean, a, b, k, work, NONE);
 }
 
-export function channelGradInputRelu(
+/** channelGradInput of dy with the backward of ReLU (act 1) or the sigmoid (act 2) applied from y. */
+export function channelGradInputActivated(
   x: usize,
   dy: usize,
   y: usize,
@@ -529,25 +508,10 @@ export function channelGradInputRelu(
   b: usize,
   k: usize,
   work: usize,
+  act: i32,
 ): void {
-  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, RELU);
-}
-
-export function channelGradInputSigmoid(
-  x: usize,
-  dy: usize,
-  y: usize,
-  dx: usize,
-  N: i32,
-  C: i32,
-  S: i32,
-  mean: usize,
-  a: usize,
-  b: usize,
-  k: usize,
-  work: usize,
-): void {
-  gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, SIGMOID);
+  if (act == RELU) gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, RELU);
+  else gradInput(x, dy, y, dx, N, C, S, mean, a, b, k, work, SIGMOID);
 }
 
 @inline function gradInput(

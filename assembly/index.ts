@@ -12,14 +12,11 @@ export { avgPool2dBackward, avgPool2dForward, avgPool2dWorkspaceBytes, maxPool2d
 export {
   batchNormWorkspaceBytes,
   channelAffine,
-  channelAffineRelu,
-  channelAffineSigmoid,
+  channelAffineActivated,
   channelGradInput,
-  channelGradInputRelu,
-  channelGradInputSigmoid,
+  channelGradInputActivated,
   channelGradSums,
-  channelGradSumsRelu,
-  channelGradSumsSigmoid,
+  channelGradSumsActivated,
   channelMoments,
 } from "./batchnorm";
 export {

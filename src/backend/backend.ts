@@ -1,5 +1,8 @@
 import type { Storage, StorageAllocator } from "./storage.js";
 
+/** The nonlinearities the BN kernels can apply to their output in the same pass. */
+export type FusedActivation = "relu" | "sigmoid";
+
 /**
  * A kh×kw window sliding by (sh, sw) over an H×W plane padded by (ph, pw) on
  * each side: OH×OW positions, OH = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise OW).
@@ -116,10 +119,11 @@ export interface Backend {
   ): void;
 
   /**
-   * max(0, channelAffine's y), bit for bit relu(channelAffine(x)): the
-   * forward of BN followed by ReLU in one pass.
+   * f(channelAffine's y) for f = ReLU (max(0, ·), NaN → 0) or the sigmoid,
+   * bit for bit relu(channelAffine(x)) or sigmoid(channelAffine(x)): the
+   * forward of BN followed by that nonlinearity in one pass.
    */
-  channelAffineRelu(
+  channelAffineActivated(
     x: Storage,
     y: Storage,
     N: number,
@@ -128,18 +132,7 @@ export interface Backend {
     center: Float64Array,
     scale: Float64Array,
     shift: Float64Array,
-  ): void;
-
-  /** σ(channelAffine's y), bit for bit sigmoid(channelAffine(x)): the forward of BN followed by a sigmoid in one pass. */
-  channelAffineSigmoid(
-    x: Storage,
-    y: Storage,
-    N: number,
-    C: number,
-    S: number,
-    center: Float64Array,
-    scale: Float64Array,
-    shift: Float64Array,
+    activation: FusedActivation,
   ): void;
 
   /**
@@ -158,10 +151,12 @@ export interface Backend {
   ): void;
 
   /**
-   * channelGradSums of dy' = (y > 0 ? dy : 0), y the output of
-   * channelAffineRelu: ReLU's backward applied as dy is read.
+   * channelGradSums of dy' = f′ applied to dy from y, the output of
+   * channelAffineActivated: (y > 0 ? dy : 0) for ReLU, dy·y·(1 − y) for the
+   * sigmoid (reluBackward's and sigmoidBackward's formulas) — the
+   * nonlinearity's backward applied as dy is read.
    */
-  channelGradSumsRelu(
+  channelGradSumsActivated(
     x: Storage,
     dy: Storage,
     y: Storage,
@@ -171,19 +166,7 @@ export interface Backend {
     mean: Float64Array,
     sumDy: Float64Array,
     sumDyXmu: Float64Array,
-  ): void;
-
-  /** channelGradSums of dy' = dy·y·(1 − y), y the output of channelAffineSigmoid (sigmoidBackward's formula). */
-  channelGradSumsSigmoid(
-    x: Storage,
-    dy: Storage,
-    y: Storage,
-    N: number,
-    C: number,
-    S: number,
-    mean: Float64Array,
-    sumDy: Float64Array,
-    sumDyXmu: Float64Array,
+    activation: FusedActivation,
   ): void;
 
   /**
@@ -203,8 +186,8 @@ export interface Backend {
     k: Float64Array,
   ): void;
 
-  /** channelGradInput of dy' = (y > 0 ? dy : 0), y the output of channelAffineRelu. */
-  channelGradInputRelu(
+  /** channelGradInput of dy' = f′ applied to dy from y (as channelGradSumsActivated). */
+  channelGradInputActivated(
     x: Storage,
     dy: Storage,
     y: Storage,
@@ -216,21 +199,7 @@ export interface Backend {
     a: Float64Array,
     b: Float64Array,
     k: Float64Array,
-  ): void;
-
-  /** channelGradInput of dy' = dy·y·(1 − y), y the output of channelAffineSigmoid. */
-  channelGradInputSigmoid(
-    x: Storage,
-    dy: Storage,
-    y: Storage,
-    dx: Storage,
-    N: number,
-    C: number,
-    S: number,
-    mean: Float64Array,
-    a: Float64Array,
-    b: Float64Array,
-    k: Float64Array,
+    activation: FusedActivation,
   ): void;
 
   /**

@@ -2,7 +2,7 @@ import type { Backend } from "./backend.js";
 import { referenceBackend } from "./reference/index.js";
 import { setStorageAllocator, type DType } from "./storage.js";
 
-export type { Backend, PoolWindows, Window2d } from "./backend.js";
+export type { Backend, FusedActivation, PoolWindows, Window2d } from "./backend.js";
 export { referenceBackend } from "./reference/index.js";
 
 const registered = new Map<string, Backend>([["reference", referenceBackend]]);

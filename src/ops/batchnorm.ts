@@ -1,4 +1,4 @@
-import { backendFor } from "../backend/index.js";
+import { backendFor, type FusedActivation } from "../backend/index.js";
 import { allocate, allocateUninitialized, storageFrom } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
@@ -56,8 +56,7 @@ export interface BatchNormTrainOptions {
   activation?: FusedActivation;
 }
 
-/** The nonlinearities batchNormTrain can apply in its own pass. */
-export type FusedActivation = "relu" | "sigmoid";
+export type { FusedActivation };
 
 /**
  * Algorithm 1 over a mini-batch, per channel c with m = N·S values:
@@ -148,8 +147,7 @@ function normalizeInGroups(
     if (options.sync) stats = options.sync.combineMoments(stats.count, stats.mean, stats.variance);
     const correction = options.renorm ? options.renorm(stats) : null;
     const { invStd, scale, shift } = affineOf(stats.variance, weight, bias, eps, correction);
-    if (act === "relu") kernels.channelAffineRelu(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
-    else if (act === "sigmoid") kernels.channelAffineSigmoid(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
+    if (act !== undefined) kernels.channelAffineActivated(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift, act);
     else kernels.channelAffine(view(x.data, g), view(y.data, g), n, C, S, stats.mean, scale, shift);
     norms.push({ stats, invStd, scale, r: correction?.r ?? null, d: correction?.d ?? null });
   }
@@ -164,8 +162,7 @@ function normalizeInGroups(
       const sumDy = new Float64Array(C);
       const sumDyXmu = new Float64Array(C);
       // With a nonlinearity fused, ∂ℓ/∂(BN's output) is grad·f′ (from y), applied as the kernels read grad.
-      if (act === "relu") kernels.channelGradSumsRelu(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
-      else if (act === "sigmoid") kernels.channelGradSumsSigmoid(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu);
+      if (act !== undefined) kernels.channelGradSumsActivated(view(x.data, g), view(grad, g), view(y.data, g), n, C, S, stats.mean, sumDy, sumDyXmu, act);
       else kernels.channelGradSums(view(x.data, g), view(grad, g), n, C, S, stats.mean, sumDy, sumDyXmu);
       // ∂ℓ/∂γ = Σ g·(r·x̂ + d) and ∂ℓ/∂β = Σ g over this worker's values (before any sync).
       for (let c = 0; c < C; c++) {
@@ -181,8 +178,7 @@ function normalizeInGroups(
         a[c] = sumDy[c] / m;
         b[c] = (invStd[c] * invStd[c] * sumDyXmu[c]) / m;
       }
-      if (act === "relu") kernels.channelGradInputRelu(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
-      else if (act === "sigmoid") kernels.channelGradInputSigmoid(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
+      if (act !== undefined) kernels.channelGradInputActivated(view(x.data, g), view(grad, g), view(y.data, g), view(dx, g), n, C, S, stats.mean, a, b, scale, act);
       else kernels.channelGradInput(view(x.data, g), view(grad, g), view(dx, g), n, C, S, stats.mean, a, b, scale);
     }
     const grads: (Storage | null)[] = [dx];

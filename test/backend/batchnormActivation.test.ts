@@ -1,6 +1,6 @@
 /**
- * BN followed by ReLU or a sigmoid, fused (channelAffineRelu/-Sigmoid,
- * channelGradSumsRelu/-Sigmoid, channelGradInputRelu/-Sigmoid;
+ * BN followed by ReLU or a sigmoid, fused (channelAffineActivated,
+ * channelGradSumsActivated, channelGradInputActivated;
  * ops.batchNormTrain's `activation`; Sequential running a BN layer and the
  * ReLU or Sigmoid after it as one): the same bits as the unfused composition
  * — BN's kernels, then relu / reluBackward or sigmoid / sigmoidBackward —
@@ -34,10 +34,6 @@ const shapes: [number, number, number][] = [
 
 /** Each fused kernel of `k` against its composition from k's own unfused kernels, bit for bit. */
 function checkKernels(k: Backend, label: string, act: "relu" | "sigmoid"): void {
-  const fused =
-    act === "relu"
-      ? { affine: k.channelAffineRelu, sums: k.channelGradSumsRelu, input: k.channelGradInputRelu }
-      : { affine: k.channelAffineSigmoid, sums: k.channelGradSumsSigmoid, input: k.channelGradInputSigmoid };
   const forward = (z: Float32Array, y: Float32Array) => (act === "relu" ? k.relu(z, y) : k.sigmoid(z, y));
   // The nonlinearity's backward: ReLU's from its input z, the sigmoid's from its output y.
   const backward = (z: Float32Array, y: Float32Array, dy: Float32Array, dz: Float32Array) =>
@@ -59,26 +55,26 @@ function checkKernels(k: Backend, label: string, act: "relu" | "sigmoid"): void 
     const unfused = new Float32Array(n);
     forward(z, unfused);
     const y = new Float32Array(n).fill(7);
-    fused.affine.call(k, x, y, N, C, S, center, scale, shift);
+    k.channelAffineActivated(x, y, N, C, S, center, scale, shift, act);
     assertSame(y, unfused, `channelAffine (${act}) ${what}`);
 
     // The backward on finite data: ∂ℓ/∂z from the nonlinearity's backward, then BN's two kernels.
     const xf = x.map((v) => (Number.isNaN(v) ? 0.25 : v));
     k.channelAffine(xf, z, N, C, S, center, scale, shift);
-    fused.affine.call(k, xf, y, N, C, S, center, scale, shift);
+    k.channelAffineActivated(xf, y, N, C, S, center, scale, shift, act);
     const dy = randomF32(n, next, 1);
     const dz = new Float32Array(n);
     backward(z, y, dy, dz);
     const [s0, p0, s1, p1] = [new Float64Array(C), new Float64Array(C), new Float64Array(C), new Float64Array(C)];
     k.channelGradSums(xf, dz, N, C, S, center, s0, p0);
-    fused.sums.call(k, xf, dy, y, N, C, S, center, s1, p1);
+    k.channelGradSumsActivated(xf, dy, y, N, C, S, center, s1, p1, act);
     assertSame(s1, s0, `channelGradSums (${act}) Σdy ${what}`);
     assertSame(p1, p0, `channelGradSums (${act}) Σdy·(x − μ) ${what}`);
     const [a, b, kk] = [randomF64(C, next, 0.3), randomF64(C, next, 0.3), randomF64(C, next, 2)];
     const dx0 = new Float32Array(n);
     const dx1 = new Float32Array(n).fill(NaN);
     k.channelGradInput(xf, dz, dx0, N, C, S, center, a, b, kk);
-    fused.input.call(k, xf, dy, y, dx1, N, C, S, center, a, b, kk);
+    k.channelGradInputActivated(xf, dy, y, dx1, N, C, S, center, a, b, kk, act);
     assertSame(dx1, dx0, `channelGradInput (${act}) ${what}`);
   }
 }

@@ -1,5 +1,6 @@
 import type { Storage } from "../storage.js";
-import { sigmoid, sigmoidBackward } from "./elementwise.js";
+import type { FusedActivation } from "../backend.js";
+import { relu, reluBackward, sigmoid, sigmoidBackward } from "./elementwise.js";
 
 // Batch-normalization kernels over x viewed as (N, C, S); see backend.ts.
 // Every reduction accumulates in double precision (JavaScript numbers).
@@ -112,13 +113,14 @@ export function channelGradInput(
   }
 }
 
-// BN followed by ReLU: the same kernels with ReLU's forward applied to the
-// output and its backward (dy where y > 0, else 0, as elementwise.ts) to dy
-// as it is read. Written as the composition, so that each is bit for bit
-// relu(channelAffine(…)) and BN's backward of reluBackward's gradient.
+// BN followed by ReLU or the sigmoid: the same kernels with the nonlinearity's
+// forward applied to the output and its backward (ReLU: dy where y > 0, else
+// 0; sigmoid: dy·y·(1 − y), as elementwise.ts) to dy as it is read. Written
+// as the composition, so that each is bit for bit relu/sigmoid(channelAffine(…))
+// and BN's backward of reluBackward's / sigmoidBackward's gradient.
 
-/** y = max(0, (x − center_c)·scale_c + shift_c) (NaN → 0, as relu). */
-export function channelAffineRelu(
+/** y = f((x − center_c)·scale_c + shift_c), f = relu (NaN → 0) or sigmoid. */
+export function channelAffineActivated(
   x: Storage,
   y: Storage,
   N: number,
@@ -127,78 +129,23 @@ export function channelAffineRelu(
   center: Float64Array,
   scale: Float64Array,
   shift: Float64Array,
-): void {
-  channelAffine(x, y, N, C, S, center, scale, shift);
-  for (let i = 0; i < N * C * S; i++) y[i] = y[i] > 0 ? y[i] : 0;
-}
-
-/** dy where y > 0, else 0: ReLU's backward given its output. */
-function reluGrad(dy: Storage, y: Storage, size: number): Storage {
-  const g = dy instanceof Float32Array ? new Float32Array(size) : new Float64Array(size);
-  for (let i = 0; i < size; i++) g[i] = y[i] > 0 ? dy[i] : 0;
-  return g;
-}
-
-/** channelGradSums of (y > 0 ? dy : 0). */
-export function channelGradSumsRelu(
-  x: Storage,
-  dy: Storage,
-  y: Storage,
-  N: number,
-  C: number,
-  S: number,
-  mean: Float64Array,
-  sumDy: Float64Array,
-  sumDyXmu: Float64Array,
-): void {
-  channelGradSums(x, reluGrad(dy, y, N * C * S), N, C, S, mean, sumDy, sumDyXmu);
-}
-
-/** channelGradInput of (y > 0 ? dy : 0). */
-export function channelGradInputRelu(
-  x: Storage,
-  dy: Storage,
-  y: Storage,
-  dx: Storage,
-  N: number,
-  C: number,
-  S: number,
-  mean: Float64Array,
-  a: Float64Array,
-  b: Float64Array,
-  k: Float64Array,
-): void {
-  channelGradInput(x, reluGrad(dy, y, N * C * S), dx, N, C, S, mean, a, b, k);
-}
-
-// BN followed by a sigmoid, likewise the composition: sigmoid(channelAffine(…))
-// and BN's backward of sigmoidBackward's gradient dy·y·(1 − y).
-
-/** y = σ((x − center_c)·scale_c + shift_c), as sigmoid. */
-export function channelAffineSigmoid(
-  x: Storage,
-  y: Storage,
-  N: number,
-  C: number,
-  S: number,
-  center: Float64Array,
-  scale: Float64Array,
-  shift: Float64Array,
+  activation: FusedActivation,
 ): void {
   channelAffine(x, y, N, C, S, center, scale, shift);
   const out = y.subarray(0, N * C * S);
-  sigmoid(out, out);
+  if (activation === "relu") relu(out, out);
+  else sigmoid(out, out);
 }
 
-/** dy·y·(1 − y): the sigmoid's backward given its output. */
-function sigmoidGrad(dy: Storage, y: Storage, size: number): Storage {
+/** The nonlinearity's backward given its output y: dy where y > 0 (ReLU: y > 0 exactly where its input is), or dy·y·(1 − y). */
+function activationGrad(dy: Storage, y: Storage, size: number, activation: FusedActivation): Storage {
   const g = dy instanceof Float32Array ? new Float32Array(size) : new Float64Array(size);
-  sigmoidBackward(y.subarray(0, size), dy.subarray(0, size), g);
+  (activation === "relu" ? reluBackward : sigmoidBackward)(y.subarray(0, size), dy.subarray(0, size), g);
   return g;
 }
 
-/** channelGradSums of dy·y·(1 − y). */
-export function channelGradSumsSigmoid(
+/** channelGradSums of the nonlinearity's backward of dy. */
+export function channelGradSumsActivated(
   x: Storage,
   dy: Storage,
   y: Storage,
@@ -208,12 +155,13 @@ export function channelGradSumsSigmoid(
   mean: Float64Array,
   sumDy: Float64Array,
   sumDyXmu: Float64Array,
+  activation: FusedActivation,
 ): void {
-  channelGradSums(x, sigmoidGrad(dy, y, N * C * S), N, C, S, mean, sumDy, sumDyXmu);
+  channelGradSums(x, activationGrad(dy, y, N * C * S, activation), N, C, S, mean, sumDy, sumDyXmu);
 }
 
-/** channelGradInput of dy·y·(1 − y). */
-export function channelGradInputSigmoid(
+/** channelGradInput of the nonlinearity's backward of dy. */
+export function channelGradInputActivated(
   x: Storage,
   dy: Storage,
   y: Storage,
@@ -225,6 +173,7 @@ export function channelGradInputSigmoid(
   a: Float64Array,
   b: Float64Array,
   k: Float64Array,
+  activation: FusedActivation,
 ): void {
-  channelGradInput(x, sigmoidGrad(dy, y, N * C * S), dx, N, C, S, mean, a, b, k);
+  channelGradInput(x, activationGrad(dy, y, N * C * S, activation), dx, N, C, S, mean, a, b, k);
 }

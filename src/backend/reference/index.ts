@@ -6,14 +6,11 @@ import { conv2dWinogradBackwardInput, conv2dWinogradBackwardWeight, conv2dWinogr
 import { avgPool2dBackward, avgPool2dForward, maxPool2dBackward, maxPool2dForward } from "./pool.js";
 import {
   channelAffine,
-  channelAffineRelu,
-  channelAffineSigmoid,
+  channelAffineActivated,
   channelGradInput,
-  channelGradInputRelu,
-  channelGradInputSigmoid,
+  channelGradInputActivated,
   channelGradSums,
-  channelGradSumsRelu,
-  channelGradSumsSigmoid,
+  channelGradSumsActivated,
   channelMoments,
 } from "./batchnorm.js";
 import {
@@ -45,12 +42,9 @@ export const referenceBackend: Backend = {
   channelAffine,
   channelGradSums,
   channelGradInput,
-  channelAffineRelu,
-  channelAffineSigmoid,
-  channelGradSumsRelu,
-  channelGradSumsSigmoid,
-  channelGradInputRelu,
-  channelGradInputSigmoid,
+  channelAffineActivated,
+  channelGradSumsActivated,
+  channelGradInputActivated,
   im2col,
   col2im,
   conv2dForward,
