@@ -326,14 +326,9 @@ export function conv2dForward(
       // The images side by side: their columns one (K, m·L) matrix, one product, the rows put back per image.
       const ld = <usize>roundUp(m * L, 16) << 2; // rows 64-byte aligned
       for (let i = 0; i < m; i++) {
-        const xi = x + ((<usize>(n + i) * <usize>(C * H * W)) << 2);
-        const col = <usize>(i * L) << 2;
-        if (pointwise) {
-          for (let c = 0; c < C; c++) copyRun(xi + <usize>c * ldb, l.cols + <usize>c * ld + col, L);
-        } else {
-          padImage(xi, C, H, W, ph, pw, l.padded);
-          im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + col, ld);
-        }
+        // (never pointwise: see sideBySide)
+        padImage(x + ((<usize>(n + i) * <usize>(C * H * W)) << 2), C, H, W, ph, pw, l.padded);
+        im2colPadded(l.padded, C, PH, PW, kh, kw, sh, sw, OH, OW, l.cols + (<usize>(i * L) << 2), ld);
       }
       productInPlace(O, m * L, K, l.packed, l.cols, ld, l.rows, ld, l.strip, l.tile);
       for (let i = 0; i < m; i++) {
@@ -596,13 +591,9 @@ export function conv2dBackward(
         }
         productInPlace(K, m * L, O, l.packed, l.rows, ld, l.cols, ld, l.strip, l.tile);
         for (let i = 0; i < m; i++) {
+          // (never pointwise: see sideBySide)
           const gxi = gx + ((<usize>(n + i) * <usize>(C * HW)) << 2);
-          const col = <usize>(i * L) << 2;
-          if (pointwise) {
-            for (let c = 0; c < C; c++) copyRun(l.cols + <usize>c * ld + col, at(gxi, c * L), L);
-          } else {
-            gradientIntoImage(l.cols + col, ld, C, H, W, PH, PW, kh, kw, sh, sw, ph, pw, OH, OW, l.padded, gxi);
-          }
+          gradientIntoImage(l.cols + (<usize>(i * L) << 2), ld, C, H, W, PH, PW, kh, kw, sh, sw, ph, pw, OH, OW, l.padded, gxi);
         }
         n += m - 1;
         continue;
@@ -643,10 +634,12 @@ function gradientIntoImage(
  * Images per product of conv2dForward and of ∂ℓ/∂x: 1, or where the rows
  * (L = OH·OW) are not a multiple of the microkernel's NR columns, as many as
  * dotImages allows, side by side, so that only the last of their columns
- * goes through a part-filled strip (a 7×7 output wastes 7 of every 56
- * columns computed one image at a time; side by side the layers of 7×7 ran
- * 20–35% faster, N 64, one thread). Either way every element is the same
- * dot product, so the bits do not change.
+ * goes through a part-filled strip (a 7×7 output computes 56 columns for
+ * every 49 one image at a time; side by side the Inception table's stride-2
+ * layers 14→7 ran ~9% faster, N 64, one thread). Not for a pointwise
+ * convolution, whose image is its column matrix: it would be copied in and
+ * its output out, which measured as much as the fuller strips save. Either
+ * way every element is the same dot product, so the bits do not change.
  */
 @inline function sideBySide(K: i32, O: i32, L: i32, pointwise: bool): i32 {
   return pointwise || L % NR == 0 ? 1 : dotImages(K, O, L);
