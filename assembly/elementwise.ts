@@ -207,12 +207,19 @@ export function sgdStep(
 
 /**
  * sgdStep's update written elsewhere and checked in the same pass, so that a
- * diverging step never reaches the model: from param, grad and (unless the
- * first step) velocity, writes
+ * diverging step never reaches the model: for i in [i0, i1), from param,
+ * grad and (unless the first step) velocity, writes
  *   newParam = p − lr·d,  newVelocity = buf    (buf, d as in sgdStep, same f32 operations, same bits)
  * and returns how many elements i have grad[i], newParam[i] or
  * newVelocity[i] NaN or ±∞ (exponent bits all ones). `newVelocity` = 0 means
- * no momentum; `velocity` is not read on the first step (pass 0).
+ * no momentum; `velocity` is not read on the first step (pass 0). A share of
+ * the elements is one thread's part of a split call.
+ *
+ * Only newParam is tested: a non-finite gradient, velocity or momentum
+ * buffer (or parameter) reaches newParam as NaN or ±∞ — every path from
+ * them to q = p − lr·d is a sum or a product, ∞ survives sums with finite
+ * values, ∞ − ∞ and 0·∞ are NaN, NaN survives everything — so counting
+ * non-finite q counts exactly the elements where any of them is.
  */
 export function sgdStepChecked(
   param: usize,
@@ -227,52 +234,71 @@ export function sgdStepChecked(
   dampening: f64,
   weightDecay: f64,
   nesterov: bool,
+  i0: i32,
+  i1: i32,
+): i32 {
+  const end = min(i1, n);
+  // The loop for each case, so that no flag is tested per element (the common one: momentum after the first step).
+  if (newVelocity == 0) return checkedRange(param, grad, 0, newParam, 0, i0, end, false, false, false, lr, momentum, dampening, weightDecay);
+  if (firstStep) return checkedRange(param, grad, 0, newParam, newVelocity, i0, end, true, true, nesterov, lr, momentum, dampening, weightDecay);
+  if (nesterov) return checkedRange(param, grad, velocity, newParam, newVelocity, i0, end, true, false, true, lr, momentum, dampening, weightDecay);
+  return checkedRange(param, grad, velocity, newParam, newVelocity, i0, end, true, false, false, lr, momentum, dampening, weightDecay);
+}
+
+@inline function checkedRange(
+  param: usize,
+  grad: usize,
+  velocity: usize,
+  newParam: usize,
+  newVelocity: usize,
+  i0: i32,
+  i1: i32,
+  hasVelocity: bool,
+  firstStep: bool,
+  nesterov: bool,
+  lr: f64,
+  momentum: f64,
+  dampening: f64,
+  weightDecay: f64,
 ): i32 {
   const EXPONENT: u32 = 0x7f800000;
   const lr32 = <f32>lr;
   const mu = <f32>momentum;
   const keep = <f32>(1 - dampening);
   const wd = <f32>weightDecay;
-  const hasVelocity = newVelocity != 0;
-  let i = 0;
+  let i = i0;
   let count = 0;
   if (ASC_FEATURE_SIMD) {
     const vlr = f32x4.splat(lr32), vmu = f32x4.splat(mu), vkeep = f32x4.splat(keep), vwd = f32x4.splat(wd);
     const mask = i32x4.splat(EXPONENT);
-    // Per lane: all ones where grad, new velocity or new parameter has its exponent bits all ones.
+    // Per lane: how many new parameters had their exponent bits all ones.
     let lanes = i32x4.splat(0);
-    for (; i + 4 <= n; i += 4) {
+    for (; i + 4 <= i1; i += 4) {
       const p = v128.load(at(param, i));
-      const g = v128.load(at(grad, i));
-      let d = f32x4.add(g, f32x4.mul(vwd, p));
-      let bad = i32x4.eq(v128.and(g, mask), mask);
+      let d = f32x4.add(v128.load(at(grad, i)), f32x4.mul(vwd, p));
       if (hasVelocity) {
         const buf = firstStep ? d : f32x4.add(f32x4.mul(vmu, v128.load(at(velocity, i))), f32x4.mul(vkeep, d));
         v128.store(at(newVelocity, i), buf);
-        bad = v128.or(bad, i32x4.eq(v128.and(buf, mask), mask));
         d = nesterov ? f32x4.add(d, f32x4.mul(vmu, buf)) : buf;
       }
       const q = f32x4.sub(p, f32x4.mul(vlr, d));
       v128.store(at(newParam, i), q);
       // i32x4.eq gives −1 in each lane that matches: subtracting it counts.
-      lanes = i32x4.sub(lanes, v128.or(bad, i32x4.eq(v128.and(q, mask), mask)));
+      lanes = i32x4.sub(lanes, i32x4.eq(v128.and(q, mask), mask));
     }
     count = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
   }
-  for (; i < n; i++) {
+  for (; i < i1; i++) {
     const p = load<f32>(at(param, i));
-    const g = load<f32>(at(grad, i));
-    let d = g + wd * p;
-    let bad = (reinterpret<u32>(g) & EXPONENT) == EXPONENT;
+    let d = load<f32>(at(grad, i)) + wd * p;
     if (hasVelocity) {
       const buf = firstStep ? d : mu * load<f32>(at(velocity, i)) + keep * d;
       store<f32>(at(newVelocity, i), buf);
-      bad = bad || (reinterpret<u32>(buf) & EXPONENT) == EXPONENT;
       d = nesterov ? d + mu * buf : buf;
     }
     const q = p - lr32 * d;
     store<f32>(at(newParam, i), q);
-    if (bad || (reinterpret<u32>(q) & EXPONENT) == EXPONENT) count++;
+    if ((reinterpret<u32>(q) & EXPONENT) == EXPONENT) count++;
   }
   return count;
 }

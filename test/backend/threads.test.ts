@@ -1,6 +1,6 @@
 /**
- * Multi-core wasm kernels: GEMM and convolution split between worker
- * threads over the shared linear memory. What these tests prove: the split
+ * Multi-core wasm kernels: GEMM, convolution and SGD's checked step split
+ * between worker threads over the shared linear memory. What these tests prove: the split
  * covers every row and column exactly once on tile boundaries, and a
  * product, a convolution, its gradients and a whole training run have the
  * same bits on 2 and 3 threads as on 1 (the shares are cut so that no
@@ -115,6 +115,34 @@ describeOrSkip("wasm kernels on several threads", { skip: !wasmSharedMemorySuppo
       for (const threads of [2, 3]) {
         const split = await withThreads(b, threads, run);
         for (const key of ["y", "gx", "gw", "gb"] as const) assert.deepEqual(split[key], once[key], `${label}: ${key} on ${threads} threads`);
+      }
+    }
+  });
+
+  it("SGD's checked step: the same bits on 2 and 3 threads as on 1, and the non-finite count summed over every thread's share", async () => {
+    for (const n of [1, 5, 17, 100, 1003]) {
+      for (const [firstStep, nesterov, momentum] of [[true, false, 0.9], [false, false, 0.9], [false, true, 0.9], [false, false, 0]] as const) {
+        const p = random(n, n);
+        const grad = random(n, n + 1);
+        const v = random(n, n + 2);
+        // Non-finite gradients spread over the whole range, so that every share of 2 or 3 threads finds some.
+        const bad = n >= 17 ? [0, Math.floor(n / 3) + 1, Math.floor(n / 2) + 1, n - 1] : [];
+        for (const [j, i] of bad.entries()) grad[i] = [NaN, Infinity, -Infinity, NaN][j];
+        const run = () => {
+          const newP = new Float32Array(n);
+          const newV = momentum === 0 ? null : new Float32Array(n);
+          const count = b.sgdStepChecked(p, grad, firstStep ? null : v, newP, newV, firstStep, 0.1, momentum, 0, 0.01, nesterov);
+          return { newP, newV, count };
+        };
+        const once = run();
+        assert.equal(once.count, bad.length, `n = ${n}: one thread counts every non-finite gradient`);
+        for (const threads of [2, 3]) {
+          const split = await withThreads(b, threads, run);
+          const what = `n = ${n}, first ${firstStep}, nesterov ${nesterov}, momentum ${momentum} on ${threads} threads`;
+          assert.deepEqual(split.newP, once.newP, `${what}: new parameters`);
+          assert.deepEqual(split.newV, once.newV, `${what}: new velocity`);
+          assert.equal(split.count, once.count, `${what}: the shares' counts summed`);
+        }
       }
     }
   });

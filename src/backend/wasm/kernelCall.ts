@@ -180,8 +180,7 @@ export function kernelMethod(row: KernelRow, ctx: CallContext): (...params: unkn
           return scalar(splitParam[j] >= 0 ? params[splitParam[j]] : a[n]);
         });
       });
-      ctx.team()!.run(split!.kernel, shares, k[split!.kernel] as unknown as (...x: number[]) => void);
-      r = 0;
+      r = ctx.team()!.run(split!.kernel, shares, k[split!.kernel] as unknown as (...x: number[]) => number);
     } else {
       for (let i = 0; i < count; i++) if (use[i] && isWork[i]) p[names[i]] = ptr[i] = arena.alloc(ops[i].size(a, k, p) >>> 0);
       for (let j = 0; j < callArgs.length; j++) {

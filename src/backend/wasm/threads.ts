@@ -19,11 +19,12 @@
 import { callWith } from "./callWith.js";
 
 /** The kernels a team can split, by index in dispatches. */
-export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward", "conv2dWinograd", "conv2dWinogradWeight"] as const;
+export const PARALLEL_KERNELS = ["gemmBlock", "conv2dForward", "conv2dBackward", "conv2dWinograd", "conv2dWinogradWeight", "sgdStepChecked"] as const;
 export type ParallelKernel = (typeof PARALLEL_KERNELS)[number];
 
-/** Largest argument list of a parallel kernel. */
+/** Slots of each member's argument list: the arguments, then the slot its share's result is left in. */
 const MAX_ARGS = 32;
+const RESULT = MAX_ARGS - 1;
 
 // The control block: Int32 fields, then one Float64 argument list per member.
 const GENERATION = 0; // bumped by every dispatch (and the stop command); workers wait on it
@@ -114,9 +115,8 @@ export function runKernelThread(init: KernelThreadInit): void {
     seen = now;
     if (Atomics.load(ctrl, COMMAND) === STOP) return;
     try {
-      const n = ctrl[ARG_COUNT];
-      const a = args;
-      callWith(kernels[ctrl[KERNEL]], a, n);
+      const result = callWith(kernels[ctrl[KERNEL]], args, ctrl[ARG_COUNT]);
+      args[RESULT] = typeof result === "number" ? result : 0;
     } catch {
       Atomics.store(ctrl, FAILED, index + 1);
     }
@@ -187,13 +187,15 @@ export class ThreadTeam {
   /**
    * Run `kernel` once per member, member i with shares[i] as its arguments
    * (all of the same length): the workers run theirs while this thread runs
-   * shares[0] through `self`, and the call returns when all are done.
+   * shares[0] through `self`, and the call returns when all are done, with
+   * the sum of the shares' results (a kernel that returns a count of what it
+   * found in its share; 0 for kernels that return nothing).
    */
-  run(kernel: ParallelKernel, shares: number[][], self: (...args: number[]) => unknown): void {
+  run(kernel: ParallelKernel, shares: number[][], self: (...args: number[]) => unknown): number {
     if (this.stopped) throw new Error("wasm threads: the team was stopped");
     if (shares.length !== this.size) throw new Error(`wasm threads: ${shares.length} shares for a team of ${this.size}`);
     const n = shares[0].length;
-    if (n > MAX_ARGS) throw new Error(`wasm threads: ${kernel} takes ${n} arguments; at most ${MAX_ARGS} fit`);
+    if (n > RESULT) throw new Error(`wasm threads: ${kernel} takes ${n} arguments; at most ${RESULT} fit`);
     for (let i = 1; i < this.size; i++) this.args[i].set(shares[i]);
     const ctrl = this.ctrl;
     ctrl[KERNEL] = PARALLEL_KERNELS.indexOf(kernel);
@@ -204,8 +206,10 @@ export class ThreadTeam {
     Atomics.add(ctrl, GENERATION, 1);
     Atomics.notify(ctrl, GENERATION);
     let error: unknown = null;
+    let sum = 0;
     try {
-      callWith(self, shares[0]);
+      const result = callWith(self, shares[0]);
+      if (typeof result === "number") sum = result;
     } catch (err) {
       error = err;
     }
@@ -217,6 +221,8 @@ export class ThreadTeam {
     if (error !== null) throw error;
     const failed = Atomics.load(ctrl, FAILED);
     if (failed !== 0) throw new Error(`wasm threads: ${kernel} failed in worker ${failed - 1} (a trap: an operand outside linear memory?)`);
+    for (let i = 1; i < this.size; i++) sum += this.args[i][RESULT];
+    return sum;
   }
 
   /** Stop and end the workers; the team cannot run anything afterwards. */
