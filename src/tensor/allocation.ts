@@ -7,6 +7,7 @@
  */
 import { storageAllocator, type DType, type Storage } from "../backend/storage.js";
 import { inScope, noteAllocation, takeFromPool } from "./scope.js";
+import { takeForActivationGroup } from "./activationGroup.js";
 
 let tracking = false;
 let allocated = 0;
@@ -49,7 +50,7 @@ export function allocateUninitialized(dtype: DType, n: number): Storage {
 }
 
 function allocateStorage(dtype: DType, n: number, zeroed: boolean): Storage {
-  const pooled = takeFromPool(dtype, n, zeroed);
+  const pooled = takeFromPool(dtype, n, zeroed) ?? (dtype === "float32" ? takeForActivationGroup(n, zeroed) : null);
   if (pooled !== null) return pooled;
   // Inside a scope, float32 storage may come from the backend's own memory (see storageAllocator.ts).
   const allocator = dtype === "float32" && inScope() ? storageAllocator() : null;

@@ -2,6 +2,7 @@ import { dtypeOf, type Storage } from "../backend/storage.js";
 import { storageFrom } from "./allocation.js";
 import { backendFor } from "../backend/index.js";
 import { escape, inScope, madeInCurrentScope, scope, type Releasable } from "./scope.js";
+import { releaseAfterBackward, type ActivationGroup } from "./activationGroup.js";
 
 /**
  * A node of the define-by-run graph: the op that produced a tensor, its
@@ -20,6 +21,8 @@ export interface GraphTensor extends Releasable {
   readonly requiresGrad: boolean;
   readonly gradFn: GradNode<GraphTensor> | null;
   readonly grad: { readonly data: Storage } | null;
+  /** The activation group the tensor was made in (see activationGroup.ts), or null. */
+  readonly activationGroup: ActivationGroup | null;
   /** Give a leaf its first gradient: a tensor of its shape over `storage` (`lasting`: storage no scope recycles). */
   adoptGradient(storage: Storage, lasting: boolean): void;
   /** Give a leaf its first gradient in place of storage it kept from an earlier one (`borrowed`: `values` is the caller's, to copy); false if it has none of that size. */
@@ -141,6 +144,8 @@ export function runBackward(root: GraphTensor, gradRoot: Storage, retainGraph: b
       node.inputs = [];
     }
   }
+  // The graph is freed: intermediate activations of plain forward passes it ran through go back to the pool.
+  if (!retainGraph) for (const t of order) if (t.activationGroup !== null) releaseAfterBackward(t);
 }
 
 /**

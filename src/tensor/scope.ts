@@ -21,7 +21,8 @@ import { allocatePersistent, ownerOf, storageAllocator, type DType, type Storage
 /** What a tensor needs to be released or moved: see Tensor. */
 export interface Releasable {
   readonly storage: Storage;
-  release(): void;
+  /** Cut the tensor off from its recycled memory: reading it then throws, saying why (default: a finished scope). */
+  release(why?: string): void;
   relocate(storage: Storage): void;
   /** The scope frame the tensor was made in (null outside any): set here, read by madeInCurrentScope. */
   scopeFrame: unknown;
@@ -245,11 +246,8 @@ export function scope<T>(fn: () => T): T {
       continue;
     }
     recycled.add(s);
-    const k = key(s instanceof Float64Array ? "float64" : "float32", s.length, ownerOf(s));
-    let list = pool.get(k);
-    if (list === undefined) pool.set(k, (list = []));
-    list.push(s);
   }
+  recycle(recycled);
   // Only tensors over recycled memory are cut off; one over storage the
   // scope did not allocate (a clone, a user's array) stays valid.
   for (const t of frame.tensors) {
@@ -257,6 +255,40 @@ export function scope<T>(fn: () => T): T {
     else if (outer !== undefined) outer.tensors.push(t);
   }
   return result;
+}
+
+/**
+ * A float32 storage of n elements in the current backend's memory for use
+ * outside any scope (see activationGroup.ts): from the pool when one fits
+ * (zero-filled if `zeroed`), else newly allocated there; null when the
+ * backend has no memory of its own.
+ */
+export function takeBackendStorage(n: number, zeroed: boolean): Float32Array | null {
+  const allocator = storageAllocator();
+  if (allocator === null) return null;
+  const s = pool.get(key("float32", n, allocator))?.pop();
+  if (s === undefined) {
+    misses++;
+    return allocator.allocateFloat32(n, zeroed) as Float32Array;
+  }
+  hits++;
+  if (zeroed) backendFor("float32").fill(s, 0);
+  return s as Float32Array;
+}
+
+/** Put storages that nothing reads any more back in the pool (see activationGroup.ts). */
+export function recycle(storages: Iterable<Storage>): void {
+  for (const s of storages) {
+    const k = key(s instanceof Float64Array ? "float64" : "float32", s.length, ownerOf(s));
+    let list = pool.get(k);
+    if (list === undefined) pool.set(k, (list = []));
+    list.push(s);
+  }
+}
+
+/** Keep `s`, a storage some tensor outside any scope holds, as long-lived storage (see longLived); returns what to use from now on. */
+export function keepStorage(s: Storage): Storage {
+  return longLived(s);
 }
 
 /** Drop every pooled buffer (they are then garbage-collected as usual). */

@@ -4,6 +4,7 @@ import { checkShape, sizeOf } from "./shape.js";
 import type { DType, Storage } from "../backend/storage.js";
 import { runBackward, isGradEnabled, type GradNode as GraphNode } from "./autograd.js";
 import { exchangeStorage, noteGraphNode, noteTensor } from "./scope.js";
+import { noteGroupTensor, type ActivationGroup } from "./activationGroup.js";
 import { describeValue } from "./describe.js";
 
 /**
@@ -46,6 +47,8 @@ export class Tensor {
   gradFn: GradNode | null = null;
   /** @internal The scope() frame this tensor was made in, or null (see scope.ts). */
   scopeFrame: unknown = null;
+  /** @internal The activation group this tensor was made in, or null (see activationGroup.ts). */
+  activationGroup: ActivationGroup | null = null;
 
   constructor(data: Storage, shape: readonly number[], requiresGrad = false) {
     checkShape(shape);
@@ -59,6 +62,7 @@ export class Tensor {
     this.dtype = data instanceof Float64Array ? "float64" : "float32";
     this.requiresGrad = requiresGrad;
     noteTensor(this);
+    noteGroupTensor(this);
   }
 
   /** The values, flat and row-major. */
@@ -73,8 +77,9 @@ export class Tensor {
   }
 
   /** @internal Called by scope() when this tensor's memory goes back to the pool. */
-  release(): void {
+  release(why?: string): void {
     this.releasedBecause =
+      why ??
       "was made inside a scope() that has ended, and its memory was recycled. Return it from the scope function to keep it, or copy what you need (.clone(), .item(), .toArray()) inside the scope.";
     this.gradFn = null;
   }
