@@ -1,7 +1,7 @@
 import { backendFor, type Backend, type Window2d } from "../backend/index.js";
 import { isWinogradWindow, transposedWindow } from "../backend/backend.js";
 import type { Storage } from "../backend/storage.js";
-import { allocateUninitialized, storageFrom } from "../tensor/allocation.js";
+import { allocateUninitialized, stagedStorage, storageFrom } from "../tensor/allocation.js";
 import { record, recordMany, Tensor } from "../tensor/tensor.js";
 
 /** A spatial size given once for both dimensions, or as [h, w]. */
@@ -101,14 +101,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const g = convWindow("conv2d", x, weight, options);
   const N = x.shape[0];
   const kernels = backendFor(x.dtype);
+  const xs = stagedStorage(x.data); // read by the forward and by ∂ℓ/∂W
   const y = new Tensor(allocateUninitialized(x.dtype, N * O * g.OH * g.OW), [N, O, g.OH, g.OW]);
-  convForward(kernels, x.data, weight.data, bias === null ? null : bias.data, y.data, N, O, g);
+  convForward(kernels, xs, weight.data, bias === null ? null : bias.data, y.data, N, O, g);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(y, "conv2d", inputs, (gy) => {
     const gx = x.requiresGrad ? allocateUninitialized(x.dtype, x.size) : null;
     const gw = weight.requiresGrad ? allocateUninitialized(x.dtype, weight.size) : null;
     const gb = bias !== null && bias.requiresGrad ? allocateUninitialized(x.dtype, O) : null;
-    convBackward(kernels, x.data, weight.data, gy, gx, gw, gb, N, O, g);
+    convBackward(kernels, xs, weight.data, gy, gx, gw, gb, N, O, g);
     return [gx, gw, gb];
   });
 }
@@ -152,8 +153,9 @@ export function conv2dMany(x: Tensor, weights: readonly Tensor[], biases: readon
     stackedBias = allocateUninitialized(dtype, O);
     biases.forEach((b, k) => (b === null ? stackedBias!.fill(0, first[k], first[k] + outs[k]) : stackedBias!.set(b.data, first[k])));
   }
+  const xs = stagedStorage(x.data); // read by the forward and by ∂ℓ/∂W
   const y = allocateUninitialized(dtype, N * O * L);
-  convForward(kernels, x.data, stacked, stackedBias, y, N, O, g);
+  convForward(kernels, xs, stacked, stackedBias, y, N, O, g);
   // Output k is the rows first[k] … first[k] + O_k − 1 of each image of y.
   const ys = outs.map((Ok, k) => {
     const yk = new Tensor(allocateUninitialized(dtype, N * Ok * L), [N, Ok, g.OH, g.OW]);
@@ -175,7 +177,7 @@ export function conv2dMany(x: Tensor, weights: readonly Tensor[], biases: readon
     const wantB = biases.some((b) => b !== null && b.requiresGrad);
     const gw = wantW ? allocateUninitialized(dtype, O * K) : null;
     const gb = wantB ? allocateUninitialized(dtype, O) : null;
-    convBackward(kernels, x.data, stacked, gy, gx, gw, gb, N, O, g);
+    convBackward(kernels, xs, stacked, gy, gx, gw, gb, N, O, g);
     const grads: (Storage | null)[] = [gx];
     params.forEach(([w, b], k) => {
       grads.push(gw !== null && w.requiresGrad ? storageFrom(dtype, gw.subarray(first[k] * K, (first[k] + outs[k]) * K)) : null);

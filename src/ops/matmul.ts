@@ -1,5 +1,5 @@
 import { backendFor } from "../backend/index.js";
-import { allocateUninitialized } from "../tensor/allocation.js";
+import { allocateUninitialized, stagedStorage } from "../tensor/allocation.js";
 import type { Storage } from "../backend/storage.js";
 import { record, Tensor } from "../tensor/tensor.js";
 
@@ -49,8 +49,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   }
   const N = x.shape[0];
   const kernels = backendFor(x.dtype);
+  const xs = stagedStorage(x.data); // read by the forward and by ∂ℓ/∂W
   const y = new Tensor(allocateUninitialized(x.dtype, N * outF), [N, outF]);
-  kernels.gemm(false, true, N, outF, inF, 1, x.data, weight.data, 0, y.data);
+  kernels.gemm(false, true, N, outF, inF, 1, xs, weight.data, 0, y.data);
   if (bias !== null) kernels.addRowVector(y.data, bias.data, y.data, N, outF);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(y, "linear", inputs, (g) => {
@@ -63,7 +64,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     }
     if (weight.requiresGrad) {
       gw = allocateUninitialized(weight.dtype, outF * inF);
-      kernels.gemm(true, false, outF, inF, N, 1, g, x.data, 0, gw);
+      kernels.gemm(true, false, outF, inF, N, 1, g, xs, 0, gw);
     }
     if (bias !== null && bias.requiresGrad) {
       gb = allocateUninitialized(bias.dtype, outF);

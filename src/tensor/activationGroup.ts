@@ -66,6 +66,11 @@ export function inActivationGroup<T>(g: ActivationGroup | null, layer: () => T):
   }
 }
 
+/** Whether a group is running: a float32 allocation now lands in the backend's memory (when it has one). */
+export function activationGroupRunning(): boolean {
+  return active !== null && !inScope();
+}
+
 /** For allocate(): float32 storage of the running group in the backend's memory, or null (no group running, no backend memory). */
 export function takeForActivationGroup(n: number, zeroed: boolean): Storage | null {
   const g = active;

@@ -5,9 +5,9 @@
  * row-major typed arrays; float32 is the default, float64 serves gradient
  * checks and exact reference math.
  */
-import { storageAllocator, type DType, type Storage } from "../backend/storage.js";
+import { ownerOf, storageAllocator, type DType, type Storage } from "../backend/storage.js";
 import { inScope, noteAllocation, takeFromPool } from "./scope.js";
-import { takeForActivationGroup } from "./activationGroup.js";
+import { activationGroupRunning, takeForActivationGroup } from "./activationGroup.js";
 
 let tracking = false;
 let allocated = 0;
@@ -61,6 +61,27 @@ function allocateStorage(dtype: DType, n: number, zeroed: boolean): Storage {
     registry!.register(s, 0);
   }
   return s;
+}
+
+/** Inputs shorter than this are not staged (the kernel call's own copy costs as much). */
+const STAGE_MIN_LENGTH = 4096;
+
+/**
+ * `s`, an op's input that both its forward and its backward read, where the
+ * backend's kernels use it in place: `s` itself when it lies there already,
+ * or when an allocation now would not land there (outside any scope and
+ * activation group, no backend memory, float64); else a copy there, made as
+ * the op's output is (and recycled with it). One copy into the backend's
+ * memory instead of one per kernel call (a user's batch on the JavaScript
+ * heap, read by a layer's forward and again by its ∂ℓ/∂W); the backward
+ * reads the values the forward saw.
+ */
+export function stagedStorage(s: Storage): Storage {
+  if (!(s instanceof Float32Array) || s.length < STAGE_MIN_LENGTH || ownerOf(s) !== null) return s;
+  if (!(inScope() || activationGroupRunning()) || storageAllocator() === null) return s;
+  const copy = allocateUninitialized("float32", s.length);
+  copy.set(s);
+  return copy;
 }
 
 /** Storage of the given dtype holding a copy of `values`. */

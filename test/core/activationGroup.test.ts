@@ -89,6 +89,24 @@ describe("activation groups: a plain loop's intermediates in the backend's memor
     for (let i = 0; i < pa.length; i++) assert.deepEqual(pa[i].data, pb[i].data, `parameter ${i} after 12 steps`);
   });
 
+  it("a large input on the heap, staged once into the backend's memory for the first layer's forward and ∂ℓ/∂W: the same gradients as without (Linear and Conv2d)", () => {
+    const g = new Generator(14);
+    const cases: [string, () => nn.Module[], number[]][] = [
+      ["Linear", () => [new nn.Linear(100, 32, { generator: new Generator(1) }), new nn.ReLU(), new nn.Linear(32, 4, { generator: new Generator(2) })], [64, 100]],
+      ["Conv2d", () => [new nn.Conv2d(3, 4, 3, { padding: 1, generator: new Generator(3) }), new nn.ReLU(), new nn.Flatten()], [8, 3, 16, 16]],
+    ];
+    for (const [label, make, shape] of cases) {
+      const x = randn(shape, g, { dtype: "float32" }); // 6,400 and 6,144 values: staged
+      const a = make();
+      const b = make();
+      ops.sum(new nn.Sequential(...a).forward(x)).backward();
+      ops.sum(oneByOne(b, x)).backward();
+      const pa = a.flatMap((m) => m.parameters());
+      const pb = b.flatMap((m) => m.parameters());
+      for (let i = 0; i < pa.length; i++) assert.deepEqual(pa[i].grad!.data, pb[i].grad!.data, `${label}: gradient of parameter ${i}`);
+    }
+  });
+
   it("an intermediate reached through the graph is readable until backward() and throws after it; a second backward() is refused", () => {
     const ms = layers(2);
     const seq = new nn.Sequential(...ms);
