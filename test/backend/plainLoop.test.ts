@@ -8,23 +8,8 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { Generator, getBackend, liveBufferCount, nn, optim, setBufferTracking, Tensor } from "../../src/index.js";
-import type { WasmBackend } from "../../src/backend/wasm/index.js";
-
-async function settle(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) assert.fail("globalThis.gc is undefined: run node with --expose-gc");
-  for (let i = 0; i < 6; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** Bytes of the active backend's own memory in use (0 for the reference backend). */
-function backendBytes(): number {
-  const b = getBackend() as Partial<WasmBackend>;
-  return typeof b.linearMemoryBytesInUse === "function" ? b.linearMemoryBytesInUse() : 0;
-}
+import { backendBytes, settle } from "../core/helpers.js";
+import { Generator, liveBufferCount, nn, optim, setBufferTracking, Tensor } from "../../src/index.js";
 
 /** The loop, with `inputGrad`: each input requires grad and the loop drops its gradient with `x.grad = null` before the step. */
 async function plainLoop(inputGrad: boolean): Promise<void> {
@@ -93,7 +78,6 @@ it("x.grad = null each step: the input's gradient takes the dropped one's storag
   }
   assert.ok(storages.size <= 2, `the input's gradient was given ${storages.size} storages over 5 steps`);
 });
-
 
 it("a gradient of 4,096 values or more is exchanged for the dropped one (no copy): its storage alternates between two buffers; a shorter one is copied into the dropped one's storage", () => {
   const lin = new nn.Linear(64, 128, { generator: new Generator(2) }); // weight: 8,192 values; bias: 128

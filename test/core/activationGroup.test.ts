@@ -14,27 +14,12 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Generator, getBackend, nn, noGrad, ops, optim, Tensor } from "../../src/index.js";
+import { Generator, nn, noGrad, ops, optim, Tensor } from "../../src/index.js";
 import { storageAllocator } from "../../src/backend/storage.js";
 import { PENDING_BUDGET_BYTES } from "../../src/tensor/activationGroup.js";
-import type { WasmBackend } from "../../src/backend/wasm/index.js";
-import { randn } from "./helpers.js";
+import { backendBytes, randn, settle } from "./helpers.js";
 
 const recycles = () => storageAllocator() !== null;
-
-function backendBytes(): number {
-  const b = getBackend() as Partial<WasmBackend>;
-  return typeof b.linearMemoryBytesInUse === "function" ? b.linearMemoryBytesInUse() : 0;
-}
-
-async function settle(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) assert.fail("globalThis.gc is undefined: run node with --expose-gc");
-  for (let i = 0; i < 6; i++) {
-    gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 function layers(seed: number): nn.Module[] {
   const g = new Generator(seed);

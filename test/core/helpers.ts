@@ -1,10 +1,11 @@
 /**
  * Shared tools of the core suite: a float64 finite-difference gradient check
  * (compared with the suite's one all-close assertion, ../allclose.ts) and
- * seeded test data.
+ * seeded test data; the memory probes of the memory tests.
  */
 import assert from "node:assert/strict";
-import { Generator, noGrad, Tensor } from "../../src/index.js";
+import { Generator, getBackend, noGrad, Tensor } from "../../src/index.js";
+import type { WasmBackend } from "../../src/backend/wasm/index.js";
 import { assertAllClose, type Tolerance } from "../allclose.js";
 
 /** A float64 (or float32) tensor of seeded standard normal values, times `scale`, plus `shift`. */
@@ -98,4 +99,20 @@ export function gradcheck(fn: (inputs: Tensor[]) => Tensor, inputs: Tensor[], op
     }
     assertAllClose(t.grad!.data, numeric, tol, `gradcheck: input ${k} (shape [${t.shape.join(", ")}]) autograd vs finite differences`);
   });
+}
+
+/** Collect garbage and turn the event loop until finalizers have run (node --expose-gc, as npm test runs). */
+export async function settle(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) assert.fail("globalThis.gc is undefined: run node with --expose-gc");
+  for (let i = 0; i < 6; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Bytes of the active backend's own memory in use (0 for the reference backend). */
+export function backendBytes(): number {
+  const b = getBackend() as Partial<WasmBackend>;
+  return typeof b.linearMemoryBytesInUse === "function" ? b.linearMemoryBytesInUse() : 0;
 }
