@@ -1,5 +1,5 @@
 import { Tensor } from "../tensor/tensor.js";
-import { closeActivationGroup, inActivationGroup, openActivationGroup } from "../tensor/activationGroup.js";
+import { abandonActivationGroup, closeActivationGroup, inActivationGroup, openActivationGroup } from "../tensor/activationGroup.js";
 import { Flatten, Identity, ReLU, Sigmoid, Tanh } from "./activation.js";
 import { BatchNorm1d, BatchNorm2d, BatchNormBase } from "./batchnorm.js";
 import { Conv2d } from "./conv.js";
@@ -65,14 +65,19 @@ export class Sequential extends Module {
     let suffix = layers.length; // the first layer of the longest run of such layers that ends the Sequential
     while (suffix > start && keepsNoActivation(layers[suffix - 1])) suffix--;
     const group = layers.length - Math.max(suffix, start) > 1 ? openActivationGroup() : null;
-    for (let i = start; i < layers.length; i++) {
-      const layer = layers[i];
-      const fused = layer instanceof BatchNormBase && i + 1 < layers.length ? fusedActivation(layer, layers[i + 1]) : null;
-      const last = fused !== null ? i + 1 : i; // the layer whose output this step returns
-      const intermediate = group !== null && i >= suffix && last + 1 < layers.length;
-      const input = y;
-      y = inActivationGroup(intermediate ? group : null, () => (fused !== null ? (layer as BatchNormBase).forwardActivated(input, fused) : layer.forward(input)));
-      i = last;
+    try {
+      for (let i = start; i < layers.length; i++) {
+        const layer = layers[i];
+        const fused = layer instanceof BatchNormBase && i + 1 < layers.length ? fusedActivation(layer, layers[i + 1]) : null;
+        const last = fused !== null ? i + 1 : i; // the layer whose output this step returns
+        const intermediate = group !== null && i >= suffix && last + 1 < layers.length;
+        const input = y;
+        y = inActivationGroup(intermediate ? group : null, () => (fused !== null ? (layer as BatchNormBase).forwardActivated(input, fused) : layer.forward(input)));
+        i = last;
+      }
+    } catch (err) {
+      abandonActivationGroup(group);
+      throw err;
     }
     closeActivationGroup(group, y);
     return y;

@@ -135,6 +135,11 @@ export function closeActivationGroup(
   finalizer!.register(output, g, g);
 }
 
+/** The forward pass of group `g` threw: nothing it made can be reached, so its storage goes back to the pool at once. */
+export function abandonActivationGroup(g: ActivationGroup | null): void {
+  if (g !== null) release(g, "its forward pass threw");
+}
+
 /** After a backward pass that freed the graph through `t`: recycle t's group, if it has one. */
 export function releaseAfterBackward(t: { activationGroup?: ActivationGroup | null }): void {
   const g = t.activationGroup;

@@ -203,6 +203,17 @@ describe("activation groups: a plain loop's intermediates in the backend's memor
     assert.deepEqual(run(true), run(false), "the kept graph gives the same gradient after later passes (its activations were not recycled)");
   });
 
+  it("a forward pass that throws midway (a layer's shape error) gives its intermediates back: the backend's memory stays flat over many such errors", () => {
+    const g = new Generator(15);
+    // The last Linear expects 20 features but gets 24: it throws after the first layers' outputs were made.
+    const seq = new nn.Sequential(new nn.Linear(12, 24, { generator: g }), new nn.ReLU(), new nn.Linear(24, 24, { generator: g }), new nn.ReLU(), new nn.Linear(20, 2, { generator: g }));
+    const x = randn([256, 12], g, { dtype: "float32" });
+    assert.throws(() => seq.forward(x), /expected input of shape \[N, 20\]/);
+    const before = backendBytes();
+    for (let i = 0; i < 200; i++) assert.throws(() => seq.forward(x)); // 96 KiB of intermediates a pass: ~19 MiB if none came back
+    assert.ok(backendBytes() <= before + 2 ** 20, `the backend's memory grew from ${before} to ${backendBytes()} bytes over 200 failed passes`);
+  });
+
   it("a pass without a graph (noGrad) recycles its intermediates at once: the backend's memory stays flat over many passes", () => {
     const seq = new nn.Sequential(...layers(9));
     const x = randn([64, 12], new Generator(10), { dtype: "float32" });
