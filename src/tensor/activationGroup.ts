@@ -1,5 +1,5 @@
 import type { Storage } from "../backend/storage.js";
-import { inScope, keepStorage, recycle, takeBackendStorage, type Releasable } from "./scope.js";
+import { inScope, longLived, recycle, takeBackendStorage, type Releasable } from "./scope.js";
 
 /**
  * Activation groups: the intermediate activations of one forward pass run
@@ -109,7 +109,7 @@ export function closeActivationGroup(
   const s = output.storage;
   const i = g.storages.indexOf(s);
   if (i >= 0) {
-    const kept = keepStorage(s);
+    const kept = longLived(s);
     if (kept === s) {
       // Long-lived now (released when the last tensor over it is collected): no longer the group's.
       g.storages.splice(i, 1);

@@ -66,15 +66,20 @@ function allocatorId(a: StorageAllocator): number {
 export function takeFromPool(dtype: DType, n: number, zeroed = true): Storage | null {
   const frame = stack[stack.length - 1];
   if (frame === undefined) return null;
-  const free = pool.get(key(dtype, n, dtype === "float32" ? storageAllocator() : null));
-  const s = free?.pop();
+  const s = popPooled(dtype, n, dtype === "float32" ? storageAllocator() : null, zeroed);
+  if (s !== null) frame.storages.push(s);
+  return s;
+}
+
+/** A pooled storage of that kind (zero-filled if `zeroed`), counted as a hit; null, counted as a miss, when there is none. */
+function popPooled(dtype: DType, n: number, allocator: StorageAllocator | null, zeroed: boolean): Storage | null {
+  const s = pool.get(key(dtype, n, allocator))?.pop();
   if (s === undefined) {
     misses++;
     return null;
   }
   hits++;
   if (zeroed) backendFor(dtype).fill(s, 0);
-  frame.storages.push(s);
   return s;
 }
 
@@ -124,7 +129,7 @@ export function escape(s: Storage): Storage {
  * backend allocator adopts it, else (the allocator's budget spent) a copy on
  * the JavaScript heap.
  */
-function longLived(s: Storage): Storage {
+export function longLived(s: Storage): Storage {
   const owner = ownerOf(s);
   if (owner === null || adopted.has(s)) return s;
   if (!owner.adopt(s)) return s.slice();
@@ -266,14 +271,7 @@ export function scope<T>(fn: () => T): T {
 export function takeBackendStorage(n: number, zeroed: boolean): Float32Array | null {
   const allocator = storageAllocator();
   if (allocator === null) return null;
-  const s = pool.get(key("float32", n, allocator))?.pop();
-  if (s === undefined) {
-    misses++;
-    return allocator.allocateFloat32(n, zeroed) as Float32Array;
-  }
-  hits++;
-  if (zeroed) backendFor("float32").fill(s, 0);
-  return s as Float32Array;
+  return (popPooled("float32", n, allocator, zeroed) ?? allocator.allocateFloat32(n, zeroed)) as Float32Array;
 }
 
 /** Put storages that nothing reads any more back in the pool (see activationGroup.ts). */
@@ -284,11 +282,6 @@ export function recycle(storages: Iterable<Storage>): void {
     if (list === undefined) pool.set(k, (list = []));
     list.push(s);
   }
-}
-
-/** Keep `s`, a storage some tensor outside any scope holds, as long-lived storage (see longLived); returns what to use from now on. */
-export function keepStorage(s: Storage): Storage {
-  return longLived(s);
 }
 
 /** Drop every pooled buffer (they are then garbage-collected as usual). */
